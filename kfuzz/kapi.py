@@ -1,0 +1,51 @@
+"""The module API: every name module code may use (see module-api.md).
+
+Re-exports only; each name lives in the file of its subsystem.
+"""
+
+# ruff: noqa: F401, F403
+from .kernel.bugs import BUG, BUG_ON, WARN_ON, WARN_ON_ONCE, panic
+from .kernel.chrdev import MiscDevice, misc_deregister, misc_register, register_chrdev, unregister_chrdev
+from .kernel.device import (
+    PCI_ANY_ID, Device, DeviceId, Driver, dev_get_drvdata, dev_set_drvdata, driver_register,
+    driver_unregister, pci_device_id, pci_register_driver, pci_unregister_driver,
+    platform_device_id, platform_driver_register, platform_driver_unregister, usb_deregister,
+    usb_device_id, usb_register,
+)
+from .kernel.errno import *
+from .kernel.fs import File, FileOperations, Inode
+from .kernel.irq import (
+    IRQ_HANDLED, IRQ_NONE, IRQ_WAKE_THREAD, IRQF_ONESHOT, IRQF_SHARED, IRQF_TRIGGER_RISING,
+    devm_request_irq, free_irq, request_irq,
+)
+from .kernel.loader import EXPORT_SYMBOL, EXPORT_SYMBOL_GPL, import_symbol, module_exit, module_init, module_param
+from .kernel.locking import (
+    DEFINE_MUTEX, DEFINE_SPINLOCK, Mutex, SpinLock, might_sleep, msleep, mutex_init, mutex_is_locked,
+    mutex_lock, mutex_lock_interruptible, mutex_trylock, mutex_unlock, spin_is_locked, spin_lock,
+    spin_lock_bh, spin_lock_init, spin_lock_irq, spin_lock_irqsave, spin_unlock, spin_unlock_bh,
+    spin_unlock_irq, spin_unlock_irqrestore, usleep_range,
+)
+from .kernel.log import dev_err, dev_info, dev_warn, pr_debug, pr_err, pr_info, pr_notice, pr_warn, printk
+from .kernel.mm import GFP_ATOMIC, GFP_KERNEL, GFP_NOWAIT, Buffer, devm_kzalloc, kcalloc, kfree, kmalloc, kzalloc
+from .kernel.pm import (
+    NOTIFY_DONE, NOTIFY_OK, PM_HIBERNATION_PREPARE, PM_POST_HIBERNATION, PM_POST_SUSPEND,
+    PM_SUSPEND_PREPARE, register_pm_notifier, unregister_pm_notifier,
+)
+from .kernel.procfs import ProcEntry, proc_create, proc_create_data, proc_remove, remove_proc_entry
+from .kernel.refcount import (
+    Kref, Refcount, __module_get, kref_get, kref_init, kref_put, kref_read, module_put,
+    module_refcount, refcount_dec, refcount_dec_and_test, refcount_inc, refcount_inc_not_zero,
+    refcount_read, refcount_set, refcount_t, try_module_get,
+)
+from .kernel.timer import (
+    HZ, Timer, add_timer, del_timer, del_timer_sync, jiffies, jiffies_to_msecs, mod_timer,
+    msecs_to_jiffies, timer_delete, timer_delete_sync, timer_pending, timer_setup,
+)
+from .kernel.workqueue import (
+    INIT_DELAYED_WORK, INIT_WORK, DelayedWork, Work, Workqueue, alloc_workqueue,
+    cancel_delayed_work, cancel_delayed_work_sync, cancel_work_sync,
+    create_singlethread_workqueue, destroy_workqueue, flush_scheduled_work, flush_work,
+    flush_workqueue, queue_delayed_work, queue_work, schedule_delayed_work, schedule_work,
+)
+
+__all__ = [n for n in dir() if not n.startswith("_") or n == "__module_get"]

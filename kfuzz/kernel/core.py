@@ -1,0 +1,278 @@
+"""The kernel: its subsystems, calls into module code, and findings."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from . import current as _current
+from .device import Bus, Device
+from .errno import EINVAL, EPERM
+from .faults import Faults
+from .findings import Finding, KernelStop, LoadAbort
+from .frames import Site, format_stack, module_stack, traceback_sites
+from .fs import File, Fs, Node
+from .index import ModuleIndex
+from .irq import Irqs
+from .loader import Loader
+from .locking import Locking
+from .log import Log
+from .mm import Memory
+from .module import Module, ModuleState, module_of
+from .pm import Pm
+from .timer import HZ, Timers
+from .workqueue import DelayedWork, Workqueues
+
+SYSCTLS = ("kernel.modules_disabled", "kernel.panic_on_warn", "kernel.sig_enforce",
+           "kernel.autoload")
+
+
+@dataclass
+class KernelConfig:
+    """The kernel's settings: the `# kernel:` line of a repro."""
+
+    sig_enforce: bool = False
+    autoload: bool = True
+    panic_on_warn: bool = False
+    modules_disabled: bool = False
+    trusted_keys: tuple[bytes, ...] = ()
+
+
+class Kernel:
+    """One simulated kernel. Cheap to make: the fuzzer makes one per test case."""
+
+    HZ = HZ
+
+    def __init__(self, index: ModuleIndex, config: KernelConfig | None = None):
+        self.index = index
+        self.config = config or KernelConfig()
+        self.jiffies = 0
+        self.uid = 0
+        self.hardirq = 0
+        self.softirq = 0
+        self.irqs_off = 0
+        self.taints: set[str] = set()
+        self.findings: list[Finding] = []
+        self.context: list[Module | None] = []
+        self.log = Log(self)
+        self.faults = Faults()
+        self.mm = Memory(self)
+        self.locking = Locking(self)
+        self.loader = Loader(self)
+        self.fs = Fs(self)
+        self.chrdevs: dict[int, Node] = {}
+        self.miscs: dict[Any, Node] = {}
+        self.bus = Bus(self)
+        self.irqs = Irqs(self)
+        self.timers = Timers(self)
+        self.workqueues = Workqueues(self)
+        self.pm = Pm(self)
+
+    # -- context ----------------------------------------------------------------------
+    def current_module(self) -> Module | None:
+        return self.context[-1] if self.context else None
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Calls module code the way the kernel does: checked, and an oops if it raises."""
+        mod = module_of(fn)
+        if mod is not None and mod.state is ModuleState.UNLOADED:
+            name = getattr(fn, "__name__", "?")
+            code = getattr(getattr(fn, "__func__", fn), "__code__", None)
+            site = Site(mod.name, name, code.co_filename if code else "?",
+                        code.co_firstlineno if code else 0)
+            self.report("unloaded-code", "BUG: unable to handle page fault in {fn}",
+                        f"BUG: unable to handle page fault: call into {name} of module "
+                        f"{mod.name}, which is unloaded", site=site, stack=[site] + module_stack())
+        if mod is None:
+            return fn(*args)
+        return self.run_module_code(mod, fn, *args)
+
+    def run_module_code(self, mod: Module, fn: Callable[..., Any], *args: Any) -> Any:
+        self.context.append(mod)
+        try:
+            return fn(*args)
+        except (KernelStop, LoadAbort):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - every escape from module code is an oops
+            sites = traceback_sites(exc.__traceback__)
+            if isinstance(exc, KeyboardInterrupt) and (not sites or exc.__traceback__ is None):
+                raise
+            self.oops(exc, sites)
+        finally:
+            self.context.pop()
+
+    def oops(self, exc: BaseException, sites: list[Site]) -> None:
+        text = str(exc)
+        null = isinstance(exc, (AttributeError, TypeError)) and "NoneType" in text
+        title = ("BUG: kernel NULL pointer dereference in {fn}" if null
+                 else f"Oops: {type(exc).__name__} in {{fn}}")
+        self.report("oops", title, f"Oops: {type(exc).__name__}: {text}",
+                    site=sites[0] if sites else None, stack=sites)
+
+    # -- findings -----------------------------------------------------------------------
+    def report(self, kind: str, title: str, message: str, *, site: Site | None = None,
+               stack: list[Site] | None = None, module: str | None = None,
+               alloc: list[str] | None = None, free: list[str] | None = None,
+               fatal: bool = True) -> Finding:
+        """Records a finding and, when fatal, unwinds module code with KernelStop."""
+        if stack is None:
+            stack = module_stack(sys._getframe(1))
+        site = site or (stack[0] if stack else None)
+        function = site.function if site else "?"
+        module = module or (site.module if site else "?")
+        finding = Finding(kind, title.format(fn=function), module, function, message,
+                          format_stack(stack), alloc or [], free or [])
+        self.findings.append(finding)
+        if kind in ("oops", "bug"):
+            self.taints.add("D")
+        self._log_finding(finding)
+        if fatal:
+            raise KernelStop(finding)
+        return finding
+
+    def warn(self, title: str, message: str) -> None:
+        self.taints.add("W")
+        self.report("warning", title, message, stack=module_stack(sys._getframe(1)),
+                    fatal=self.config.panic_on_warn)
+
+    def bug(self, kind: str, title: str, message: str) -> None:
+        self.report(kind, title, message, stack=module_stack(sys._getframe(1)))
+
+    def _log_finding(self, f: Finding) -> None:
+        write = self.log.write
+        write("=" * 66)
+        write(f.title)
+        write(f.message)
+        write(f"CPU: 0 PID: 1 Comm: kfuzz Tainted: {self.taint_string()}")
+        if f.traceback:
+            write("Call Trace (module code, innermost last):")
+            for line in f.traceback:
+                write(line)
+        for label, sites in (("Allocated by:", f.alloc_site), ("Freed by:", f.free_site)):
+            if sites:
+                write(label)
+                for line in sites:
+                    write(line)
+        write("=" * 66)
+
+    def taint_string(self) -> str:
+        letters = "".join(t for t in "PFRDWOE" if t in self.taints)
+        return letters or "G"
+
+    # -- checks at unload ----------------------------------------------------------------
+    def check_gone(self, mod: Module) -> None:
+        """After exit() or a failed init nothing of the module may stay behind."""
+        for what, name, site in self.leftovers(mod):
+            self.report("dangling-registration", f"WARNING: dangling {what} {name} after unload",
+                        f"module {mod.name} is gone but its {what} '{name}' is still registered",
+                        site=site, stack=[site] if site else [], module=mod.name)
+        for buf in self.mm.owned_by(mod):
+            self.mm.report_leak(buf, mod)
+
+    def leftovers(self, mod: Module) -> list[tuple[str, str, Site | None]]:
+        out: list[tuple[str, str, Site | None]] = []
+        for node in self.fs.owned_by(mod):
+            what = {"chrdev": "chrdev registration", "misc": "misc device",
+                    "proc": "proc entry"}[node.kind]
+            out.append((what, node.path.rsplit("/", 1)[1], node.site))
+        out += [("driver", d.name, None) for d in self.bus.owned_by(mod)]
+        out += [("irq handler", _fname(a.handler), a.site) for a in self.irqs.owned_by(mod)]
+        for t in self.timers.owned_by(mod):
+            if isinstance(t.data, DelayedWork):
+                out.append(("delayed work", _fname(t.data.func), t.site))
+            else:
+                out.append(("timer", _fname(t.function), t.site))
+        out += [("work", _fname(w.func), w.site) for w in self.workqueues.owned_work(mod)]
+        out += [("workqueue", q.name, q.site) for q in self.workqueues.owned_queues(mod)]
+        out += [("pm notifier", _fname(fn), site) for fn, _, site in self.pm.owned_by(mod)]
+        return out
+
+    # -- operations from user space ------------------------------------------------------
+    def do(self, op: str, *args: Any, fail_nth: int | None = None, nobody: bool = False) -> Any:
+        """Runs one user-space operation; returns its result (an object or an int)."""
+        handler = getattr(self, f"_op_{op}")
+        _current.push(self)
+        self.uid = 65534 if nobody else 0
+        self.faults.arm(fail_nth)
+        try:
+            result = handler(*args)
+            self.locking.check_released("WARNING: lock held when returning to user space in {fn}",
+                                        "lock held when returning to user space")
+            return result
+        except KernelStop:
+            return None
+        finally:
+            self.faults.arm(None)
+            self.uid = 0
+            self.hardirq = self.softirq = self.irqs_off = 0
+            self.context.clear()
+            _current.pop()
+
+    def _op_insmod(self, name: str, params: dict[str, str] | None = None) -> int:
+        return self.loader.insmod(name, params or {})
+
+    def _op_rmmod(self, name: str, force: bool = False) -> int:
+        return self.loader.rmmod(name, force)
+
+    def _op_modprobe(self, name: str, params: dict[str, str] | None = None) -> int:
+        if self.uid != 0:
+            return -EPERM
+        return self.loader.modprobe(name, params or {})
+
+    def _op_modprobe_remove(self, name: str) -> int:
+        if self.uid != 0:
+            return -EPERM
+        return self.loader.modprobe_remove(name)
+
+    def _op_plug(self, bus: str, dev_id: Any) -> Device | int:
+        return self.bus.plug(dev_id)
+
+    def _op_unplug(self, dev: Device) -> int:
+        return self.bus.unplug(dev)
+
+    def _op_open(self, path: str) -> File | int:
+        return self.fs.open(path)
+
+    def _op_read(self, file: File, count: int) -> Any:
+        return self.fs.read(file, count)
+
+    def _op_write(self, file: File, data: bytes) -> Any:
+        return self.fs.write(file, data)
+
+    def _op_ioctl(self, file: File, cmd: int, arg: int) -> Any:
+        return self.fs.ioctl(file, cmd, arg)
+
+    def _op_close(self, file: File) -> int:
+        return self.fs.close(file)
+
+    def _op_irq(self, line: int) -> int:
+        return self.irqs.raise_line(line)
+
+    def _op_tick(self, n: int) -> int:
+        return self.timers.tick(n)
+
+    def _op_suspend(self) -> int:
+        return self.pm.suspend()
+
+    def _op_sysctl(self, name: str, value: str) -> int:
+        if self.uid != 0:
+            return -EPERM
+        if name not in SYSCTLS or value not in ("0", "1"):
+            return -EINVAL
+        on = value == "1"
+        if name == "kernel.modules_disabled":
+            if self.config.modules_disabled and not on:
+                return -EPERM  # once set, it stays set until reboot
+            self.config.modules_disabled = on
+        else:
+            setattr(self.config, name.split(".", 1)[1], on)
+        return 0
+
+    def _op_cleanup(self) -> None:
+        from .teardown import teardown
+        teardown(self)
+
+
+def _fname(fn: Any) -> str:
+    return getattr(fn, "__name__", repr(fn))

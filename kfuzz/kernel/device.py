@@ -1,0 +1,249 @@
+"""Buses, devices and drivers: probe, remove, devres and hotplug autoload."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .current import current
+from .errno import EBUSY, EINVAL, ENOMEM, EPERM, errname
+from .faults import should_fail
+
+BUSES = ("pci", "usb", "platform")
+PCI_ANY_ID = 0xFFFF
+FIRST_IRQ = 16
+
+
+@dataclass(frozen=True)
+class DeviceId:
+    """One entry of a device table: `pci_device_id(0x8086, 0x1234)`."""
+
+    bus: str
+    vendor: int = 0
+    device: int = 0
+    name: str = ""
+
+    def matches(self, other: "DeviceId") -> bool:
+        if self.bus != other.bus:
+            return False
+        if self.bus == "platform":
+            return self.name == other.name
+        return (self.vendor in (PCI_ANY_ID, other.vendor)
+                and self.device in (PCI_ANY_ID, other.device))
+
+    def format(self) -> str:
+        return self.name if self.bus == "platform" else f"{self.vendor:04x}:{self.device:04x}"
+
+    @property
+    def modalias(self) -> str:
+        if self.bus == "platform":
+            return f"platform:{self.name}"
+        letter = "v" if self.bus == "pci" else "v"
+        return f"{self.bus}:{letter}{self.vendor:08X}d{self.device:08X}"
+
+
+def pci_device_id(vendor: int, device: int) -> DeviceId:
+    return DeviceId("pci", vendor, device)
+
+
+def usb_device_id(vendor: int, product: int) -> DeviceId:
+    return DeviceId("usb", vendor, product)
+
+
+def platform_device_id(name: str) -> DeviceId:
+    return DeviceId("platform", name=name)
+
+
+def parse_device_id(bus: str, text: str) -> DeviceId:
+    """`8086:1234` for pci and usb, a name for platform; ValueError otherwise."""
+    if bus not in BUSES:
+        raise ValueError(f"unknown bus '{bus}' (expected one of {', '.join(BUSES)})")
+    if bus == "platform":
+        if not text:
+            raise ValueError("a platform device id is a name")
+        return DeviceId("platform", name=text)
+    vendor, sep, device = text.partition(":")
+    try:
+        if not sep or len(vendor) != 4 or len(device) != 4:
+            raise ValueError
+        return DeviceId(bus, int(vendor, 16), int(device, 16))
+    except ValueError:
+        raise ValueError(f"a {bus} device id is vvvv:dddd in hex, not '{text}'") from None
+
+
+@dataclass(eq=False)
+class Driver:
+    name: str
+    bus: str
+    id_table: list[DeviceId] = field(default_factory=list)
+    probe: Callable[..., Any] | None = None
+    remove: Callable[..., Any] | None = None
+    suspend: Callable[..., Any] | None = None
+    resume: Callable[..., Any] | None = None
+    owner: Any = None
+    registered: bool = False
+
+    def match(self, dev_id: DeviceId) -> DeviceId | None:
+        return next((e for e in self.id_table if e.matches(dev_id)), None)
+
+
+@dataclass(eq=False)
+class Device:
+    name: str
+    bus: str
+    id: DeviceId
+    irq: int
+    driver: Driver | None = None
+    drvdata: Any = None
+    devres: list[tuple[str, Callable[[], Any]]] = field(default_factory=list)
+    present: bool = True
+
+    @property
+    def driver_name(self) -> str:
+        return self.driver.name if self.driver else self.bus
+
+    def __repr__(self) -> str:
+        return f"<device {self.name} {self.id.format()}>"
+
+
+def dev_set_drvdata(dev: Device, data: Any) -> None:
+    dev.drvdata = data
+
+
+def dev_get_drvdata(dev: Device) -> Any:
+    return dev.drvdata
+
+
+class Bus:
+    """All devices and drivers of the kernel, the three buses together."""
+
+    def __init__(self, kernel: Any):
+        self.kernel = kernel
+        self.devices: list[Device] = []
+        self.drivers: list[Driver] = []
+        self.bind_order: list[Device] = []
+        self._plugged = 0
+
+    # -- driver side ----------------------------------------------------------
+    def register(self, drv: Driver) -> int:
+        kernel = self.kernel
+        if should_fail("driver_register"):
+            return -ENOMEM
+        if drv.bus not in BUSES:
+            kernel.log.write(f"Driver '{drv.name}' was unable to register with bus_type '{drv.bus}'")
+            return -EINVAL
+        if drv.registered or any(d.name == drv.name and d.bus == drv.bus for d in self.drivers):
+            kernel.log.write(f"Error: Driver '{drv.name}' is already registered, aborting...")
+            return -EBUSY
+        drv.owner = kernel.current_module()
+        drv.registered = True
+        self.drivers.append(drv)
+        for dev in list(self.devices):
+            if dev.driver is None and dev.present:
+                self.try_bind(dev, drv)
+        return 0
+
+    def unregister(self, drv: Driver) -> None:
+        if drv not in self.drivers:
+            self.kernel.warn("WARNING: unregistering unknown driver in {fn}",
+                             f"driver_unregister() of '{drv.name}', which is not registered")
+            return
+        for dev in list(self.bind_order):
+            if dev.driver is drv:
+                self.unbind(dev)
+        self.drivers.remove(drv)
+        drv.registered = False
+
+    def try_bind(self, dev: Device, drv: Driver) -> bool:
+        entry = drv.match(dev.id)
+        if entry is None:
+            return False
+        kernel = self.kernel
+        dev.driver = drv
+        ret = kernel.call(drv.probe, dev, entry) if drv.probe else 0
+        if isinstance(ret, int) and ret < 0:
+            kernel.log.write(f"{drv.name}: probe of {dev.name} failed with error {ret}")
+            self.release_devres(dev)
+            dev.driver = None
+            dev.drvdata = None
+            return False
+        self.bind_order.append(dev)
+        return True
+
+    def unbind(self, dev: Device) -> None:
+        drv = dev.driver
+        if drv is None:
+            return
+        if drv.remove:
+            self.kernel.call(drv.remove, dev)
+        self.release_devres(dev)
+        self.bind_order.remove(dev)
+        dev.driver = None
+        dev.drvdata = None
+
+    def release_devres(self, dev: Device) -> None:
+        while dev.devres:
+            _, release = dev.devres.pop()
+            release()
+
+    # -- device side: what user space does ---------------------------------------
+    def plug(self, dev_id: DeviceId) -> Device | int:
+        kernel = self.kernel
+        if kernel.uid != 0:
+            return -EPERM
+        n = self._plugged
+        self._plugged += 1
+        name = {"pci": f"0000:00:{n + 1:02x}.0", "usb": f"1-{n + 1}"}.get(
+            dev_id.bus, f"{dev_id.name}.{n}")
+        dev = Device(name, dev_id.bus, dev_id, FIRST_IRQ + n)
+        self.devices.append(dev)
+        kernel.log.write(f"{dev.bus} {dev.name}: [{dev_id.format()}] new device, irq {dev.irq}")
+        for drv in list(self.drivers):
+            if dev.driver is None and self.try_bind(dev, drv):
+                break
+        if dev.driver is None and kernel.config.autoload:
+            self.autoload(dev)
+        return dev
+
+    def autoload(self, dev: Device) -> None:
+        """udev's MODALIAS handling: modprobe every module whose table matches."""
+        kernel = self.kernel
+        for name in kernel.index.modules_for_device(dev.id):
+            if name in kernel.loader.modules:
+                continue
+            ret = kernel.loader.modprobe(name, {})
+            if ret < 0:
+                kernel.log.write(f"udev: modprobe {name} ({dev.id.modalias}) failed: {errname(ret)}")
+            if dev.driver is not None:
+                break
+
+    def unplug(self, dev: Device) -> int:
+        kernel = self.kernel
+        if kernel.uid != 0:
+            return -EPERM
+        if not dev.present:
+            return -EINVAL
+        self.unbind(dev)
+        dev.present = False
+        self.devices.remove(dev)
+        kernel.log.write(f"{dev.bus} {dev.name}: device removed")
+        return 0
+
+    def owned_by(self, mod: Any) -> list[Driver]:
+        return [d for d in self.drivers if d.owner is mod]
+
+
+def driver_register(drv: Driver) -> int:
+    return current().bus.register(drv)
+
+
+def driver_unregister(drv: Driver) -> None:
+    current().bus.unregister(drv)
+
+
+pci_register_driver = driver_register
+pci_unregister_driver = driver_unregister
+usb_register = driver_register
+usb_deregister = driver_unregister
+platform_driver_register = driver_register
+platform_driver_unregister = driver_unregister

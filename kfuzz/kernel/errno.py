@@ -1,0 +1,35 @@
+"""Error numbers: the standard ones, with the values of Python's errno module."""
+
+import errno as _errno
+
+ENOMEM = _errno.ENOMEM
+EINVAL = _errno.EINVAL
+EBUSY = _errno.EBUSY
+ENODEV = _errno.ENODEV
+EFAULT = _errno.EFAULT
+ENOENT = _errno.ENOENT
+EEXIST = _errno.EEXIST
+EPERM = _errno.EPERM
+EACCES = _errno.EACCES
+ENOTTY = _errno.ENOTTY
+EAGAIN = _errno.EAGAIN
+EIO = _errno.EIO
+ENXIO = _errno.ENXIO
+EBADF = _errno.EBADF
+ENOSPC = _errno.ENOSPC
+ENOEXEC = _errno.ENOEXEC
+ENOSYS = _errno.ENOSYS
+ETIMEDOUT = _errno.ETIMEDOUT
+EOVERFLOW = _errno.EOVERFLOW
+ERANGE = _errno.ERANGE
+EINTR = _errno.EINTR
+ENOTSUPP = 524
+EKEYREJECTED = _errno.EKEYREJECTED
+
+ERRNO_NAMES = {v: k for k, v in vars().items() if k.startswith("E") and isinstance(v, int)}
+
+
+def errname(err: int) -> str:
+    """`-12` -> `-ENOMEM`: how a kernel developer reads a return value."""
+    name = ERRNO_NAMES.get(-err) if isinstance(err, int) else None
+    return f"-{name}" if name else str(err)

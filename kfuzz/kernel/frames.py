@@ -1,0 +1,82 @@
+"""Finding the guilty frame: the innermost module function, kernel frames skipped."""
+
+from __future__ import annotations
+
+import linecache
+import sys
+from dataclasses import dataclass
+from types import FrameType, TracebackType
+
+from .module import Module
+
+
+@dataclass(frozen=True)
+class Site:
+    """A place in module code: what KASAN prints as an allocation or access site."""
+
+    module: str
+    function: str
+    filename: str
+    lineno: int
+
+    def format(self) -> str:
+        line = linecache.getline(self.filename, self.lineno).strip()
+        text = f'  File "{self.filename}", line {self.lineno}, in {self.function}'
+        return f"{text}\n    {line}" if line else text
+
+
+def _frame_module(frame: FrameType) -> Module | None:
+    mod = frame.f_globals.get("THIS_MODULE")
+    return mod if isinstance(mod, Module) else None
+
+
+def _site(frame: FrameType, mod: Module) -> Site:
+    code = frame.f_code
+    name = code.co_name if code.co_name != "<module>" else f"{mod.name}_module_body"
+    return Site(mod.name, name, code.co_filename, frame.f_lineno)
+
+
+def module_stack(frame: FrameType | None = None) -> list[Site]:
+    """Module frames from the innermost outwards."""
+    frame = frame or sys._getframe(1)
+    out = []
+    while frame is not None:
+        mod = _frame_module(frame)
+        if mod is not None:
+            out.append(_site(frame, mod))
+        frame = frame.f_back
+    return out
+
+
+def caller_site(prefer: Module | None = None) -> Site | None:
+    """The innermost module frame on the stack, or the innermost one of `prefer`."""
+    frame = sys._getframe(1)
+    first = None
+    while frame is not None:
+        mod = _frame_module(frame)
+        if mod is not None:
+            if prefer is None or mod is prefer:
+                return _site(frame, mod)
+            if first is None:
+                first = _site(frame, mod)
+        frame = frame.f_back
+    return first
+
+
+def traceback_sites(tb: TracebackType | None) -> list[Site]:
+    """Module frames of an exception's traceback, innermost first."""
+    out = []
+    while tb is not None:
+        mod = _frame_module(tb.tb_frame)
+        if mod is not None:
+            code = tb.tb_frame.f_code
+            name = code.co_name if code.co_name != "<module>" else f"{mod.name}_module_body"
+            out.append(Site(mod.name, name, code.co_filename, tb.tb_lineno))
+        tb = tb.tb_next
+    out.reverse()
+    return out
+
+
+def format_stack(sites: list[Site]) -> list[str]:
+    """A Python-style traceback, outermost first, of module frames only."""
+    return [s.format() for s in reversed(sites)]

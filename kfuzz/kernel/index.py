@@ -1,0 +1,89 @@
+"""depmod: the set of installed module files, their symbols and dependencies.
+
+Built once per run and shared by every kernel of the run; it never changes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+from .device import DeviceId
+from .image import ModuleFileError, ModuleImage, cached_image
+
+SKIP_DIRS = {"__pycache__", "examples"}
+
+
+def module_files(root: Path) -> list[Path]:
+    """Module files of a folder, recursively; a file is itself."""
+    root = Path(root)
+    if root.is_file():
+        return [root]
+    if not root.is_dir():
+        raise ModuleFileError(root, 0, "no such module file or folder")
+    return sorted(p for p in root.rglob("*.py")
+                  if p.name != "__init__.py" and not p.name.startswith(("test_", "conftest"))
+                  and not SKIP_DIRS & set(p.relative_to(root).parts[:-1]))
+
+
+class ModuleIndex:
+    def __init__(self, images: Iterable[ModuleImage] = ()):
+        self.images: dict[str, ModuleImage] = {}
+        self.exporters: dict[str, str] = {}
+        for image in images:
+            self.add(image)
+
+    @classmethod
+    def scan(cls, paths: Iterable[Path]) -> "ModuleIndex":
+        index = cls()
+        for root in paths:
+            for path in module_files(Path(root)):
+                index.add(cached_image(path), replace=Path(root).is_file())
+        return index
+
+    def add(self, image: ModuleImage, replace: bool = False) -> None:
+        old = self.images.get(image.name)
+        if old is not None and old.path.resolve() != image.path.resolve() and not replace:
+            raise ModuleFileError(image.path, 1, f"module name '{image.name}' is also {old.path}",
+                                  "module names must be unique: rename one of the files")
+        self.images[image.name] = image
+        for sym in image.exports:
+            self.exporters.setdefault(sym, image.name)
+
+    def get(self, name: str) -> ModuleImage | None:
+        return self.images.get(name.replace("-", "_"))
+
+    def names(self) -> list[str]:
+        return sorted(self.images)
+
+    def hard_deps(self, name: str) -> list[str]:
+        """Modules exporting the symbols `name` imports (modules.dep)."""
+        image = self.images[name]
+        deps = []
+        for sym in image.imports:
+            owner = self.exporters.get(sym)
+            if owner and owner != name and owner not in deps:
+                deps.append(owner)
+        return deps
+
+    def load_order(self, name: str) -> list[str]:
+        """The module and what it needs, dependencies first, as modprobe loads them."""
+        order: list[str] = []
+        visiting: set[str] = set()
+
+        def visit(n: str) -> None:
+            if n in order or n in visiting or n not in self.images:
+                return
+            visiting.add(n)
+            image = self.images[n]
+            for dep in image.softdep_pre + self.hard_deps(n):
+                visit(dep)
+            order.append(n)
+            visiting.discard(n)
+
+        visit(name)
+        return order
+
+    def modules_for_device(self, dev_id: DeviceId) -> list[str]:
+        return [n for n, img in sorted(self.images.items())
+                if any(e.matches(dev_id) for e in img.device_table)]

@@ -1,0 +1,95 @@
+"""Interrupt lines: request_irq, free_irq and raising a line in hard-IRQ context."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .current import current
+from .errno import EBUSY, EINVAL, ENOMEM
+from .faults import should_fail
+from .frames import Site, caller_site
+
+IRQF_SHARED = 0x80
+IRQF_TRIGGER_RISING = 0x01
+IRQF_ONESHOT = 0x2000
+IRQ_NONE = 0
+IRQ_HANDLED = 1
+IRQ_WAKE_THREAD = 2
+
+
+@dataclass(eq=False)
+class IrqAction:
+    irq: int
+    handler: Callable[[int, Any], int]
+    flags: int
+    name: str
+    dev_id: Any
+    owner: Any
+    site: Site | None
+
+
+class Irqs:
+    def __init__(self, kernel: Any):
+        self.kernel = kernel
+        self.lines: dict[int, list[IrqAction]] = {}
+
+    def request(self, irq: int, handler: Callable[..., int], flags: int, name: str, dev_id: Any) -> int:
+        if should_fail("request_irq"):
+            return -ENOMEM
+        if not isinstance(irq, int) or irq < 0 or handler is None:
+            return -EINVAL
+        actions = self.lines.setdefault(irq, [])
+        if actions and not (flags & IRQF_SHARED and all(a.flags & IRQF_SHARED for a in actions)):
+            return -EBUSY
+        kernel = self.kernel
+        actions.append(IrqAction(irq, handler, flags, name, dev_id, kernel.current_module(),
+                                 caller_site()))
+        return 0
+
+    def free(self, irq: int, dev_id: Any) -> None:
+        actions = self.lines.get(irq, [])
+        for action in actions:
+            if action.dev_id is dev_id or action.dev_id == dev_id:
+                actions.remove(action)
+                return
+        self.kernel.warn("WARNING: trying to free already-free IRQ in {fn}",
+                         f"Trying to free already-free IRQ {irq}")
+
+    def raise_line(self, irq: int) -> int:
+        kernel = self.kernel
+        actions = list(self.lines.get(irq, []))
+        if not actions:
+            kernel.log.write(f"irq {irq}: nobody cared (spurious interrupt)")
+            return 0
+        handled = 0
+        kernel.hardirq += 1
+        try:
+            for action in actions:
+                ret = kernel.call(action.handler, irq, action.dev_id)
+                handled |= ret if isinstance(ret, int) else 0
+        finally:
+            kernel.hardirq -= 1
+        if not handled:
+            kernel.log.write(f"irq {irq}: nobody cared (try booting with the \"irqpoll\" option)")
+        return 0
+
+    def owned_by(self, mod: Any) -> list[IrqAction]:
+        return [a for acts in self.lines.values() for a in acts if a.owner is mod]
+
+
+def request_irq(irq: int, handler: Callable[..., int], flags: int, name: str, dev_id: Any) -> int:
+    return current().irqs.request(irq, handler, flags, name, dev_id)
+
+
+def free_irq(irq: int, dev_id: Any) -> None:
+    current().irqs.free(irq, dev_id)
+
+
+def devm_request_irq(dev: Any, irq: int, handler: Callable[..., int], flags: int,
+                     name: str, dev_id: Any) -> int:
+    kernel = current()
+    ret = kernel.irqs.request(irq, handler, flags, name, dev_id)
+    if ret == 0:
+        dev.devres.append(("irq", lambda: kernel.irqs.free(irq, dev_id)))
+    return ret

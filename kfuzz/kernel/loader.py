@@ -1,0 +1,249 @@
+"""The module loader: insmod, rmmod, modprobe and what module bodies declare."""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any, Callable
+
+from .current import current
+from .errno import EBUSY, EEXIST, EINVAL, EKEYREJECTED, ENOENT, ENOEXEC, EPERM, errname
+from .findings import LoadAbort
+from .module import Module, ModuleState
+
+
+class Loader:
+    def __init__(self, kernel: Any):
+        self.kernel = kernel
+        self.modules: dict[str, Module] = {}
+        self.symbols: dict[str, tuple[Callable[..., Any], bool, Module]] = {}
+        self.loading: tuple[Module, dict[str, str], set[str]] | None = None
+
+    # -- insmod ---------------------------------------------------------------------
+    def insmod(self, name: str, params: dict[str, str]) -> int:
+        kernel = self.kernel
+        log = kernel.log.write
+        if kernel.uid != 0 or kernel.config.modules_disabled:
+            log(f"insmod: ERROR: could not insert module {name}: Operation not permitted")
+            return -EPERM
+        image = kernel.index.get(name)
+        if image is None:
+            log(f"insmod: ERROR: could not load module {name}: No such file or directory")
+            return -ENOENT
+        name = image.name
+        if name in self.modules:
+            log(f"insmod: ERROR: could not insert module {name}: File exists")
+            return -EEXIST
+        sig = image.signature_state(kernel.config.trusted_keys)
+        if sig != "valid":
+            if kernel.config.sig_enforce:
+                log(f"{name}: Loading of module with {sig} signature is rejected")
+                return -EKEYREJECTED
+            if "E" not in kernel.taints:
+                log(f"{name}: module verification failed: signature and/or required key "
+                    "missing - tainting kernel")
+            kernel.taints.add("E")
+        mod = Module(name, image, gpl_compatible=image.gpl_compatible)
+        if not mod.gpl_compatible:
+            log(f"{name}: module license '{image.license}' taints kernel.")
+            kernel.taints.add("P")
+        mod.namespace = {"__name__": name, "__file__": str(image.path),
+                         "__builtins__": builtins, "THIS_MODULE": mod}
+        self.modules[name] = mod
+        err = self._run_body(mod, params)
+        if err:
+            self._forget(mod)
+            return err
+        for sym, (fn, gpl) in mod.exports.items():
+            self.symbols[sym] = (fn, gpl, mod)
+        ret = kernel.call(mod.init) if mod.init else 0
+        if not isinstance(ret, int) or isinstance(ret, bool):
+            ret = 0 if ret is None else -EINVAL
+        if ret > 0:
+            log(f"do_init_module: '{name}'->init suspiciously returned {ret}, "
+                "it should follow 0/-E convention")
+            ret = 0
+        if ret < 0:
+            log(f"{name}: init failed with error {errname(ret)}")
+            mod.state = ModuleState.GOING
+            kernel.check_gone(mod)
+            self._forget(mod)
+            return ret
+        mod.state = ModuleState.LIVE
+        return 0
+
+    def _run_body(self, mod: Module, params: dict[str, str]) -> int:
+        kernel = self.kernel
+        self.loading = (mod, params, set())
+        try:
+            kernel.run_module_code(mod, lambda: exec(mod.image.code, mod.namespace))
+        except LoadAbort as abort:
+            kernel.log.write(abort.message)
+            return abort.err
+        finally:
+            _, _, used = self.loading
+            self.loading = None
+        for key in params:
+            if key not in used:
+                kernel.log.write(f"{mod.name}: unknown parameter '{key}' ignored")
+        return 0
+
+    def _forget(self, mod: Module) -> None:
+        for sym in mod.exports:
+            if self.symbols.get(sym, (None, None, None))[2] is mod:
+                del self.symbols[sym]
+        for dep in mod.uses:
+            if mod in dep.users:
+                dep.users.remove(mod)
+        mod.state = ModuleState.UNLOADED
+        if self.modules.get(mod.name) is mod:
+            del self.modules[mod.name]
+
+    # -- rmmod ----------------------------------------------------------------------
+    def rmmod(self, name: str, force: bool = False) -> int:
+        kernel = self.kernel
+        log = kernel.log.write
+        if kernel.uid != 0 or kernel.config.modules_disabled:
+            log(f"rmmod: ERROR: could not remove module {name}: Operation not permitted")
+            return -EPERM
+        mod = self.modules.get(name.replace("-", "_"))
+        if mod is None:
+            log(f"rmmod: ERROR: Module {name} is not currently loaded")
+            return -ENOENT
+        if mod.state is not ModuleState.LIVE:
+            return -EBUSY
+        if mod.users:
+            log(f"rmmod: ERROR: Module {name} is in use by: {' '.join(u.name for u in mod.users)}")
+            return -EBUSY
+        if (mod.permanent or mod.refcnt > 0) and not force:
+            log(f"rmmod: ERROR: Module {name} is in use")
+            return -EBUSY
+        if force:
+            log(f"{name}: forced unload, refcount {mod.refcnt}")
+            kernel.taints.add("R")
+        mod.state = ModuleState.GOING
+        if mod.exit:
+            kernel.call(mod.exit)
+        kernel.check_gone(mod)
+        self._forget(mod)
+        return 0
+
+    # -- modprobe -------------------------------------------------------------------
+    def modprobe(self, name: str, params: dict[str, str]) -> int:
+        kernel = self.kernel
+        image = kernel.index.get(name)
+        if image is None:
+            kernel.log.write(f"modprobe: FATAL: Module {name} not found.")
+            return -ENOENT
+        for dep in kernel.index.load_order(image.name):
+            if dep in self.modules:
+                continue
+            ret = self.insmod(dep, params if dep == image.name else {})
+            if ret < 0:
+                return ret
+        for post in image.softdep_post:
+            if kernel.index.get(post) and post not in self.modules:
+                self.modprobe(post, {})
+        return 0
+
+    def modprobe_remove(self, name: str) -> int:
+        kernel = self.kernel
+        image = kernel.index.get(name)
+        if image is None or image.name not in self.modules:
+            kernel.log.write(f"modprobe: FATAL: Module {name} is not currently loaded.")
+            return -ENOENT
+        ret = self.rmmod(image.name)
+        if ret < 0:
+            return ret
+        for dep in image.softdep_pre + kernel.index.hard_deps(image.name):
+            mod = self.modules.get(dep)
+            if mod and not mod.users and mod.refcnt == 0 and not mod.permanent:
+                self.modprobe_remove(dep)
+        return 0
+
+    # -- what module bodies call ------------------------------------------------------
+    def loading_module(self, what: str) -> tuple[Module, dict[str, str], set[str]]:
+        if self.loading is None:
+            raise RuntimeError(f"{what} may only be called while the module loads")
+        return self.loading
+
+    def resolve(self, importer: Module, sym: str) -> Callable[..., Any]:
+        entry = self.symbols.get(sym)
+        if entry is None or (entry[1] and not importer.gpl_compatible) or entry[2] is importer:
+            raise LoadAbort(-ENOENT, f"{importer.name}: Unknown symbol {sym} (err -2)")
+        fn, _, owner = entry
+        if owner not in importer.uses:
+            importer.uses.append(owner)
+            owner.users.append(importer)
+        return fn
+
+    def export(self, mod: Module, fn: Callable[..., Any], gpl: bool) -> None:
+        sym = fn.__name__
+        other = self.symbols.get(sym)
+        if other is not None and other[2] is not mod:
+            raise LoadAbort(-ENOEXEC, f"{mod.name}: exports duplicate symbol {sym} "
+                                      f"(owned by {other[2].name})")
+        mod.exports[sym] = (fn, gpl)
+
+    def lsmod(self) -> list[str]:
+        lines = ["Module                  Size  Used by"]
+        for mod in self.modules.values():
+            users = ",".join(u.name for u in mod.users)
+            extra = " [permanent]" if mod.permanent else ""
+            lines.append(f"{mod.name:<22}{mod.image.size:>6}  {mod.refcnt} {users}{extra}".rstrip())
+        return lines
+
+    def proc_modules(self) -> list[str]:
+        taint = "".join(sorted({"P"} if any(not m.gpl_compatible for m in self.modules.values())
+                               else set()))
+        return [f"{m.name} {m.image.size} {m.refcnt} {','.join(u.name for u in m.users) or '-'}"
+                f"{',' if m.users else ''} {m.state.value} 0x0{f' ({taint})' if taint else ''}"
+                for m in self.modules.values()]
+
+
+def module_param(name: str, type: type, default: Any = None, desc: str = "") -> Any:
+    """The value given at insmod, or the default."""
+    loader = current().loader
+    mod, given, used = loader.loading_module("module_param")
+    info = mod.image.params.get(name)
+    if name not in given:
+        value = default if default is not None or info is None else info.default
+    else:
+        used.add(name)
+        text = given[name]
+        try:
+            value = info.convert(text) if info else type(text)
+        except ValueError:
+            raise LoadAbort(-EINVAL, f"{mod.name}: `{text}' invalid for parameter `{name}'") from None
+    mod.params[name] = value
+    return value
+
+
+def import_symbol(name: str) -> Callable[..., Any]:
+    loader = current().loader
+    importer, _, _ = loader.loading_module("import_symbol")
+    return loader.resolve(importer, name)
+
+
+def _exporter(gpl: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def export(fn: Callable[..., Any]) -> Callable[..., Any]:
+        loader = current().loader
+        mod, _, _ = loader.loading_module("EXPORT_SYMBOL")
+        loader.export(mod, fn, gpl)
+        return fn
+    return export
+
+
+EXPORT_SYMBOL = _exporter(False)
+EXPORT_SYMBOL_GPL = _exporter(True)
+
+
+def module_init(fn: Callable[[], int]) -> Callable[[], int]:
+    mod, _, _ = current().loader.loading_module("module_init")
+    mod.init = fn
+    return fn
+
+
+def module_exit(fn: Callable[[], None]) -> Callable[[], None]:
+    mod, _, _ = current().loader.loading_module("module_exit")
+    mod.exit = fn
+    return fn

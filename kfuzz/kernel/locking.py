@@ -1,0 +1,219 @@
+"""Spinlocks and mutexes with lockdep's checks, and the sleeping-context check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .current import current
+from .frames import Site, caller_site, format_stack
+
+
+@dataclass(eq=False)
+class LockClass:
+    """Locks made at the same line of code share a class, as in lockdep."""
+
+    name: str
+    after: dict["LockClass", Site | None] = field(default_factory=dict)
+
+
+@dataclass(eq=False)
+class Lock:
+    cls: LockClass
+    sleeping: bool
+    held_at: Site | None = None
+    irqsave: bool = False
+
+    def __repr__(self) -> str:
+        return f"<{'mutex' if self.sleeping else 'spinlock'} {self.cls.name}>"
+
+
+class SpinLock(Lock):
+    pass
+
+
+class Mutex(Lock):
+    pass
+
+
+class Locking:
+    """The one task's held locks and the lock-order graph of the whole run."""
+
+    def __init__(self, kernel: Any):
+        self.kernel = kernel
+        self.held: list[Lock] = []
+        self.classes: dict[tuple[str, int], LockClass] = {}
+        self.atomic_depth = 0
+
+    # -- classes --------------------------------------------------------------
+    def new_lock(self, kind: type[Lock]) -> Lock:
+        site = caller_site()
+        key = (site.filename, site.lineno) if site else ("kernel", 0)
+        cls = self.classes.get(key)
+        if cls is None:
+            name = f"{site.module}:{site.function}:{site.lineno}" if site else "kernel"
+            cls = self.classes[key] = LockClass(name)
+        return kind(cls, sleeping=kind is Mutex)
+
+    def _reaches(self, start: LockClass, goal: LockClass) -> bool:
+        seen, todo = set(), [start]
+        while todo:
+            cls = todo.pop()
+            if cls is goal:
+                return True
+            if id(cls) not in seen:
+                seen.add(id(cls))
+                todo.extend(cls.after)
+        return False
+
+    # -- acquire / release ------------------------------------------------------
+    def acquire(self, lock: Lock, check_order: bool = True) -> None:
+        kernel = self.kernel
+        if not isinstance(lock, Lock):
+            raise TypeError(f"not a lock: {lock!r}")
+        if lock.sleeping:
+            self.might_sleep()
+        if lock in self.held:
+            kernel.report("lockdep", "possible recursive locking in {fn}",
+                          f"possible recursive locking detected: {lock!r} is already held "
+                          f"(taken at {lock.held_at.function if lock.held_at else '?'})")
+        site = caller_site()
+        if check_order:
+            for prev in self.held:
+                if prev.cls is lock.cls:
+                    continue
+                if self._reaches(lock.cls, prev.cls):
+                    kernel.report("lockdep", "possible circular locking dependency in {fn}",
+                                  f"possible circular locking dependency detected: taking "
+                                  f"{lock!r} while holding {prev!r}, but {lock.cls.name} -> "
+                                  f"{prev.cls.name} was seen before")
+                prev.cls.after.setdefault(lock.cls, site)
+        lock.held_at = site
+        self.held.append(lock)
+        if not lock.sleeping:
+            self.atomic_depth += 1
+
+    def release(self, lock: Lock) -> None:
+        if lock not in self.held:
+            self.kernel.report("lockdep", "WARNING: bad unlock balance in {fn}",
+                               f"bad unlock balance detected: {lock!r} is not held")
+            return
+        self.held.remove(lock)
+        lock.held_at = None
+        if not lock.sleeping:
+            self.atomic_depth -= 1
+
+    # -- context checks -------------------------------------------------------
+    def might_sleep(self) -> None:
+        kernel = self.kernel
+        if kernel.hardirq or kernel.softirq or self.atomic_depth or kernel.irqs_off:
+            where = ("hard-IRQ" if kernel.hardirq else "softirq" if kernel.softirq
+                     else "spinlock held" if self.atomic_depth else "IRQs disabled")
+            kernel.report("atomic-sleep", "BUG: sleeping function called from invalid context in {fn}",
+                          f"BUG: sleeping function called from invalid context ({where})")
+
+    def check_released(self, title: str, what: str) -> None:
+        """No lock may stay held past an operation or a work item."""
+        if not self.held:
+            return
+        lock = self.held[0]
+        site = lock.held_at
+        held = list(self.held)
+        self.held.clear()
+        self.atomic_depth = 0
+        self.kernel.report("lockdep", title,
+                           f"{what}: {', '.join(map(repr, held))} still held",
+                           site=site, stack=[site] if site else [],
+                           module=site.module if site else None)
+
+    def trace(self) -> list[str]:
+        return format_stack([lk.held_at for lk in self.held if lk.held_at])
+
+
+def spin_lock_init() -> SpinLock:
+    return current().locking.new_lock(SpinLock)
+
+
+def mutex_init() -> Mutex:
+    return current().locking.new_lock(Mutex)
+
+
+DEFINE_SPINLOCK = spin_lock_init
+DEFINE_MUTEX = mutex_init
+
+
+def spin_lock(lock: SpinLock) -> None:
+    current().locking.acquire(lock)
+
+
+def spin_unlock(lock: SpinLock) -> None:
+    current().locking.release(lock)
+
+
+spin_lock_bh = spin_lock
+spin_unlock_bh = spin_unlock
+
+
+def spin_lock_irqsave(lock: SpinLock) -> int:
+    kernel = current()
+    kernel.locking.acquire(lock)
+    kernel.irqs_off += 1
+    lock.irqsave = True
+    return 1
+
+
+def spin_unlock_irqrestore(lock: SpinLock, flags: int) -> None:
+    kernel = current()
+    if lock.irqsave and lock in kernel.locking.held:
+        kernel.irqs_off -= 1
+        lock.irqsave = False
+    kernel.locking.release(lock)
+
+
+def spin_lock_irq(lock: SpinLock) -> None:
+    spin_lock_irqsave(lock)
+
+
+def spin_unlock_irq(lock: SpinLock) -> None:
+    spin_unlock_irqrestore(lock, 1)
+
+
+def mutex_lock(lock: Mutex) -> None:
+    current().locking.acquire(lock)
+
+
+def mutex_lock_interruptible(lock: Mutex) -> int:
+    current().locking.acquire(lock)
+    return 0
+
+
+def mutex_unlock(lock: Mutex) -> None:
+    current().locking.release(lock)
+
+
+def mutex_trylock(lock: Mutex) -> bool:
+    locking = current().locking
+    if lock in locking.held:
+        return False
+    locking.acquire(lock, check_order=False)
+    return True
+
+
+def mutex_is_locked(lock: Mutex) -> bool:
+    return lock in current().locking.held
+
+
+def spin_is_locked(lock: SpinLock) -> bool:
+    return lock in current().locking.held
+
+
+def might_sleep() -> None:
+    current().locking.might_sleep()
+
+
+def msleep(ms: int) -> None:
+    """Sleeps; time itself advances only when user space ticks the clock."""
+    current().locking.might_sleep()
+
+
+usleep_range = msleep

@@ -1,0 +1,93 @@
+"""The kernel log (dmesg) and the printk family that writes it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .current import current
+from .frames import caller_site
+
+MAX_LINES = 5000
+
+
+class Log:
+    """dmesg: Linux-style lines with a timestamp from the simulated clock.
+
+    Bounded, as the kernel's ring buffer is: a module that prints without end
+    costs a counter, not memory.
+    """
+
+    def __init__(self, clock: Any):
+        self.lines: list[str] = []
+        self.suppressed = 0
+        self._clock = clock
+
+    def write(self, msg: str) -> None:
+        if len(self.lines) >= MAX_LINES:
+            self.suppressed += 1
+            return
+        stamp = self._clock.jiffies / self._clock.HZ
+        for part in str(msg).rstrip("\n").split("\n"):
+            self.lines.append(f"[{stamp:12.6f}] {part}")
+
+    def dmesg(self) -> list[str]:
+        if self.suppressed:
+            return self.lines + [f"printk: {self.suppressed} messages suppressed"]
+        return list(self.lines)
+
+
+class PrintRedirect:
+    """A file-like object for sys.stdout: what module code prints lands in dmesg."""
+
+    def __init__(self, log: Log):
+        self._log = log
+        self._partial = ""
+
+    def write(self, text: str) -> int:
+        text = self._partial + str(text)
+        *lines, self._partial = text.split("\n")
+        for line in lines:
+            self._log.write(line)
+        return len(text)
+
+    def flush(self) -> None:
+        if self._partial:
+            self._log.write(self._partial)
+            self._partial = ""
+
+
+def _prefixed(msg: Any) -> str:
+    site = caller_site()
+    return f"{site.module}: {msg}" if site else str(msg)
+
+
+def printk(msg: Any) -> None:
+    current().log.write(_prefixed(msg))
+
+
+def pr_info(msg: Any) -> None:
+    current().log.write(_prefixed(msg))
+
+
+def pr_warn(msg: Any) -> None:
+    current().log.write(_prefixed(msg))
+
+
+def pr_err(msg: Any) -> None:
+    current().log.write(_prefixed(msg))
+
+
+def pr_debug(msg: Any) -> None:
+    current().log.write(_prefixed(msg))
+
+
+def dev_info(dev: Any, msg: Any) -> None:
+    current().log.write(f"{dev.driver_name} {dev.name}: {msg}")
+
+
+def dev_err(dev: Any, msg: Any) -> None:
+    current().log.write(f"{dev.driver_name} {dev.name}: {msg}")
+
+
+dev_warn = dev_err
+pr_notice = pr_info

@@ -1,0 +1,191 @@
+"""Memory: kmalloc'd buffers with KASAN-style checks and kmemleak-style accounting."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .current import current
+from .errno import ENOMEM  # noqa: F401  (re-exported for callers)
+from .faults import should_fail
+from .frames import Site, format_stack, module_stack
+from .module import Module
+
+GFP_KERNEL = 0xCC0
+GFP_ATOMIC = 0x20
+GFP_NOWAIT = 0x800
+__GFP_ZERO = 0x100
+
+
+class Buffer:
+    """A kmalloc'd buffer. It never changes size and checks every access.
+
+    Bytes are `buf[i]`, `buf[a:b]`; any other attribute is a struct field
+    (`buf.count = 0`). Internal state lives in `_kb_` slots so that fields
+    cannot collide with it.
+    """
+
+    __slots__ = ("_kb_data", "_kb_fields", "_kb_mm", "_kb_owner", "_kb_alloc", "_kb_free")
+
+    def __init__(self, mm: "Memory", size: int, owner: Module | None, alloc: list[Site]):
+        object.__setattr__(self, "_kb_data", bytearray(size))
+        object.__setattr__(self, "_kb_fields", {})
+        object.__setattr__(self, "_kb_mm", mm)
+        object.__setattr__(self, "_kb_owner", owner)
+        object.__setattr__(self, "_kb_alloc", alloc)
+        object.__setattr__(self, "_kb_free", None)
+
+    # -- checks -------------------------------------------------------------
+    def _kb_check(self, what: str) -> None:
+        if self._kb_free is not None:
+            self._kb_mm.report_access(self, "use-after-free", what)
+
+    def _kb_range(self, key: Any, length: int | None = None) -> tuple[int, int]:
+        size = len(self._kb_data)
+        if isinstance(key, slice):
+            if key.step not in (None, 1):
+                raise TypeError("kernel buffers take no slice step")
+            start = 0 if key.start is None else key.start
+            stop = size if key.stop is None else key.stop
+            if length is not None:
+                stop = max(stop, start + length)
+            if start < 0 or stop > size or start > stop:
+                self._kb_mm.report_access(self, "out-of-bounds", f"bytes {start}..{stop} of {size}")
+            return start, stop
+        if not isinstance(key, int):
+            raise TypeError(f"kernel buffer index must be int, not {type(key).__name__}")
+        if not 0 <= key < size:
+            self._kb_mm.report_access(self, "out-of-bounds", f"byte {key} of {size}")
+        return key, key + 1
+
+    # -- byte access ----------------------------------------------------------
+    def __len__(self) -> int:
+        self._kb_check("size")
+        return len(self._kb_data)
+
+    def __getitem__(self, key: Any) -> Any:
+        self._kb_check("read")
+        start, stop = self._kb_range(key)
+        if isinstance(key, slice):
+            return bytes(self._kb_data[start:stop])
+        return self._kb_data[start]
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._kb_check("write")
+        if isinstance(key, slice):
+            data = bytes(value)
+            start, _ = self._kb_range(key, len(data))
+            self._kb_data[start:start + len(data)] = data
+        else:
+            self._kb_range(key)
+            self._kb_data[key] = value
+
+    def __bytes__(self) -> bytes:
+        self._kb_check("read")
+        return bytes(self._kb_data)
+
+    def __iter__(self):
+        self._kb_check("read")
+        return iter(bytes(self._kb_data))
+
+    # -- struct fields -------------------------------------------------------
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        self._kb_check(f"field {name}")
+        try:
+            return self._kb_fields[name]
+        except KeyError:
+            raise AttributeError(f"kernel buffer has no field '{name}'") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self._kb_check(f"field {name}")
+        self._kb_fields[name] = value
+
+    def __delattr__(self, name: str) -> None:
+        self._kb_check(f"field {name}")
+        self._kb_fields.pop(name, None)
+
+    def __repr__(self) -> str:
+        state = "freed" if self._kb_free is not None else "live"
+        return f"<kbuf {len(self._kb_data)} bytes {state}>"
+
+
+class Memory:
+    """The slab: live buffers by owner, for leak checks at unload."""
+
+    def __init__(self, kernel: Any):
+        self.kernel = kernel
+        self.live: dict[int, Buffer] = {}
+
+    def alloc(self, size: int, flags: int, what: str) -> Buffer | None:
+        kernel = self.kernel
+        if flags & GFP_ATOMIC == 0:
+            kernel.locking.might_sleep()
+        if not isinstance(size, int) or size < 0:
+            raise TypeError(f"{what}: size must be a non-negative int, not {size!r}")
+        if should_fail(what):
+            return None
+        buf = Buffer(self, size, kernel.current_module(), module_stack())
+        self.live[id(buf)] = buf
+        return buf
+
+    def free(self, buf: Any) -> None:
+        if buf is None:
+            return
+        kernel = self.kernel
+        if not isinstance(buf, Buffer):
+            kernel.report("double-free", "KASAN: invalid-free in {fn}",
+                          f"kfree() of an object that kmalloc did not return: {buf!r}")
+            return
+        if buf._kb_free is not None:
+            kernel.report("double-free", "KASAN: double-free in {fn}",
+                          f"double-free of {len(buf._kb_data)}-byte buffer",
+                          alloc=format_stack(buf._kb_alloc), free=format_stack(buf._kb_free))
+            return
+        object.__setattr__(buf, "_kb_free", module_stack())
+        self.live.pop(id(buf), None)
+
+    def report_access(self, buf: Buffer, kind: str, what: str) -> None:
+        size = len(buf._kb_data)
+        title = {"use-after-free": "KASAN: use-after-free in {fn}",
+                 "out-of-bounds": "KASAN: slab-out-of-bounds in {fn}"}[kind]
+        self.kernel.report(kind, title, f"{kind}: {what} of a {size}-byte buffer",
+                           alloc=format_stack(buf._kb_alloc),
+                           free=format_stack(buf._kb_free or []))
+
+    def owned_by(self, mod: Module) -> list[Buffer]:
+        return [b for b in self.live.values() if b._kb_owner is mod]
+
+    def report_leak(self, buf: Buffer, mod: Module | None) -> None:
+        """A buffer still held when its module is gone: kmemleak's report."""
+        alloc = buf._kb_alloc
+        mine = [s for s in alloc if mod is None or s.module == mod.name]
+        site = (mine or alloc or [None])[0]
+        self.kernel.report(
+            "memory-leak", "memory leak in {fn}",
+            f"unreferenced object of size {len(buf._kb_data)} (module {mod.name if mod else '?'})",
+            site=site, stack=alloc, alloc=format_stack(alloc))
+
+
+def kmalloc(size: int, flags: int = GFP_KERNEL) -> Buffer | None:
+    return current().mm.alloc(size, flags, "kmalloc")
+
+
+def kzalloc(size: int, flags: int = GFP_KERNEL) -> Buffer | None:
+    return current().mm.alloc(size, flags, "kzalloc")
+
+
+def kcalloc(n: int, size: int, flags: int = GFP_KERNEL) -> Buffer | None:
+    return current().mm.alloc(n * size, flags, "kcalloc")
+
+
+def kfree(buf: Any) -> None:
+    current().mm.free(buf)
+
+
+def devm_kzalloc(dev: Any, size: int, flags: int = GFP_KERNEL) -> Buffer | None:
+    kernel = current()
+    buf = kernel.mm.alloc(size, flags, "devm_kzalloc")
+    if buf is not None:
+        dev.devres.append(("kzalloc", lambda: kernel.mm.free(buf)))
+    return buf

@@ -1,0 +1,77 @@
+"""Power management: PM notifiers and the suspend/resume cycle of bound devices."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from .current import current
+from .errno import EEXIST, ENOENT, ENOMEM, EPERM
+from .faults import should_fail
+from .frames import Site, caller_site
+
+PM_HIBERNATION_PREPARE = 1
+PM_POST_HIBERNATION = 2
+PM_SUSPEND_PREPARE = 3
+PM_POST_SUSPEND = 4
+NOTIFY_DONE = 0
+NOTIFY_OK = 1
+
+
+class Pm:
+    def __init__(self, kernel: Any):
+        self.kernel = kernel
+        self.notifiers: list[tuple[Callable[[int], int], Any, Site | None]] = []
+
+    def register(self, fn: Callable[[int], int]) -> int:
+        if should_fail("register_pm_notifier"):
+            return -ENOMEM
+        if any(f is fn for f, _, _ in self.notifiers):
+            self.kernel.warn("WARNING: notifier registered twice in {fn}",
+                             f"notifier callback {getattr(fn, '__name__', fn)} already registered")
+            return -EEXIST
+        self.notifiers.append((fn, self.kernel.current_module(), caller_site()))
+        return 0
+
+    def unregister(self, fn: Callable[[int], int]) -> int:
+        for entry in self.notifiers:
+            if entry[0] is fn:
+                self.notifiers.remove(entry)
+                return 0
+        return -ENOENT
+
+    def suspend(self) -> int:
+        """One suspend and resume cycle, as `echo mem > /sys/power/state` does."""
+        kernel = self.kernel
+        if kernel.uid != 0:
+            return -EPERM
+        kernel.log.write("PM: suspend entry (deep)")
+        for fn, _, _ in list(self.notifiers):
+            kernel.call(fn, PM_SUSPEND_PREPARE)
+        done, err = [], 0
+        for dev in reversed(list(kernel.bus.bind_order)):
+            drv = dev.driver
+            ret = kernel.call(drv.suspend, dev) if drv and drv.suspend else 0
+            if isinstance(ret, int) and ret < 0:
+                kernel.log.write(f"PM: dpm_run_callback(): {drv.name} {dev.name} returns {ret}")
+                err = ret
+                break
+            done.append(dev)
+        for dev in reversed(done):
+            drv = dev.driver
+            if drv and drv.resume:
+                kernel.call(drv.resume, dev)
+        for fn, _, _ in list(self.notifiers):
+            kernel.call(fn, PM_POST_SUSPEND)
+        kernel.log.write("PM: suspend exit")
+        return err
+
+    def owned_by(self, mod: Any) -> list[tuple[Callable[[int], int], Any, Site | None]]:
+        return [e for e in self.notifiers if e[1] is mod]
+
+
+def register_pm_notifier(fn: Callable[[int], int]) -> int:
+    return current().pm.register(fn)
+
+
+def unregister_pm_notifier(fn: Callable[[int], int]) -> int:
+    return current().pm.unregister(fn)

@@ -1,0 +1,59 @@
+"""The end of a program: clean up as a careful administrator would, then check.
+
+Every open file is closed, every device unplugged, every module removed (users
+before the modules they use). Whatever is left afterwards is a finding.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .module import Module
+
+
+def teardown(kernel: Any) -> None:
+    for file in list(kernel.fs.files):
+        kernel.fs.close(file)
+    for dev in list(kernel.bus.devices):
+        kernel.bus.unplug(dev)
+    kernel.config.modules_disabled = False  # the check, not the administrator, unloads
+    remove_all(kernel)
+    check_refs(kernel)
+    check_empty(kernel)
+
+
+def remove_all(kernel: Any) -> None:
+    loader = kernel.loader
+    progress = True
+    while progress:
+        progress = False
+        for mod in reversed(list(loader.modules.values())):
+            if mod.users or mod.permanent or mod.refcnt > 0:
+                continue
+            loader.rmmod(mod.name)
+            progress = True
+            break
+
+
+def check_refs(kernel: Any) -> None:
+    """A module held by a reference that never comes back can never be removed."""
+    for mod in list(kernel.loader.modules.values()):
+        if mod.permanent or mod.refcnt <= 0:
+            continue
+        site = next((s for s in reversed(mod.ref_sites) if s is not None), None)
+        kernel.report("refcount", f"module {mod.name}: reference leaked in {{fn}}",
+                      f"module {mod.name} cannot be unloaded: refcount {mod.refcnt} "
+                      "after every file was closed and every device unplugged",
+                      site=site, stack=[site] if site else [], module=mod.name)
+
+
+def check_empty(kernel: Any) -> None:
+    """Nothing may outlive the modules that made it (permanent ones excepted)."""
+    loaded: set[Module] = set(kernel.loader.modules.values())
+    owners = {buf._kb_owner for buf in kernel.mm.live.values()}
+    owners |= {n.owner for n in kernel.fs.nodes.values()}
+    owners |= {d.owner for d in kernel.bus.drivers}
+    owners |= {t.owner for t in kernel.timers.pending}
+    for mod in owners:
+        if mod not in loaded and mod is not None:
+            kernel.check_gone(mod)

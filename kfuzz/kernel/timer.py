@@ -1,0 +1,120 @@
+"""Timers and jiffies. Time moves only when user space ticks the clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .current import current
+from .frames import Site, caller_site
+
+HZ = 100
+MAX_FIRINGS_PER_TICK = 10_000
+
+
+@dataclass(eq=False)
+class Timer:
+    function: Callable[["Timer"], Any]
+    expires: int = 0
+    pending: bool = False
+    owner: Any = None
+    site: Site | None = None
+    seq: int = 0
+    data: Any = None
+
+    def __repr__(self) -> str:
+        return f"<timer {getattr(self.function, '__name__', '?')}>"
+
+
+class Timers:
+    def __init__(self, kernel: Any):
+        self.kernel = kernel
+        self.pending: list[Timer] = []
+        self._seq = 0
+
+    def arm(self, timer: Timer, expires: int) -> int:
+        was = 1 if timer.pending else 0
+        if timer.pending:
+            self.pending.remove(timer)
+        self._seq += 1
+        timer.expires, timer.pending, timer.seq = int(expires), True, self._seq
+        self.pending.append(timer)
+        return was
+
+    def disarm(self, timer: Timer) -> int:
+        if not timer.pending:
+            return 0
+        timer.pending = False
+        self.pending.remove(timer)
+        return 1
+
+    def tick(self, n: int) -> int:
+        """Advances n jiffies: fire due timers in order, run queued work."""
+        kernel = self.kernel
+        target = kernel.jiffies + max(0, n)
+        fired = 0
+        kernel.workqueues.run_all()
+        while True:
+            due = [t for t in self.pending if t.expires <= target]
+            if not due:
+                break
+            fired += 1
+            if fired > MAX_FIRINGS_PER_TICK:
+                kernel.log.write("timer: too many expiries in one tick, clock stopped")
+                break
+            timer = min(due, key=lambda t: (t.expires, t.seq))
+            kernel.jiffies = max(kernel.jiffies, timer.expires)
+            self.disarm(timer)
+            kernel.softirq += 1
+            try:
+                kernel.call(timer.function, timer)
+            finally:
+                kernel.softirq -= 1
+            kernel.workqueues.run_all()
+        kernel.jiffies = target
+        kernel.workqueues.run_all()
+        return 0
+
+    def owned_by(self, mod: Any) -> list[Timer]:
+        return [t for t in self.pending if t.owner is mod]
+
+
+def timer_setup(callback: Callable[[Timer], Any], flags: int = 0) -> Timer:
+    kernel = current()
+    return Timer(callback, owner=kernel.current_module(), site=caller_site())
+
+
+def mod_timer(timer: Timer, expires: int) -> int:
+    return current().timers.arm(timer, expires)
+
+
+def add_timer(timer: Timer) -> None:
+    current().timers.arm(timer, timer.expires)
+
+
+def del_timer(timer: Timer) -> int:
+    return current().timers.disarm(timer)
+
+
+def del_timer_sync(timer: Timer) -> int:
+    return current().timers.disarm(timer)
+
+
+timer_delete = del_timer
+timer_delete_sync = del_timer_sync
+
+
+def timer_pending(timer: Timer) -> bool:
+    return timer.pending
+
+
+def jiffies() -> int:
+    return current().jiffies
+
+
+def msecs_to_jiffies(ms: int) -> int:
+    return (int(ms) * HZ + 999) // 1000
+
+
+def jiffies_to_msecs(j: int) -> int:
+    return int(j) * 1000 // HZ
