@@ -1,0 +1,75 @@
+"""procstats: /proc/kfstats, a read-only statistics file fed by a workqueue.
+
+Every open of /proc/kfstats queues `stats_work` on the module's own workqueue
+"kfstats"; the work samples jiffies into the counters. read() returns
+"opens=O reads=R samples=S last=J\\n" from the start of the file (f_pos).
+Counters live in a kzalloc'd block under a spinlock. Exit removes the proc
+entry, then flushes and destroys the workqueue.
+"""
+from kfuzz.kapi import *
+
+MODULE_LICENSE = "GPL"
+MODULE_DESCRIPTION = "procfs statistics with a private workqueue"
+
+stats = None
+stats_wq = None
+stats_lock = spin_lock_init()
+
+
+def stats_work_fn(work):
+    flags = spin_lock_irqsave(stats_lock)
+    stats.samples += 1
+    stats.last = jiffies()
+    spin_unlock_irqrestore(stats_lock, flags)
+
+
+stats_work = INIT_WORK(stats_work_fn)
+
+
+def stats_open(inode, file):
+    flags = spin_lock_irqsave(stats_lock)
+    stats.opens += 1
+    spin_unlock_irqrestore(stats_lock, flags)
+    queue_work(stats_wq, stats_work)
+    return 0
+
+
+def stats_read(file, count):
+    flags = spin_lock_irqsave(stats_lock)
+    stats.reads += 1
+    text = (f"opens={stats.opens} reads={stats.reads} "
+            f"samples={stats.samples} last={stats.last}\n")
+    spin_unlock_irqrestore(stats_lock, flags)
+    data = text.encode()[file.f_pos:file.f_pos + max(count, 0)]
+    file.f_pos += len(data)
+    return data
+
+
+stats_fops = FileOperations(owner=THIS_MODULE, open=stats_open,
+                            read=stats_read)
+
+
+@module_init
+def procstats_init():
+    global stats, stats_wq
+    stats = kzalloc(64)
+    if stats is None:
+        return -ENOMEM
+    stats.opens = stats.reads = stats.samples = stats.last = 0
+    stats_wq = alloc_workqueue("kfstats")
+    if stats_wq is None:
+        kfree(stats)
+        return -ENOMEM
+    if proc_create("kfstats", 0o444, stats_fops) is None:
+        destroy_workqueue(stats_wq)
+        kfree(stats)
+        return -ENOMEM
+    return 0
+
+
+@module_exit
+def procstats_exit():
+    remove_proc_entry("kfstats")
+    flush_workqueue(stats_wq)
+    destroy_workqueue(stats_wq)
+    kfree(stats)
