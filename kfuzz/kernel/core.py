@@ -43,6 +43,7 @@ class Kernel:
     """One simulated kernel. Cheap to make: the fuzzer makes one per test case."""
 
     HZ = HZ
+    tracer: Any = None  # the worker's crash breadcrumb: enter(module, function) / leave()
 
     def __init__(self, index: ModuleIndex, config: KernelConfig | None = None):
         self.index = index
@@ -90,6 +91,9 @@ class Kernel:
 
     def run_module_code(self, mod: Module, fn: Callable[..., Any], *args: Any) -> Any:
         self.context.append(mod)
+        tracer = self.tracer
+        if tracer is not None:
+            tracer.enter(mod.name, getattr(fn, "__name__", mod.name))
         try:
             return fn(*args)
         except (KernelStop, LoadAbort):
@@ -101,9 +105,15 @@ class Kernel:
             self.oops(exc, sites)
         finally:
             self.context.pop()
+            if tracer is not None:
+                tracer.leave()
 
     def oops(self, exc: BaseException, sites: list[Site]) -> None:
         text = str(exc)
+        if isinstance(exc, MemoryError):
+            self.report("crash", "kernel process out of memory in {fn}",
+                        f"Out of memory: the kernel process hit its memory limit ({text or 'MemoryError'})",
+                        site=sites[0] if sites else None, stack=sites)
         null = isinstance(exc, (AttributeError, TypeError)) and "NoneType" in text
         title = ("BUG: kernel NULL pointer dereference in {fn}" if null
                  else f"Oops: {type(exc).__name__} in {{fn}}")

@@ -26,3 +26,8 @@ def push(kernel: "Kernel") -> None:
 
 def pop() -> None:
     _current.pop()
+
+
+def running_kernel() -> "Kernel | None":
+    """The kernel running an operation now, if any (for signal handlers)."""
+    return _current[-1] if _current else None

@@ -151,14 +151,20 @@ class Loader:
         if image is None or image.name not in self.modules:
             kernel.log.write(f"modprobe: FATAL: Module {name} is not currently loaded.")
             return -ENOENT
+        # kmod's order: post-softdeps, the module, pre-softdeps (each list reversed), deps
+        for dep in reversed(image.softdep_post):
+            self._remove_unused(dep)
         ret = self.rmmod(image.name)
         if ret < 0:
             return ret
-        for dep in image.softdep_pre + kernel.index.hard_deps(image.name):
-            mod = self.modules.get(dep)
-            if mod and not mod.users and mod.refcnt == 0 and not mod.permanent:
-                self.modprobe_remove(dep)
+        for dep in list(reversed(image.softdep_pre)) + kernel.index.hard_deps(image.name):
+            self._remove_unused(dep)
         return 0
+
+    def _remove_unused(self, name: str) -> None:
+        mod = self.modules.get(name)
+        if mod and not mod.users and mod.refcnt == 0 and not mod.permanent:
+            self.modprobe_remove(name)
 
     # -- what module bodies call ------------------------------------------------------
     def loading_module(self, what: str) -> tuple[Module, dict[str, str], set[str]]:

@@ -91,18 +91,18 @@ class Buffer:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
-        self._kb_check(f"field {name}")
+        self._kb_check(f"field '{name}'")
         try:
             return self._kb_fields[name]
         except KeyError:
             raise AttributeError(f"kernel buffer has no field '{name}'") from None
 
     def __setattr__(self, name: str, value: Any) -> None:
-        self._kb_check(f"field {name}")
+        self._kb_check(f"field '{name}'")
         self._kb_fields[name] = value
 
     def __delattr__(self, name: str) -> None:
-        self._kb_check(f"field {name}")
+        self._kb_check(f"field '{name}'")
         self._kb_fields.pop(name, None)
 
     def __repr__(self) -> str:
@@ -149,7 +149,9 @@ class Memory:
         size = len(buf._kb_data)
         title = {"use-after-free": "KASAN: use-after-free in {fn}",
                  "out-of-bounds": "KASAN: slab-out-of-bounds in {fn}"}[kind]
-        self.kernel.report(kind, title, f"{kind}: {what} of a {size}-byte buffer",
+        what = {"use-after-free": "use of freed memory", "out-of-bounds": "access out of bounds"}[kind] \
+            + f": {what} of a {size}-byte buffer"
+        self.kernel.report(kind, title, what,
                            alloc=format_stack(buf._kb_alloc),
                            free=format_stack(buf._kb_free or []))
 

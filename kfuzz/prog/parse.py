@@ -13,6 +13,7 @@ MODNAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*$")
 PARAM = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=\S*$")
 FAULT = re.compile(r"\s*\(fail_nth:\s*(\S+?)\)\s*$")
 SYSCTLS = ("kernel.modules_disabled", "kernel.panic_on_warn")
+CHECKS = ("python-leak",)
 
 
 class ProgramError(Exception):
@@ -189,7 +190,13 @@ class _Parser:
     def header(self, prog: Program, text: str, lineno: int, base_dir: Path) -> None:
         body = text[1:].strip()
         key, sep, value = body.partition(":")
-        if not sep or key.strip() not in ("modules", "kernel"):
+        if not sep or key.strip() not in ("modules", "kernel", "check"):
+            return
+        if key.strip() == "check":
+            for word in value.split():
+                if word not in CHECKS:
+                    self.fail(lineno, f"unknown check '{word}' (known: {', '.join(CHECKS)})")
+                prog.checks.append(word)
             return
         if key.strip() == "modules":
             for word in value.split():

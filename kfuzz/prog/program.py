@@ -58,6 +58,7 @@ class Program:
     modules: list[Path] = field(default_factory=list)
     settings: dict[str, str] = field(default_factory=dict)
     path: Path | None = None
+    checks: list[str] = field(default_factory=list)
 
     @property
     def ops(self) -> list[Op]:
@@ -71,15 +72,19 @@ class Program:
         """The same header with other operations (what the minimizer tries)."""
         header = [line for line in self.lines if isinstance(line, str) and line.startswith("#")
                   and not self._after_first_op(line)]
-        return Program(header + list(ops), list(self.modules), dict(self.settings), self.path)
+        return Program(header + list(ops), list(self.modules), dict(self.settings), self.path,
+                       list(self.checks))
 
     def _after_first_op(self, line: str) -> bool:
         first = next((i for i, x in enumerate(self.lines) if isinstance(x, Op)), len(self.lines))
         return self.lines.index(line) > first
 
 
-def header(modules: list[str], settings: dict[str, str], title: str = "kfuzz repro") -> list[str]:
+def header(modules: list[str], settings: dict[str, str], checks: list[str] = (),
+           title: str = "kfuzz repro") -> list[str]:
     lines = [f"# {title}", f"# modules: {' '.join(modules)}"]
     if settings:
         lines.append("# kernel: " + " ".join(f"{k}={v}" for k, v in settings.items()))
+    if checks:
+        lines.append("# check: " + " ".join(checks))
     return lines

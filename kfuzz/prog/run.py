@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, ContextManager
 
 from ..kernel import Finding, Kernel, KernelConfig, ModuleIndex
 from ..kernel.device import Device, parse_device_id
@@ -13,6 +13,7 @@ from ..kernel.errno import EBADF, ENODEV, errname
 from ..kernel.fs import File
 from ..kernel.log import PrintRedirect
 from ..kernel.signing import load_public
+from .heapcheck import check_python_leak
 from .parse import parse_data, parse_int
 from .program import Op, Program
 
@@ -112,19 +113,33 @@ def execute(kernel: Kernel, op: Op, names: dict[str, Any]) -> Any:
 
 
 def run_program(prog: Program, index: ModuleIndex | None = None,
-                config: KernelConfig | None = None) -> Outcome:
-    """Runs the program on a fresh kernel; its outcome is its first finding."""
+                config: KernelConfig | None = None,
+                guard: Callable[[Op], ContextManager[Any]] | None = None) -> Outcome:
+    """Runs the program on a fresh kernel; its outcome is its first finding.
+
+    `guard` wraps each operation (the worker arms its hang timer there).
+    """
     index = index if index is not None else program_index(prog)
     kernel = Kernel(index, config if config is not None else kernel_config(prog.settings))
     names: dict[str, Any] = {}
     results: list[tuple[Op, str]] = []
+    guard = guard or (lambda op: contextlib.nullcontext())
+
+    def run_ops() -> None:
+        for op in prog.ops:
+            with guard(op):
+                result = execute(kernel, op, names)
+            results.append((op, describe(result)))
+            if kernel.findings:
+                return
+
     sink = PrintRedirect(kernel.log)
     with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-        for op in prog.ops:
-            results.append((op, describe(execute(kernel, op, names))))
-            if kernel.findings:
-                break
+        if "python-leak" in prog.checks:
+            check_python_leak(kernel, lambda: (results.clear(), run_ops()))
         else:
+            run_ops()
+        if not kernel.findings:
             kernel.do("cleanup")
         sink.flush()
     finding = kernel.findings[0] if kernel.findings else None

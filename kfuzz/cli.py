@@ -1,0 +1,146 @@
+"""The kfuzz command line. Thin: each command parses, calls one layer, shows."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from .kernel import ModuleFileError, ModuleIndex, read_image
+from .kernel.signing import key_id, keygen, load_public, sign_file
+from .prog import ProgramError, load_program, program_index
+from .render import modinfo_table, outcome_view
+from .replay import replay_program, repro_file
+
+
+class BadInput(click.ClickException):
+    """Bad usage or input: exit code 2, a message naming the file and line."""
+
+    exit_code = 2
+
+    def show(self, file=None) -> None:  # noqa: ANN001 - click's signature
+        click.echo(f"kfuzz: error: {self.message}", err=True)
+
+
+def _console() -> Console:
+    return Console(highlight=False, soft_wrap=False)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="kfuzz")
+def main() -> None:
+    """kfuzz: find the bugs of kernel-module code in a simulated kernel.
+
+    Module files are Python files written against kfuzz.kapi (see the module API);
+    repro programs are .kfz files, one operation a line.
+    """
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print each outcome as one JSON object a line.")
+@click.option("--isolation", type=click.Choice(["fork", "inprocess"]), default="fork", show_default=True,
+              help="Run the kernel in a worker subprocess (fork) or in this process.")
+@click.option("--op-timeout", type=click.FloatRange(min=0.01), default=1.0, show_default=True,
+              help="Seconds an operation may run before it is a hang.")
+@click.option("--no-log", is_flag=True, help="Leave the kernel log out of the display.")
+def replay(paths: tuple[Path, ...], as_json: bool, isolation: str, op_timeout: float, no_log: bool) -> None:
+    """Run repro programs (.kfz files or report folders) and show what they find.
+
+    Exit status: 0 when every program runs clean, 1 when one finds a bug,
+    2 when a file cannot be read or parsed (then nothing runs).
+    """
+    console = _console()
+    programs = []
+    for path in paths:  # every file is read and checked before anything runs
+        if not path.exists():
+            raise BadInput(f"{path}: no such file or report folder")
+        try:
+            prog = load_program(repro_file(path))
+            programs.append((path, prog, program_index(prog)))
+        except (ProgramError, ModuleFileError, ValueError) as err:
+            raise BadInput(str(err)) from None
+    found = False
+    for path, prog, index in programs:
+        outcome = replay_program(prog, isolation, op_timeout, index)
+        found |= outcome.finding is not None
+        if as_json:
+            f = outcome.finding
+            record = {"file": str(path), "title": None, "kind": None, "module": None, "function": None}
+            if f:
+                record.update(title=f.title, kind=f.kind, module=f.module, function=f.function,
+                              message=f.message)
+            record["dmesg"] = outcome.dmesg
+            click.echo(json.dumps(record))
+        else:
+            console.print(outcome_view(outcome, str(path), show_log=not no_log))
+    sys.exit(1 if found else 0)
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--module-path", type=click.Path(path_type=Path, exists=True), default=None,
+              help="Folder of the other modules, to name the ones this one depends on "
+                   "(default: the file's folder).")
+@click.option("--keyring", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="A public key (from kfuzz keygen) to check the signature against.")
+def modinfo(file: Path, module_path: Path | None, keyring: Path | None) -> None:
+    """Show a module file's licence, parameters, aliases, dependencies, exports and signature."""
+    try:
+        image = read_image(file)
+        index = ModuleIndex.scan([module_path or file.parent])
+        index.add(image, replace=True)
+        keys = (load_public(keyring),) if keyring else ()
+    except (ModuleFileError, ValueError) as err:
+        raise BadInput(str(err)) from None
+    if image.signature is None:
+        sig = "unsigned"
+    elif keys:
+        sig = f"key {image.signature.key_id}: {image.signature_state(keys)}"
+    else:
+        sig = f"signed with key {image.signature.key_id} (give --keyring to check it)"
+    console = _console()
+    console.print(modinfo_table(image, sig))
+    deps = [d for d in index.hard_deps(image.name)]
+    missing = [s for s in image.imports if s not in index.exporters]
+    console.print(f"[bold]depends[/bold]      {', '.join(deps) or '-'}")
+    if missing:
+        console.print(f"[yellow]unresolved symbols: {', '.join(missing)} (no module in "
+                      f"{module_path or file.parent} exports them)[/yellow]")
+
+
+@main.command("keygen")
+@click.option("--dir", "directory", type=click.Path(path_type=Path, file_okay=False), default=Path("keys"),
+              show_default=True, help="Where to write signing_key.pem and signing_key.pub.")
+@click.option("--force", is_flag=True, help="Overwrite an existing key pair.")
+def keygen_cmd(directory: Path, force: bool) -> None:
+    """Make an Ed25519 key pair for signing modules.
+
+    signing_key.pem signs (kfuzz sign); signing_key.pub is the trusted keyring
+    entry (`# kernel: sig_enforce=1 keyring=keys/signing_key.pub`).
+    """
+    if (directory / "signing_key.pem").exists() and not force:
+        raise BadInput(f"{directory / 'signing_key.pem'} exists: pass --force to replace it")
+    priv, pub = keygen(directory)
+    click.echo(f"private key: {priv}\npublic key:  {pub} (key id {key_id(load_public(pub))})")
+
+
+@main.command("sign")
+@click.argument("key", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True, dir_okay=False))
+def sign_cmd(key: Path, files: tuple[Path, ...]) -> None:
+    """Sign module FILES in place with the private KEY (replacing any old signature)."""
+    for file in files:
+        try:
+            read_image(file)
+            kid = sign_file(key, file)
+        except (ModuleFileError, ValueError, TypeError) as err:
+            raise BadInput(f"{file}: {err}") from None
+        click.echo(f"{file}: signed with key {kid}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,212 @@
+"""The kernel's subprocess: forked from the warm fuzzer, reused across test cases.
+
+The fuzzer process never runs module code. It sends one request at a time over
+a pipe and waits with a timeout: no answer in time is a `hang`, a worker that
+dies is a `crash`, and either way a fresh worker is forked for the next request.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import multiprocessing
+import os
+import resource
+import signal
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Any
+
+from ..kernel import Finding, Kernel, ModuleIndex
+from ..prog import Op, Outcome, Program
+from .crash import Breadcrumb, crash_finding, hang_finding
+from .session import KernelSession, Reply
+
+GRACE = 2.0
+
+
+class WorkerLost(Exception):
+    def __init__(self, finding: Finding):
+        super().__init__(finding.title)
+        self.finding = finding
+
+
+def _limit_memory(megabytes: int) -> None:
+    """Address-space limit: the current size plus the allowance."""
+    if not megabytes:
+        return
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[0])
+    limit = pages * os.sysconf("SC_PAGE_SIZE") + megabytes * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _worker_main(conn: Any, index: ModuleIndex, op_timeout: float, crumb: Breadcrumb,
+                 fault_path: str, memory_mb: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    fault_file = open(fault_path, "w")
+    faulthandler.enable(fault_file)
+    _limit_memory(memory_mb)
+    session = KernelSession(index, op_timeout)
+    Kernel.tracer = crumb
+    while True:
+        try:
+            cmd, args = conn.recv()
+        except (EOFError, OSError):
+            return
+        if cmd == "exit":
+            return
+        crumb.clear()
+        try:
+            reply = ("ok", getattr(session, cmd)(*args))
+        except Exception:  # noqa: BLE001 - a kfuzz bug: report it to the parent, keep serving
+            reply = ("error", traceback.format_exc())
+        conn.send(reply)
+
+
+class ForkExecutor:
+    """The fuzzer's handle on its kernel worker."""
+
+    def __init__(self, index: ModuleIndex, op_timeout: float = 1.0, memory_mb: int = 1024):
+        self.index = index
+        self.op_timeout = op_timeout
+        self.memory_mb = memory_mb
+        self.ctx = multiprocessing.get_context("fork")
+        self.proc: Any = None
+        self.conn: Any = None
+        self.crumb = Breadcrumb()
+        self.fault_dir = tempfile.TemporaryDirectory(prefix="kfuzz-worker-")
+        self.fault_path = str(Path(self.fault_dir.name) / "faulthandler.txt")
+        self.restarts = 0
+        self._settings: dict[str, str] = {}
+        self._module_files = {str(img.path.resolve()): name for name, img in index.images.items()}
+
+    # -- the process ----------------------------------------------------------------
+    def start(self) -> None:
+        parent, child = self.ctx.Pipe()
+        self.proc = self.ctx.Process(
+            target=_worker_main, daemon=True,
+            args=(child, self.index, self.op_timeout, self.crumb, self.fault_path, self.memory_mb))
+        self.proc.start()
+        child.close()
+        self.conn = parent
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.join(5)
+            self.conn.close()
+        self.proc = self.conn = None
+        self.restarts += 1
+
+    def close(self) -> None:
+        if self.proc is not None:
+            try:
+                self.conn.send(("exit", ()))
+            except OSError:
+                pass
+            self.proc.join(2)
+            if self.proc.is_alive():
+                self.proc.kill()
+                self.proc.join(2)
+            self.conn.close()
+            self.proc = self.conn = None
+        self.fault_dir.cleanup()
+
+    def request(self, cmd: str, *args: Any, timeout: float, during: str = "") -> Any:
+        if self.proc is None:
+            self.start()
+        try:
+            self.conn.send((cmd, args))
+            if not self.conn.poll(timeout):
+                crumb = self.crumb.read()
+                self.kill()
+                raise WorkerLost(hang_finding(crumb, self.op_timeout, during or cmd))
+            status, value = self.conn.recv()
+        except (EOFError, OSError):
+            raise WorkerLost(self._death(during or cmd)) from None
+        if status == "error":
+            raise RuntimeError(f"kfuzz worker failed on '{cmd}':\n{value}")
+        finding = getattr(value, "finding", None)
+        if finding is not None and finding.kind == "hang":
+            self.kill()  # it answered, but module code was cut off mid-way: start clean
+        return value
+
+    def _death(self, during: str) -> Finding:
+        crumb = self.crumb.read()
+        self.proc.join(5)
+        exitcode = self.proc.exitcode
+        try:
+            dump = Path(self.fault_path).read_text()
+        except OSError:
+            dump = ""
+        self.kill()
+        Path(self.fault_path).write_text("")
+        return crash_finding(exitcode, crumb, dump, self._module_files, during)
+
+    # -- the executor interface -------------------------------------------------------
+    def begin(self, settings: dict[str, str]) -> None:
+        self._settings = settings
+        self._pending_begin = True
+
+    def _lost_reply(self, finding: Finding) -> Reply:
+        return Reply("-EIO", False, finding, (), ())
+
+    def step(self, op: Op) -> Reply:
+        try:
+            if self._pending_begin:
+                self._pending_begin = False
+                self.request("begin", self._settings, timeout=self.op_timeout + GRACE)
+            return self.request("step", op, timeout=self.op_timeout + GRACE, during=op.format())
+        except WorkerLost as lost:
+            return self._lost_reply(lost.finding)
+
+    def end(self) -> Reply:
+        try:
+            if self._pending_begin:
+                self._pending_begin = False
+                self.request("begin", self._settings, timeout=self.op_timeout + GRACE)
+            return self.request("end", timeout=self.op_timeout + GRACE, during="clean-up")
+        except WorkerLost as lost:
+            return self._lost_reply(lost.finding)
+
+    def replay(self, prog: Program) -> Outcome:
+        budget = self.op_timeout * (len(prog.ops) * 12 + 2) + GRACE
+        try:
+            return self.request("replay", prog, timeout=budget, during="replay")
+        except WorkerLost as lost:
+            return Outcome(lost.finding, [], [], "D")
+
+
+class InProcessExecutor:
+    """The same interface with the kernel in this process: for measuring and debugging."""
+
+    def __init__(self, index: ModuleIndex, op_timeout: float | None = 1.0):
+        self.session = KernelSession(index, op_timeout)
+        self.restarts = 0
+
+    def begin(self, settings: dict[str, str]) -> None:
+        self.session.begin(settings)
+
+    def step(self, op: Op) -> Reply:
+        return self.session.step(op)
+
+    def end(self) -> Reply:
+        return self.session.end()
+
+    def replay(self, prog: Program) -> Outcome:
+        return self.session.replay(prog)
+
+    def close(self) -> None:
+        pass
+
+
+def make_executor(isolation: str, index: ModuleIndex, op_timeout: float = 1.0) -> Any:
+    if isolation == "fork":
+        return ForkExecutor(index, op_timeout)
+    if isolation == "inprocess":
+        return InProcessExecutor(index, op_timeout)
+    raise ValueError(f"unknown isolation '{isolation}' (fork or inprocess)")

@@ -1,0 +1,74 @@
+"""rich renderables for what kfuzz shows a person: outcomes, modinfo, findings."""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from .kernel import Finding, ModuleImage
+from .prog import Outcome
+
+
+def finding_panel(f: Finding) -> RenderableType:
+    body = Table.grid(padding=(0, 1))
+    body.add_column(style="bold")
+    body.add_column()
+    body.add_row("kind", f.kind)
+    body.add_row("module", f.module)
+    body.add_row("function", f.function)
+    body.add_row("what", f.message)
+    parts: list[RenderableType] = [body]
+    for label, lines in (("traceback into module code", f.traceback),
+                         ("allocated by", f.alloc_site), ("freed by", f.free_site)):
+        if lines:
+            parts += [Text(label, style="bold"), Text("\n".join(lines))]
+    return Panel(Group(*parts), title=Text(f.title, style="bold red"), border_style="red")
+
+
+def outcome_view(outcome: Outcome, name: str, show_log: bool = True) -> RenderableType:
+    steps = Table(title=f"{name}: {len(outcome.results)} operations", title_justify="left",
+                  show_edge=False, header_style="bold")
+    steps.add_column("operation")
+    steps.add_column("result")
+    for op, result in outcome.results:
+        style = "red" if result.startswith("-E") else ""
+        steps.add_row(op.format(), Text(result, style=style))
+    parts: list[RenderableType] = [steps]
+    if show_log and outcome.dmesg:
+        parts.append(Panel(Text("\n".join(outcome.dmesg[-60:])), title="dmesg", title_align="left",
+                           border_style="dim"))
+    if outcome.finding:
+        parts.append(finding_panel(outcome.finding))
+    else:
+        parts.append(Text(f"{name}: no finding (tainted: {outcome.taints})", style="bold green"))
+    return Group(*parts)
+
+
+def modinfo_table(image: ModuleImage, signature: str) -> RenderableType:
+    t = Table.grid(padding=(0, 2))
+    t.add_column(style="bold")
+    t.add_column()
+    t.add_row("filename", str(image.path))
+    t.add_row("name", image.name)
+    t.add_row("license", f"{image.license}" + ("" if image.gpl_compatible else "  (taints P)"))
+    if image.description:
+        t.add_row("description", image.description)
+    if image.author:
+        t.add_row("author", image.author)
+    for p in image.params.values():
+        t.add_row("parm", f"{p.name}:{p.desc} ({p.type}, default {p.default!r})")
+    for dev in image.device_table:
+        t.add_row("alias", dev.modalias)
+    deps = ", ".join(image.imports)
+    t.add_row("imports", deps or "-")
+    if image.softdep_pre or image.softdep_post:
+        t.add_row("softdep", " ".join(["pre:", *image.softdep_pre] if image.softdep_pre else [])
+                  + " ".join(["post:", *image.softdep_post] if image.softdep_post else []))
+    for sym, gpl in image.exports.items():
+        t.add_row("export", f"{sym}{' (GPL-only)' if gpl else ''}")
+    t.add_row("init/exit", f"{'init' if image.has_init else '-'} / {'exit' if image.has_exit else '-'}"
+              + ("  (permanent: no exit)" if image.has_init and not image.has_exit else ""))
+    t.add_row("signature", signature)
+    return t

@@ -1,0 +1,113 @@
+"""Report folders: one per distinct bug, kept across runs, never half-written.
+
+A new folder is built beside its final place and renamed into it; an update
+replaces file by file, each through a temporary file and an atomic rename,
+report.json last.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..kernel import Finding
+from .markdown import report_markdown, test_source
+
+
+@dataclass
+class BugReport:
+    """A minimized, replayed bug as report.json records it."""
+
+    finding: Finding
+    repro: str
+    steps: int
+    reproduced: int
+    replays: int
+    seed: int | None
+    dmesg: list[str] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        return self.finding.title
+
+
+def folder_name(kind: str, title: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9_.]+", "-", title).strip("-.")
+    return f"{kind}-{slug}"[:120]
+
+
+def read_report(folder: Path) -> dict | None:
+    try:
+        return json.loads((folder / "report.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _record(rep: BugReport, now: str, old: dict | None) -> dict:
+    f = rep.finding
+    data = {
+        "title": f.title, "kind": f.kind, "module": f.module, "function": f.function,
+        "repro": rep.repro, "steps": rep.steps, "reproduced": rep.reproduced,
+        "replays": rep.replays, "first_seen": now, "last_seen": now, "count": 1,
+        "seed": rep.seed, "dmesg": rep.dmesg, "message": f.message,
+        "traceback": f.traceback, "alloc_site": f.alloc_site, "free_site": f.free_site,
+    }
+    if old:
+        data["first_seen"] = old.get("first_seen", now)
+        data["count"] = int(old.get("count", 0)) + 1
+        better = (rep.steps, -rep.reproduced) <= (old.get("steps", 1 << 30), -old.get("reproduced", 0))
+        if not better:
+            for key in ("repro", "steps", "reproduced", "replays", "seed", "dmesg", "message",
+                        "traceback", "alloc_site", "free_site"):
+                data[key] = old.get(key, data[key])
+    return data
+
+
+def _files(data: dict) -> dict[str, str]:
+    return {
+        "repro.kfz": data["repro"],
+        "report.md": report_markdown(data),
+        "test_repro.py": test_source(data["title"]),
+        "report.json": json.dumps(data, indent=2) + "\n",
+    }
+
+
+def write_report(root: Path, rep: BugReport, now: str) -> Path:
+    """Writes or updates the bug's folder under root; returns the folder."""
+    root.mkdir(parents=True, exist_ok=True)
+    folder = root / folder_name(rep.finding.kind, rep.title)
+    old = read_report(folder)
+    files = _files(_record(rep, now, old))
+    if old is None:
+        staging = Path(tempfile.mkdtemp(dir=root, prefix=".staging-"))
+        try:
+            for name, text in files.items():
+                (staging / name).write_text(text)
+            if folder.exists():
+                shutil.rmtree(folder)  # a folder without report.json is debris
+            os.rename(staging, folder)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return folder
+    for name, text in files.items():
+        _atomic_write(folder / name, text)
+    return folder
