@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from . import current as _current
 from .device import Bus, Device
@@ -186,7 +187,7 @@ class Kernel:
             what = {"chrdev": "chrdev registration", "misc": "misc device",
                     "proc": "proc entry"}[node.kind]
             out.append((what, node.path.rsplit("/", 1)[1], node.site))
-        out += [("driver", d.name, None) for d in self.bus.owned_by(mod)]
+        out += [("driver", d.name, d.site) for d in self.bus.owned_by(mod)]
         out += [("irq handler", _fname(a.handler), a.site) for a in self.irqs.owned_by(mod)]
         for t in self.timers.owned_by(mod):
             if isinstance(t.data, DelayedWork):

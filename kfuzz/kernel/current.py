@@ -11,16 +11,16 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .core import Kernel
 
-_current: list["Kernel"] = []
+_current: list[Kernel] = []
 
 
-def current() -> "Kernel":
+def current() -> Kernel:
     if not _current:
         raise RuntimeError("kfuzz.kapi called outside a running kernel")
     return _current[-1]
 
 
-def push(kernel: "Kernel") -> None:
+def push(kernel: Kernel) -> None:
     _current.append(kernel)
 
 
@@ -28,6 +28,6 @@ def pop() -> None:
     _current.pop()
 
 
-def running_kernel() -> "Kernel | None":
+def running_kernel() -> Kernel | None:
     """The kernel running an operation now, if any (for signal handlers)."""
     return _current[-1] if _current else None

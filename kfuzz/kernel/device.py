@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .current import current
 from .errno import EBUSY, EINVAL, ENOMEM, EPERM, errname
 from .faults import should_fail
+from .frames import caller_site
 
 BUSES = ("pci", "usb", "platform")
 PCI_ANY_ID = 0xFFFF
@@ -23,7 +25,7 @@ class DeviceId:
     device: int = 0
     name: str = ""
 
-    def matches(self, other: "DeviceId") -> bool:
+    def matches(self, other: DeviceId) -> bool:
         if self.bus != other.bus:
             return False
         if self.bus == "platform":
@@ -82,6 +84,7 @@ class Driver:
     resume: Callable[..., Any] | None = None
     owner: Any = None
     registered: bool = False
+    site: Any = None
 
     def match(self, dev_id: DeviceId) -> DeviceId | None:
         return next((e for e in self.id_table if e.matches(dev_id)), None)
@@ -137,6 +140,7 @@ class Bus:
             return -EBUSY
         drv.owner = kernel.current_module()
         drv.registered = True
+        drv.site = caller_site()
         self.drivers.append(drv)
         for dev in list(self.devices):
             if dev.driver is None and dev.present:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .errno import EACCES, EBADF, EINVAL, EIO, ENODEV, ENOENT, ENOTTY
 from .refcount import module_put, try_module_get

@@ -12,7 +12,7 @@ from pathlib import Path
 from types import CodeType
 from typing import Any
 
-from .device import PCI_ANY_ID, DeviceId, platform_device_id, pci_device_id, usb_device_id
+from .device import PCI_ANY_ID, DeviceId, pci_device_id, platform_device_id, usb_device_id
 from .signing import Signature, split_signature, verify
 
 GPL_COMPATIBLE = ("GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL",

@@ -5,8 +5,8 @@ Built once per run and shared by every kernel of the run; it never changes.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from .device import DeviceId
 from .image import ModuleFileError, ModuleImage, cached_image
@@ -34,7 +34,7 @@ class ModuleIndex:
             self.add(image)
 
     @classmethod
-    def scan(cls, paths: Iterable[Path]) -> "ModuleIndex":
+    def scan(cls, paths: Iterable[Path]) -> ModuleIndex:
         index = cls()
         for root in paths:
             for path in module_files(Path(root)):

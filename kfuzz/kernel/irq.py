@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from .current import current
 from .errno import EBUSY, EINVAL, ENOMEM
@@ -34,8 +35,9 @@ class Irqs:
         self.kernel = kernel
         self.lines: dict[int, list[IrqAction]] = {}
 
-    def request(self, irq: int, handler: Callable[..., int], flags: int, name: str, dev_id: Any) -> int:
-        if should_fail("request_irq"):
+    def request(self, irq: int, handler: Callable[..., int], flags: int, name: str, dev_id: Any,
+                what: str = "request_irq") -> int:
+        if should_fail(what):
             return -ENOMEM
         if not isinstance(irq, int) or irq < 0 or handler is None:
             return -EINVAL
@@ -89,7 +91,7 @@ def free_irq(irq: int, dev_id: Any) -> None:
 def devm_request_irq(dev: Any, irq: int, handler: Callable[..., int], flags: int,
                      name: str, dev_id: Any) -> int:
     kernel = current()
-    ret = kernel.irqs.request(irq, handler, flags, name, dev_id)
+    ret = kernel.irqs.request(irq, handler, flags, name, dev_id, "devm_request_irq")
     if ret == 0:
         dev.devres.append(("irq", lambda: kernel.irqs.free(irq, dev_id)))
     return ret

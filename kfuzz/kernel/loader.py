@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import builtins
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .current import current
 from .errno import EBUSY, EEXIST, EINVAL, EKEYREJECTED, ENOENT, ENOEXEC, EPERM, errname
@@ -65,8 +66,7 @@ class Loader:
         if ret < 0:
             log(f"{name}: init failed with error {errname(ret)}")
             mod.state = ModuleState.GOING
-            kernel.check_gone(mod)
-            self._forget(mod)
+            self._unload(mod)
             return ret
         mod.state = ModuleState.LIVE
         return 0
@@ -123,9 +123,16 @@ class Loader:
         mod.state = ModuleState.GOING
         if mod.exit:
             kernel.call(mod.exit)
-        kernel.check_gone(mod)
-        self._forget(mod)
+        self._unload(mod)
         return 0
+
+    def _unload(self, mod: Module) -> None:
+        """The module is gone even when what it left behind is a finding: its code
+        that then runs (a dangling timer firing) is unloaded code."""
+        try:
+            self.kernel.check_gone(mod)
+        finally:
+            self._forget(mod)
 
     # -- modprobe -------------------------------------------------------------------
     def modprobe(self, name: str, params: dict[str, str]) -> int:

@@ -14,7 +14,7 @@ class LockClass:
     """Locks made at the same line of code share a class, as in lockdep."""
 
     name: str
-    after: dict["LockClass", Site | None] = field(default_factory=dict)
+    after: dict[LockClass, Site | None] = field(default_factory=dict)
 
 
 @dataclass(eq=False)
@@ -216,4 +216,5 @@ def msleep(ms: int) -> None:
     current().locking.might_sleep()
 
 
-usleep_range = msleep
+def usleep_range(min_us: int, max_us: int) -> None:
+    current().locking.might_sleep()

@@ -14,6 +14,7 @@ GFP_KERNEL = 0xCC0
 GFP_ATOMIC = 0x20
 GFP_NOWAIT = 0x800
 __GFP_ZERO = 0x100
+GFP_DIRECT_RECLAIM = 0x400  # __GFP_DIRECT_RECLAIM: in GFP_KERNEL, not GFP_ATOMIC or GFP_NOWAIT
 
 
 class Buffer:
@@ -26,7 +27,7 @@ class Buffer:
 
     __slots__ = ("_kb_data", "_kb_fields", "_kb_mm", "_kb_owner", "_kb_alloc", "_kb_free")
 
-    def __init__(self, mm: "Memory", size: int, owner: Module | None, alloc: list[Site]):
+    def __init__(self, mm: Memory, size: int, owner: Module | None, alloc: list[Site]):
         object.__setattr__(self, "_kb_data", bytearray(size))
         object.__setattr__(self, "_kb_fields", {})
         object.__setattr__(self, "_kb_mm", mm)
@@ -119,7 +120,7 @@ class Memory:
 
     def alloc(self, size: int, flags: int, what: str) -> Buffer | None:
         kernel = self.kernel
-        if flags & GFP_ATOMIC == 0:
+        if flags & GFP_DIRECT_RECLAIM:
             kernel.locking.might_sleep()
         if not isinstance(size, int) or size < 0:
             raise TypeError(f"{what}: size must be a non-negative int, not {size!r}")

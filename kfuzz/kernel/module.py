@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .image import ModuleImage
     from .frames import Site
+    from .image import ModuleImage
 
 
 class ModuleState(Enum):
@@ -28,16 +29,16 @@ class Module:
     """
 
     name: str
-    image: "ModuleImage"
+    image: ModuleImage
     state: ModuleState = ModuleState.COMING
     namespace: dict[str, Any] = field(default_factory=dict)
     init: Callable[[], Any] | None = None
     exit: Callable[[], Any] | None = None
     exports: dict[str, tuple[Callable[..., Any], bool]] = field(default_factory=dict)
-    uses: list["Module"] = field(default_factory=list)
-    users: list["Module"] = field(default_factory=list)
+    uses: list[Module] = field(default_factory=list)
+    users: list[Module] = field(default_factory=list)
     refcnt: int = 0
-    ref_sites: list["Site | None"] = field(default_factory=list)
+    ref_sites: list[Site | None] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
     gpl_compatible: bool = True
 

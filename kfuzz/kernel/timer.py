@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from .current import current
 from .frames import Site, caller_site
@@ -14,7 +15,7 @@ MAX_FIRINGS_PER_TICK = 10_000
 
 @dataclass(eq=False)
 class Timer:
-    function: Callable[["Timer"], Any]
+    function: Callable[[Timer], Any]
     expires: int = 0
     pending: bool = False
     owner: Any = None

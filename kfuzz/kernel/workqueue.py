@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .current import current
 from .faults import should_fail
@@ -15,9 +16,9 @@ MAX_WORK_PER_RUN = 10_000
 
 @dataclass(eq=False)
 class Work:
-    func: Callable[["Work"], Any]
+    func: Callable[[Work], Any]
     pending: bool = False
-    queue: "Workqueue | None" = None
+    queue: Workqueue | None = None
     owner: Any = None
     site: Site | None = None
     data: Any = None

@@ -11,9 +11,10 @@ from __future__ import annotations
 import ast
 import gc
 import tracemalloc
-from functools import lru_cache
+from collections.abc import Callable
+from functools import cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..kernel import Kernel
 from ..kernel.frames import Site
@@ -24,7 +25,7 @@ MIN_OBJECTS_PER_CYCLE = 1
 MIN_BYTES = 4096
 
 
-@lru_cache(maxsize=None)
+@cache
 def _functions(filename: str) -> list[tuple[int, int, str]]:
     try:
         tree = ast.parse(Path(filename).read_text())

@@ -46,7 +46,7 @@ class Op:
             return [self.args[0]]
         return []
 
-    def without_fault(self) -> "Op":
+    def without_fault(self) -> Op:
         return replace(self, fail_nth=None)
 
 
@@ -68,7 +68,7 @@ class Program:
         return "".join((line.format() if isinstance(line, Op) else line) + "\n"
                        for line in self.lines)
 
-    def with_ops(self, ops: list[Op]) -> "Program":
+    def with_ops(self, ops: list[Op]) -> Program:
         """The same header with other operations (what the minimizer tries)."""
         header = [line for line in self.lines if isinstance(line, str) and line.startswith("#")
                   and not self._after_first_op(line)]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ContextManager
+from typing import Any
 
 from ..kernel import Finding, Kernel, KernelConfig, ModuleIndex
 from ..kernel.device import Device, parse_device_id
@@ -114,7 +115,7 @@ def execute(kernel: Kernel, op: Op, names: dict[str, Any]) -> Any:
 
 def run_program(prog: Program, index: ModuleIndex | None = None,
                 config: KernelConfig | None = None,
-                guard: Callable[[Op], ContextManager[Any]] | None = None) -> Outcome:
+                guard: Callable[[Op], contextlib.AbstractContextManager[Any]] | None = None) -> Outcome:
     """Runs the program on a fresh kernel; its outcome is its first finding.
 
     `guard` wraps each operation (the worker arms its hang timer there).
