@@ -130,7 +130,8 @@ def keygen_cmd(directory: Path, force: bool) -> None:
 
 @main.command("sign")
 @click.argument("key", type=click.Path(path_type=Path, exists=True, dir_okay=False))
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.argument("files", nargs=-1, required=True,
+                type=click.Path(path_type=Path, exists=True, dir_okay=False))
 def sign_cmd(key: Path, files: tuple[Path, ...]) -> None:
     """Sign module FILES in place with the private KEY (replacing any old signature)."""
     for file in files:
@@ -140,6 +141,68 @@ def sign_cmd(key: Path, files: tuple[Path, ...]) -> None:
         except (ModuleFileError, ValueError, TypeError) as err:
             raise BadInput(f"{file}: {err}") from None
         click.echo(f"{file}: signed with key {kid}")
+
+
+@main.command("fuzz")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--module-path", type=click.Path(path_type=Path, file_okay=False),
+              default=Path("target_modules"), show_default=True,
+              help="Where the modules the targets depend on are found.")
+@click.option("--time-budget", type=click.FloatRange(min=0.1), default=None,
+              help="Seconds for the whole run, shared among the target modules "
+                   "(default: 15 per module unless --max-examples is given).")
+@click.option("--max-examples", type=click.IntRange(min=1), default=None,
+              help="Test cases per target module (shrinking included).")
+@click.option("--seed", type=int, default=0, show_default=True, help="The same seed, the same run.")
+@click.option("--reports", type=click.Path(path_type=Path, file_okay=False), default=Path("reports"),
+              show_default=True, help="Where report folders are written.")
+@click.option("--isolation", type=click.Choice(["fork", "inprocess"]), default="fork", show_default=True,
+              help="Kernels in a worker subprocess, or in this process (for measuring and debugging).")
+@click.option("--steps", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Operations per test case at most.")
+@click.option("--op-timeout", type=click.FloatRange(min=0.01), default=0.5, show_default=True,
+              help="Seconds an operation may run before it is a hang.")
+@click.option("--no-db", is_flag=True, help="Do not read or write the example database in .kfuzz/.")
+def fuzz_cmd(paths: tuple[Path, ...], module_path: Path, time_budget: float | None, max_examples: int | None,
+             seed: int, reports: Path, isolation: str, steps: int, op_timeout: float, no_db: bool) -> None:
+    """Fuzz module files or folders (PATHS, default target_modules/) and write a report per bug.
+
+    Each target module gets its own campaign: random sequences of load, unload,
+    plug, unplug, file I/O, interrupts, ticks, suspend and injected faults, each
+    in a fresh simulated kernel. Every distinct bug is shrunk to a minimal repro,
+    replayed three times and written to REPORTS/KIND-TITLE/.
+
+    Exit status: 0 no finding, 1 findings, 2 bad usage or input, 130 interrupted.
+    """
+    from .fuzz import FuzzOptions, fuzz, resolve_targets
+    from .fuzz.progress import make_progress
+    from .render import findings_table
+
+    targets_in = list(paths) or [module_path]
+    for p in targets_in:
+        if not p.exists():
+            raise BadInput(f"{p}: no such module file or folder")
+    try:
+        targets, index = resolve_targets(targets_in, module_path)
+    except ModuleFileError as err:
+        raise BadInput(str(err)) from None
+    if not targets:
+        raise BadInput(f"no module files in {' '.join(map(str, targets_in))}")
+    if time_budget is None and max_examples is None:
+        time_budget = 15.0 * len(targets)
+    opts = FuzzOptions(seed=seed, max_examples=max_examples, time_budget=time_budget, steps=steps,
+                       db_dir=None if no_db else Path(".kfuzz"), reports=reports, op_timeout=op_timeout)
+    console = _console()
+    progress = make_progress(console)
+    try:
+        result = fuzz(targets, index, opts, progress, isolation)
+    finally:
+        progress.close()
+    console.print(findings_table(result))
+    if result.interrupted:
+        console.print("[yellow]interrupted: the reports above are complete[/yellow]")
+        sys.exit(130)
+    sys.exit(1 if result.records else 0)
 
 
 if __name__ == "__main__":

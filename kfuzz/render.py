@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
@@ -72,3 +74,19 @@ def modinfo_table(image: ModuleImage, signature: str) -> RenderableType:
               + ("  (permanent: no exit)" if image.has_init and not image.has_exit else ""))
     t.add_row("signature", signature)
     return t
+
+
+def findings_table(result: Any) -> RenderableType:
+    """The end of a fuzz run: one row per bug, with its report folder."""
+    rate = result.ops / result.seconds if result.seconds else 0.0
+    summary = Text(f"{result.cases} test cases, {result.ops} operations in {result.seconds:.1f}s "
+                   f"({rate:,.0f} ops/s), {len(result.records)} bugs", style="bold")
+    if not result.records:
+        return Group(summary, Text("no finding", style="bold green"))
+    table = Table(show_edge=False, header_style="bold")
+    for col in ("module", "kind", "title", "steps", "reproduced", "report"):
+        table.add_column(col)
+    for target, rec in result.records:
+        table.add_row(target, rec.finding.kind, Text(rec.finding.title, style="red"), str(len(rec.ops)),
+                      f"{rec.reproduced}/{rec.replays}", str(rec.reported or "-"))
+    return Group(summary, table)

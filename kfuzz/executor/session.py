@@ -10,8 +10,9 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import Any, Iterator
+from typing import Any
 
 from ..kernel import Finding, Kernel, KernelConfig, ModuleIndex
 from ..kernel.current import running_kernel
