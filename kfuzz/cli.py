@@ -7,9 +7,13 @@ import sys
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
+from cryptography.exceptions import UnsupportedAlgorithm
 from rich.console import Console
 
 from .kernel import ModuleFileError, ModuleIndex, read_image
+from .kernel.image import cached_image
+from .kernel.index import module_files
 from .kernel.signing import key_id, keygen, load_public, sign_file
 from .prog import ProgramError, load_program, program_index
 from .render import modinfo_table, outcome_view
@@ -29,7 +33,27 @@ def _console() -> Console:
     return Console(highlight=False, soft_wrap=False)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Main(click.Group):
+    """The command group; Ctrl-C exits 130 (click's own handling would exit 1, "a bug was found")."""
+
+    def invoke(self, ctx: click.Context):  # noqa: ANN201 - click's signature
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("kfuzz: interrupted", err=True)
+            ctx.exit(130)
+
+
+def _public_key(path: Path, where: str) -> bytes:
+    """The key of a keyring file, or bad input naming WHERE."""
+    try:
+        return load_public(path)
+    except (OSError, ValueError):
+        raise BadInput(f"{where}: {path} is not an Ed25519 public key "
+                       f"(give the signing_key.pub that kfuzz keygen wrote)") from None
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="kfuzz")
 def main() -> None:
     """kfuzz: find the bugs of kernel-module code in a simulated kernel.
@@ -58,18 +82,23 @@ def replay(paths: tuple[Path, ...], as_json: bool, isolation: str, op_timeout: f
     for path in paths:  # every file is read and checked before anything runs
         if not path.exists():
             raise BadInput(f"{path}: no such file or report folder")
+        if not repro_file(path).exists():
+            raise BadInput(f"{path}: a folder without repro.kfz (a report folder holds one)")
         try:
             prog = load_program(repro_file(path))
             programs.append((path, prog, program_index(prog)))
         except (ProgramError, ModuleFileError, ValueError) as err:
             raise BadInput(str(err)) from None
+        if prog.settings.get("keyring"):  # read by the kernel, once running: check it now
+            _public_key(Path(prog.settings["keyring"]), str(repro_file(path)))
     found = False
     for path, prog, index in programs:
         outcome = replay_program(prog, isolation, op_timeout, index)
         found |= outcome.finding is not None
         if as_json:
             f = outcome.finding
-            record = {"file": str(path), "title": None, "kind": None, "module": None, "function": None}
+            record = {"file": str(path), "title": None, "kind": None, "module": None, "function": None,
+                      "message": None}
             if f:
                 record.update(title=f.title, kind=f.kind, module=f.module, function=f.function,
                               message=f.message)
@@ -91,11 +120,16 @@ def modinfo(file: Path, module_path: Path | None, keyring: Path | None) -> None:
     """Show a module file's licence, parameters, aliases, dependencies, exports and signature."""
     try:
         image = read_image(file)
-        index = ModuleIndex.scan([module_path or file.parent])
-        index.add(image, replace=True)
-        keys = (load_public(keyring),) if keyring else ()
     except (ModuleFileError, ValueError) as err:
         raise BadInput(str(err)) from None
+    keys = (_public_key(keyring, "--keyring"),) if keyring else ()
+    index = ModuleIndex()
+    for other in module_files(module_path or file.parent):
+        try:  # another module file's trouble (bad file, same name) is not this module's
+            index.add(cached_image(other))
+        except ModuleFileError:
+            continue
+    index.add(image, replace=True)
     if image.signature is None:
         sig = "unsigned"
     elif keys:
@@ -122,8 +156,9 @@ def keygen_cmd(directory: Path, force: bool) -> None:
     signing_key.pem signs (kfuzz sign); signing_key.pub is the trusted keyring
     entry (`# kernel: sig_enforce=1 keyring=keys/signing_key.pub`).
     """
-    if (directory / "signing_key.pem").exists() and not force:
-        raise BadInput(f"{directory / 'signing_key.pem'} exists: pass --force to replace it")
+    for name in ("signing_key.pem", "signing_key.pub"):
+        if (directory / name).exists() and not force:
+            raise BadInput(f"{directory / name} exists: pass --force to replace it")
     priv, pub = keygen(directory)
     click.echo(f"private key: {priv}\npublic key:  {pub} (key id {key_id(load_public(pub))})")
 
@@ -134,12 +169,17 @@ def keygen_cmd(directory: Path, force: bool) -> None:
                 type=click.Path(path_type=Path, exists=True, dir_okay=False))
 def sign_cmd(key: Path, files: tuple[Path, ...]) -> None:
     """Sign module FILES in place with the private KEY (replacing any old signature)."""
-    for file in files:
+    for file in files:  # every file is checked before any is signed
         try:
             read_image(file)
+        except (ModuleFileError, ValueError) as err:
+            raise BadInput(str(err)) from None
+    for file in files:
+        try:
             kid = sign_file(key, file)
-        except (ModuleFileError, ValueError, TypeError) as err:
-            raise BadInput(f"{file}: {err}") from None
+        except (ValueError, TypeError, UnsupportedAlgorithm):
+            raise BadInput(f"{key}: not an Ed25519 private key without a password "
+                           f"(give the signing_key.pem that kfuzz keygen wrote)") from None
         click.echo(f"{file}: signed with key {kid}")
 
 
@@ -179,6 +219,9 @@ def fuzz_cmd(paths: tuple[Path, ...], module_path: Path, time_budget: float | No
     from .render import findings_table
 
     targets_in = list(paths) or [module_path]
+    given = click.get_current_context().get_parameter_source("module_path") != ParameterSource.DEFAULT
+    if given and not module_path.is_dir():
+        raise BadInput(f"--module-path {module_path}: no such folder")
     for p in targets_in:
         if not p.exists():
             raise BadInput(f"{p}: no such module file or folder")

@@ -66,8 +66,8 @@ def modinfo_table(image: ModuleImage, signature: str) -> RenderableType:
     deps = ", ".join(image.imports)
     t.add_row("imports", deps or "-")
     if image.softdep_pre or image.softdep_post:
-        t.add_row("softdep", " ".join(["pre:", *image.softdep_pre] if image.softdep_pre else [])
-                  + " ".join(["post:", *image.softdep_post] if image.softdep_post else []))
+        t.add_row("softdep", " ".join((["pre:", *image.softdep_pre] if image.softdep_pre else [])
+                                      + (["post:", *image.softdep_post] if image.softdep_post else [])))
     for sym, gpl in image.exports.items():
         t.add_row("export", f"{sym}{' (GPL-only)' if gpl else ''}")
     t.add_row("init/exit", f"{'init' if image.has_init else '-'} / {'exit' if image.has_exit else '-'}"

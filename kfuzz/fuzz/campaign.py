@@ -20,7 +20,6 @@ from typing import Any
 
 from hypothesis import HealthCheck, Phase, Verbosity, settings
 from hypothesis import seed as hypothesis_seed
-from hypothesis.database import DirectoryBasedExampleDatabase
 from hypothesis.stateful import get_state_machine_test
 
 from ..executor.session import Reply
@@ -29,6 +28,7 @@ from ..prog import Op, Program
 from ..prog.program import header
 from ..report import BugReport, folder_name, write_report
 from .bugs import KfuzzBug, StopFuzzing, bug_type
+from .database import KeepingDatabase
 from .dictionary import build_dictionary
 from .machine import make_machine
 from .minimize import minimize
@@ -91,6 +91,7 @@ class Campaign:
         self.bugs: dict[str, BugRecord] = {}
         self.ignored: set[str] = set()
         self.stopped = False
+        self.db = KeepingDatabase(opts.db_dir / "examples" / target) if opts.db_dir else None
 
     # -- budget and the executor, as the state machine sees them ------------------------
     def exhausted(self) -> bool:
@@ -139,16 +140,18 @@ class Campaign:
     def hypothesis_round(self, round_seed: int) -> bool:
         """One Hypothesis run; False once the budget stopped it."""
         remaining = None if self.opts.max_examples is None else self.opts.max_examples - self.stats.cases
-        db = None
-        if self.opts.db_dir is not None:
-            db = DirectoryBasedExampleDatabase(str(self.opts.db_dir / "examples" / self.target))
+        if self.db is not None:
+            self.db.keep = bool(self.ignored)
         conf = settings(
             max_examples=max(1, min(remaining or 10_000, 10_000)), stateful_step_count=self.opts.steps,
-            deadline=None, database=db, derandomize=False, verbosity=Verbosity.quiet,
+            deadline=None, database=self.db, derandomize=False, verbosity=Verbosity.quiet,
             suppress_health_check=list(HealthCheck), report_multiple_bugs=True, print_blob=False,
             phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink),
         )
         test = hypothesis_seed(round_seed)(get_state_machine_test(make_machine(self), settings=conf))
+        # @seed turns the database off, taking a seeded run for a reproduction; every
+        # kfuzz run is seeded and still wants its database, so the settings go back.
+        test._hypothesis_internal_use_settings = conf
         try:
             test()
         except StopFuzzing:

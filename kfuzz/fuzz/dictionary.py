@@ -23,6 +23,7 @@ class Dictionary:
     modules: list[str]
     params: dict[str, list[tuple[str, list[str]]]] = field(default_factory=dict)
     device_ids: list[tuple[str, str]] = field(default_factory=list)
+    table_ids: list[tuple[str, str]] = field(default_factory=list)
     ints: list[int] = field(default_factory=list)
     module_ints: list[int] = field(default_factory=list)
     data: list[bytes] = field(default_factory=list)
@@ -61,7 +62,8 @@ def build_dictionary(index: ModuleIndex, targets: list[str]) -> Dictionary:
         image = index.get(name)
         d.params[name] = [(p.name, _param_values(p.type, p.default, ints, strings))
                           for p in image.params.values()]
-    d.device_ids = list(dict.fromkeys(d.device_ids)) + UNMATCHED_IDS
+    d.table_ids = list(dict.fromkeys(d.device_ids))
+    d.device_ids = d.table_ids + UNMATCHED_IDS
     d.ints = list(dict.fromkeys([*ints, *INT_EDGES]))
     d.module_ints = ints or [0]
     sizes = [0, 1, 15, 16, 17, 63, 64, 65, 100, 127, 128, 129, 255, 256, 257, 1024, 4096, 4097]

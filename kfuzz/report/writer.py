@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,10 +49,16 @@ def read_report(folder: Path) -> dict | None:
         return None
 
 
+def _mode(folder: Path) -> int:
+    """The permission bits of a folder (made under the user's umask): reports get the same."""
+    return stat.S_IMODE(folder.stat().st_mode)
+
+
 def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:
+            os.fchmod(fd, _mode(path.parent) & 0o666)  # mkstemp's 0600 would hide the report
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
@@ -99,6 +106,7 @@ def write_report(root: Path, rep: BugReport, now: str) -> Path:
     if old is None:
         staging = Path(tempfile.mkdtemp(dir=root, prefix=".staging-"))
         try:
+            staging.chmod(_mode(root))  # mkdtemp's 0700 would hide the report
             for name, text in files.items():
                 (staging / name).write_text(text)
             if folder.exists():

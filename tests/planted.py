@@ -1,0 +1,24 @@
+"""The planted bug of every module in target_modules/buggy/, for the tests that look for it."""
+
+# module -> (kind, title) of the bug its repro must find; written out here,
+# not read from the modules' docstrings.
+PLANTED = {
+    "leakinit": ("memory-leak", "memory leak in leakinit_init"),
+    "leakexit": ("memory-leak", "memory leak in leakexit_write"),
+    "usbuaf": ("use-after-free", "KASAN: use-after-free in usbuaf_read"),
+    "dblfree": ("double-free", "KASAN: double-free in dblfree_release"),
+    "oobwrite": ("out-of-bounds", "KASAN: slab-out-of-bounds in oobwrite_write"),
+    "timerleak": ("dangling-registration",
+                  "WARNING: dangling timer timerleak_beat after unload"),
+    "noowner": ("unloaded-code", "BUG: unable to handle page fault in noowner_read"),
+    "nullpriv": ("oops", "BUG: kernel NULL pointer dereference in nullpriv_read"),
+    "irqsleep": ("atomic-sleep",
+                 "BUG: sleeping function called from invalid context in irqsleep_irq"),
+    "lockorder": ("lockdep", "possible circular locking dependency in lockorder_write"),
+    "modref": ("refcount", "module modref: reference leaked in modref_ioctl"),
+    "warnon": ("warning", "WARNING in warnon_ioctl"),
+    "bugon": ("bug", "kernel BUG in bugon_ioctl"),
+    "hangioctl": ("hang", "INFO: task hung in hangioctl_ioctl"),
+    "crashioctl": ("crash", "kernel process exited with code 3 in crashioctl_ioctl"),
+    "pyleak": ("python-leak", "Python heap leak in pyleak_init"),
+}

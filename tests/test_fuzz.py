@@ -1,0 +1,190 @@
+"""The fuzzer finds every planted bug, flags no correct module, and survives bad modules."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from planted import PLANTED
+from rich.console import Console
+
+from kfuzz.fuzz import FuzzOptions, fuzz, resolve_targets
+from kfuzz.fuzz.progress import Progress
+from kfuzz.replay import replay_path
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGETS = ROOT / "target_modules"
+REPORT_FILES = {"report.json", "report.md", "repro.kfz", "test_repro.py"}
+
+CORRECT = ["edu_pci", "pmwatch", "procstats", "ringbuf", "ringdev", "usbled"]
+
+
+class Quiet(Progress):
+    """Records what the display would show; shows nothing."""
+
+    def __init__(self) -> None:
+        super().__init__(Console(quiet=True))
+
+
+def run_fuzz(paths: list[Path], tmp_path: Path, max_examples: int, seed: int = 0,
+             module_path: Path = TARGETS, **kw):
+    targets, index = resolve_targets(paths, module_path)
+    opts = FuzzOptions(seed=seed, max_examples=max_examples, db_dir=None,
+                       reports=tmp_path / "reports", **kw)
+    return fuzz(targets, index, opts, Quiet())
+
+
+@pytest.mark.parametrize("module", sorted(PLANTED))
+def test_fuzz_finds_planted_bug_and_its_repro_replays(module: str, tmp_path: Path) -> None:
+    kind, title = PLANTED[module]
+    # a hang costs the whole operation timeout each time Hypothesis or the
+    # minimizer replays it: a shorter one keeps this test quick
+    timeout = {"op_timeout": 0.2} if kind == "hang" else {}
+    result = run_fuzz([TARGETS / "buggy" / f"{module}.py"], tmp_path,
+                      max_examples=300, **timeout)
+    found = {rec.finding.title: rec for _, rec in result.records}
+    assert title in found, f"{module}: found {sorted(found)}"
+    rec = found[title]
+    assert rec.finding.kind == kind
+    assert rec.replays >= 3 and rec.reproduced == rec.replays
+    assert {p.name for p in rec.reported.iterdir()} == REPORT_FILES
+    data = json.loads((rec.reported / "report.json").read_text())
+    assert (data["title"], data["kind"], data["module"]) == (title, kind, module)
+    assert data["steps"] == len(rec.ops) <= 6, data["repro"]
+    outcome = replay_path(rec.reported)
+    assert outcome.finding is not None and outcome.finding.title == title
+
+
+@pytest.mark.parametrize("module", CORRECT)
+def test_fuzz_flags_no_correct_module(module: str, tmp_path: Path) -> None:
+    result = run_fuzz([TARGETS / f"{module}.py"], tmp_path, max_examples=150)
+    assert result.records == [], [rec.finding.title for _, rec in result.records]
+    assert result.cases >= 150 and result.ops > result.cases
+
+
+def test_same_seed_same_run(tmp_path: Path) -> None:
+    runs = [run_fuzz([TARGETS / "buggy" / "usbuaf.py"], tmp_path / str(i), max_examples=80, seed=3)
+            for i in range(2)]
+    a, b = ([(rec.finding.title, [op.format() for op in rec.ops]) for _, rec in r.records] for r in runs)
+    assert a == b and a
+    assert runs[0].ops == runs[1].ops
+
+
+def test_example_database_tries_a_found_bug_first(tmp_path: Path) -> None:
+    targets, index = resolve_targets([TARGETS / "buggy" / "lockorder.py"], TARGETS)
+
+    class FirstBugAt(Quiet):
+        at: int | None = None
+
+        def bug(self, campaign, finding) -> None:  # noqa: ANN001
+            if self.at is None:
+                self.at = campaign.stats.cases
+
+    cases = []
+    for seed in (0, 1):
+        progress = FirstBugAt()
+        opts = FuzzOptions(seed=seed, max_examples=400, db_dir=tmp_path / ".kfuzz",
+                           reports=tmp_path / "reports")
+        fuzz(targets, index, opts, progress)
+        cases.append(progress.at)
+    assert cases[0] is not None and cases[0] > 5
+    assert cases[1] is not None and cases[1] <= 2, cases
+
+
+BAD_MODULES = {
+    "spinner": ("hang", """
+        def spinner_ioctl(file, cmd, arg):
+            while True:
+                pass
+        """),
+    "chatty": ("hang", """
+        def chatty_ioctl(file, cmd, arg):
+            while True:
+                print("chatty: still here")
+        """),
+    "quitter": ("oops", """
+        def quitter_ioctl(file, cmd, arg):
+            raise SystemExit(1)
+        """),
+    "breaker": ("oops", """
+        def breaker_ioctl(file, cmd, arg):
+            raise KeyboardInterrupt
+        """),
+    "killer": ("crash", """
+        import os, signal
+
+        def killer_ioctl(file, cmd, arg):
+            os.kill(os.getpid(), signal.SIGSEGV)
+        """),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_MODULES))
+def test_fuzzer_survives_modules_that_misbehave(name: str, tmp_path: Path) -> None:
+    kind, body = BAD_MODULES[name]
+    mods = tmp_path / "mods"
+    mods.mkdir()
+    tail = f"""
+        fops = FileOperations(owner=THIS_MODULE, unlocked_ioctl={name}_ioctl)
+        misc = MiscDevice(name="{name}", fops=fops)
+
+        @module_init
+        def {name}_init():
+            return misc_register(misc)
+
+        @module_exit
+        def {name}_exit():
+            misc_deregister(misc)
+        """
+    source = ('from kfuzz.kapi import *\nMODULE_LICENSE = "GPL"\n'
+              + textwrap.dedent(body) + textwrap.dedent(tail))
+    (mods / f"{name}.py").write_text(source)
+    result = run_fuzz([mods / f"{name}.py"], tmp_path, max_examples=40, module_path=mods,
+                      op_timeout=0.3)
+    kinds = {rec.finding.kind for _, rec in result.records}
+    assert kind in kinds, [rec.finding.title for _, rec in result.records]
+    assert result.cases >= 10  # it went on fuzzing after the bug
+    assert all(rec.reported is not None for _, rec in result.records)
+
+
+def test_sigint_leaves_every_report_complete(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kfuzz.cli", "fuzz", str(TARGETS / "buggy" / "usbuaf.py"),
+         "--time-budget", "120", "--seed", "1", "--no-db", "--reports", str(reports)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path, env=env)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if "found " in line:
+            break
+    else:
+        pytest.fail("the fuzzer ended without a finding:\n" + "".join(lines))
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, "".join(lines) + out
+    folders = [p for p in reports.iterdir() if not p.name.startswith(".")]
+    assert folders and not [p for p in reports.iterdir() if p.name.startswith(".")]
+    for folder in folders:
+        assert {p.name for p in folder.iterdir()} == REPORT_FILES
+        data = json.loads((folder / "report.json").read_text())
+        assert data["replays"] >= 3 and data["repro"].strip()
+
+
+def test_ci_environment_still_explores_and_keeps_the_database(tmp_path: Path) -> None:
+    env = dict(os.environ, CI="true")
+    proc = subprocess.run(
+        [sys.executable, "-m", "kfuzz.cli", "fuzz", str(TARGETS / "buggy" / "oobwrite.py"),
+         "--module-path", str(TARGETS), "--max-examples", "150", "--seed", "5",
+         "--reports", str(tmp_path / "reports")],
+        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "slab-out-of-bounds in oobwrite_write" in proc.stdout
+    assert any((tmp_path / ".kfuzz" / "examples").rglob("*")), "no example database written"
