@@ -89,8 +89,6 @@ def replay(paths: tuple[Path, ...], as_json: bool, isolation: str, op_timeout: f
             programs.append((path, prog, program_index(prog)))
         except (ProgramError, ModuleFileError, ValueError) as err:
             raise BadInput(str(err)) from None
-        if prog.settings.get("keyring"):  # read by the kernel, once running: check it now
-            _public_key(Path(prog.settings["keyring"]), str(repro_file(path)))
     found = False
     for path, prog, index in programs:
         outcome = replay_program(prog, isolation, op_timeout, index)

@@ -170,7 +170,7 @@ def test_sigint_leaves_every_report_complete(tmp_path: Path) -> None:
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, "".join(lines) + out
-    folders = [p for p in reports.iterdir() if not p.name.startswith(".")]
+    folders = [p for p in reports.iterdir() if p.is_dir() and not p.name.startswith(".")]
     assert folders and not [p for p in reports.iterdir() if p.name.startswith(".")]
     for folder in folders:
         assert {p.name for p in folder.iterdir()} == REPORT_FILES

@@ -175,6 +175,37 @@ def test_buffer_held_at_unload_is_a_leak_with_its_allocation_site(lab):
     assert "kept.append(kmalloc(n))" in f.alloc_site[-1]
 
 
+def test_titles_name_the_function_a_comprehension_is_written_in(lab):
+    lab.device("mem", """
+        kept = []
+
+
+        def mem_fill(n):
+            kept.extend([kmalloc(8) for _ in range(n)])
+
+
+        def mem_ioctl(file, cmd, arg):
+            if cmd == 1:
+                mem_fill(arg)
+            if cmd == 2:
+                return sum(kept[i][9] for i in range(len(kept)))
+            return 0
+    """)
+    k = lab.boot()
+    assert lab.insmod("mem") == 0
+    lab.ioctl("mem", 2)
+    assert lab.findings() == []
+    lab.ioctl("mem", 1, 2)
+    lab.ioctl("mem", 2)
+    f = lab.finding()
+    assert (f.kind, f.title) == ("out-of-bounds", "KASAN: slab-out-of-bounds in mem_ioctl")
+    assert "<genexpr>" in f.traceback[-1]  # the traceback still shows where it happened
+    k.findings.clear()
+    k.do("close", lab.files["mem"])
+    k.do("rmmod", "mem")
+    assert lab.findings()[0] == ("memory-leak", "memory leak in mem_fill"), lab.dmesg()
+
+
 def test_buffer_freed_by_exit_is_no_leak(lab):
     lab.module("tidy", """
         buf = None

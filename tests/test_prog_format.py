@@ -151,6 +151,7 @@ def test_bad_line_is_refused_with_file_line_and_what_was_expected(where, line, e
     ("# kernel: panic_on_warn", "bad kernel setting 'panic_on_warn'"),
     ("# kernel: sig_enforce=yes", "kernel setting sig_enforce is 0 or 1, not 'yes'"),
     ("# kernel: keyring=nokey.pub", "keyring file 'nokey.pub' not found"),
+    ("# kernel: keyring=m.py", "keyring file 'm.py' is not an Ed25519 public key"),
     ("# modules: m.py nothere.py", "module file 'nothere.py' not found"),
     ("# check: everything", "unknown check 'everything'"),
 ])

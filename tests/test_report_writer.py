@@ -83,7 +83,7 @@ def test_same_title_again_updates_count_and_last_seen(tmp_path: Path) -> None:
     assert write_report(tmp_path, bug(seed=9), T3) == folder
     data = read_report(folder)
     assert (data["first_seen"], data["last_seen"], data["count"]) == (T1, T3, 3)
-    assert [p.name for p in tmp_path.iterdir()] == [folder.name]  # no second folder
+    assert sorted(p.name for p in tmp_path.iterdir()) == [folder.name, "pytest.ini"]  # no second folder
     assert "found 3 time(s)" in (folder / "report.md").read_text()
     assert leftovers(tmp_path) == []
 
@@ -129,7 +129,7 @@ def test_failed_new_report_leaves_nothing(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr(writer_mod.os, "rename", boom)  # the last step of a new folder
     with pytest.raises(OSError, match="disk full"):
         write_report(tmp_path, bug(), T1)
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] == ["pytest.ini"]  # no report, no debris
 
 
 def test_failed_update_keeps_the_old_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -181,3 +181,13 @@ def test_generated_test_passes_once_the_bug_is_fixed(tmp_path: Path) -> None:
     run = run_generated_test(folder)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "1 passed" in run.stdout
+
+
+def test_pytest_on_the_reports_folder_runs_every_report(tmp_path: Path) -> None:
+    root = tmp_path / "reports"
+    write_report(root, bug(), T1)
+    write_report(root, bug(title="KASAN: slab-out-of-bounds in oobwrite_again"), T1)
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "reports"], capture_output=True,
+                         text=True, timeout=120, cwd=tmp_path,
+                         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    assert "2 failed" in run.stdout and "error" not in run.stdout, run.stdout + run.stderr

@@ -7,6 +7,7 @@ import re
 import signal
 
 from ..kernel import Finding
+from ..kernel.frames import ANONYMOUS
 
 CRUMB_SIZE = 512
 FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+) in (?P<fn>\S+)')
@@ -52,7 +53,7 @@ def innermost_module_frame(dump: str, module_files: dict[str, str]) -> tuple[str
     """(module, function, 'file:line') from a faulthandler dump, most recent call first."""
     for m in FRAME.finditer(dump):
         module = module_files.get(m.group("file"))
-        if module:
+        if module and m.group("fn") not in ANONYMOUS:
             return module, m.group("fn"), f"{m.group('file')}:{m.group('line')}"
     return None
 

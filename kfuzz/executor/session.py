@@ -93,13 +93,19 @@ class KernelSession:
                      kernel.findings[0] if kernel.findings else None,
                      tuple(kernel.fs.nodes), tuple(kernel.loader.modules))
 
-    def step(self, op: Op) -> Reply:
+    def step(self, op: Op, settings: dict[str, str] | None = None) -> Reply:
+        """One operation; with `settings`, in a fresh kernel begun for it (one round
+        trip for the worker instead of two)."""
+        if settings is not None:
+            self.begin(settings)
         with self._output_to_log(), self.guard(op):
             result = execute(self.kernel, op, self.names)
         return self._reply(result)
 
-    def end(self) -> Reply:
+    def end(self, settings: dict[str, str] | None = None) -> Reply:
         """The end-of-program clean-up and its checks."""
+        if settings is not None:
+            self.begin(settings)
         if not self.kernel.findings:
             with self._output_to_log(), self.guard():
                 self.kernel.do("cleanup")

@@ -100,6 +100,8 @@ class ForkExecutor:
         self.fault_path = str(Path(self.fault_dir.name) / "faulthandler.txt")
         self.restarts = 0
         self._settings: dict[str, str] = {}
+        self._pending_begin = False
+        self._case_lost = False  # the worker died or was killed during this test case
         self._module_files = {str(img.path.resolve()): name for name, img in index.images.items()}
 
     # -- the process ----------------------------------------------------------------
@@ -126,6 +128,7 @@ class ForkExecutor:
             self.conn.close()
         self.proc = self.conn = None
         self.restarts += 1
+        self._case_lost = True
 
     def close(self) -> None:
         if self.proc is not None:
@@ -179,25 +182,33 @@ class ForkExecutor:
     def begin(self, settings: dict[str, str]) -> None:
         self._settings = settings
         self._pending_begin = True
+        self._case_lost = False
 
-    def _lost_reply(self, finding: Finding) -> Reply:
+    def _lost_reply(self, finding: Finding | None) -> Reply:
         return Reply("-EIO", False, finding, (), ())
 
+    def _fresh(self) -> tuple[dict[str, str], ...]:
+        """The settings to begin a kernel with, sent with a test case's first request."""
+        if self._pending_begin:
+            self._pending_begin = False
+            return (self._settings,)
+        return ()
+
     def step(self, op: Op) -> Reply:
+        if self._case_lost:  # its kernel is gone: the rest of the test case cannot run
+            return self._lost_reply(None)
         try:
-            if self._pending_begin:
-                self._pending_begin = False
-                self.request("begin", self._settings, timeout=self.op_timeout + GRACE)
-            return self.request("step", op, timeout=self.op_timeout + GRACE, during=op.format())
+            return self.request("step", op, *self._fresh(), timeout=self.op_timeout + GRACE,
+                                during=op.format())
         except WorkerLost as lost:
             return self._lost_reply(lost.finding)
 
     def end(self) -> Reply:
+        if self._case_lost:
+            return self._lost_reply(None)
         try:
-            if self._pending_begin:
-                self._pending_begin = False
-                self.request("begin", self._settings, timeout=self.op_timeout + GRACE)
-            return self.request("end", timeout=self.op_timeout + GRACE, during="clean-up")
+            return self.request("end", *self._fresh(), timeout=self.op_timeout + GRACE,
+                                during="clean-up")
         except WorkerLost as lost:
             return self._lost_reply(lost.finding)
 

@@ -12,7 +12,7 @@ from .device import Bus, Device
 from .errno import EINVAL, EPERM
 from .faults import Faults
 from .findings import Finding, KernelStop, LoadAbort
-from .frames import Site, format_stack, module_stack, traceback_sites
+from .frames import Site, format_stack, guilty_site, module_stack, traceback_sites
 from .fs import File, Fs, Node
 from .index import ModuleIndex
 from .irq import Irqs
@@ -114,12 +114,12 @@ class Kernel:
         if isinstance(exc, MemoryError):
             self.report("crash", "kernel process out of memory in {fn}",
                         f"Out of memory: the kernel process hit its memory limit ({text or 'MemoryError'})",
-                        site=sites[0] if sites else None, stack=sites)
+                        site=guilty_site(sites), stack=sites)
         null = isinstance(exc, (AttributeError, TypeError)) and "NoneType" in text
         title = ("BUG: kernel NULL pointer dereference in {fn}" if null
                  else f"Oops: {type(exc).__name__} in {{fn}}")
         self.report("oops", title, f"Oops: {type(exc).__name__}: {text}",
-                    site=sites[0] if sites else None, stack=sites)
+                    site=guilty_site(sites), stack=sites)
 
     # -- findings -----------------------------------------------------------------------
     def report(self, kind: str, title: str, message: str, *, site: Site | None = None,
@@ -129,7 +129,7 @@ class Kernel:
         """Records a finding and, when fatal, unwinds module code with KernelStop."""
         if stack is None:
             stack = module_stack(sys._getframe(1))
-        site = site or (stack[0] if stack else None)
+        site = site or guilty_site(stack)
         function = site.function if site else "?"
         module = module or (site.module if site else "?")
         finding = Finding(kind, title.format(fn=function), module, function, message,

@@ -9,6 +9,9 @@ from types import FrameType, TracebackType
 
 from .module import Module
 
+# frames a title never names: the function they are written in is named instead
+ANONYMOUS = ("<listcomp>", "<genexpr>", "<dictcomp>", "<setcomp>", "<lambda>")
+
 
 @dataclass(frozen=True)
 class Site:
@@ -49,18 +52,19 @@ def module_stack(frame: FrameType | None = None) -> list[Site]:
 
 
 def caller_site(prefer: Module | None = None) -> Site | None:
-    """The innermost module frame on the stack, or the innermost one of `prefer`."""
+    """The innermost module function on the stack (see guilty_site), or the
+    innermost one of `prefer` when `prefer` has one."""
     frame = sys._getframe(1)
-    first = None
+    mine: list[Site] = []
+    other: list[Site] = []
     while frame is not None:
         mod = _frame_module(frame)
         if mod is not None:
-            if prefer is None or mod is prefer:
-                return _site(frame, mod)
-            if first is None:
-                first = _site(frame, mod)
+            (mine if prefer is None or mod is prefer else other).append(_site(frame, mod))
+            if mine and mine[-1].function not in ANONYMOUS:
+                break
         frame = frame.f_back
-    return first
+    return guilty_site(mine) or guilty_site(other)
 
 
 def traceback_sites(tb: TracebackType | None) -> list[Site]:
@@ -75,6 +79,15 @@ def traceback_sites(tb: TracebackType | None) -> list[Site]:
         tb = tb.tb_next
     out.reverse()
     return out
+
+
+def guilty_site(stack: list[Site]) -> Site | None:
+    """The site a title names: the innermost named function of module code. A
+    comprehension or lambda is blamed on the function it is written in."""
+    for s in stack:
+        if s.function not in ANONYMOUS:
+            return s
+    return stack[0] if stack else None
 
 
 def format_stack(sites: list[Site]) -> list[str]:

@@ -7,7 +7,7 @@ from typing import Any
 from .current import current
 from .errno import ENOMEM  # noqa: F401  (re-exported for callers)
 from .faults import should_fail
-from .frames import Site, format_stack, module_stack
+from .frames import Site, format_stack, guilty_site, module_stack
 from .module import Module
 
 GFP_KERNEL = 0xCC0
@@ -163,7 +163,7 @@ class Memory:
         """A buffer still held when its module is gone: kmemleak's report."""
         alloc = buf._kb_alloc
         mine = [s for s in alloc if mod is None or s.module == mod.name]
-        site = (mine or alloc or [None])[0]
+        site = guilty_site(mine or alloc)
         self.kernel.report(
             "memory-leak", "memory leak in {fn}",
             f"unreferenced object of size {len(buf._kb_data)} (module {mod.name if mod else '?'})",

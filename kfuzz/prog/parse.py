@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from ..kernel.device import parse_device_id
+from ..kernel.signing import load_public
 from .program import BINDS, SETTINGS, VERBS, Op, Program
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
@@ -187,6 +188,17 @@ class _Parser:
             return args[1] in ("0", "1")
         return False
 
+    def locate(self, word: str, what: str, lineno: int, base_dir: Path) -> Path:
+        """A path of the header: relative to the repro file, else to the current directory."""
+        path = Path(word)
+        if not path.is_absolute():
+            near = base_dir / path
+            path = near if near.exists() or not path.exists() else path
+        if not path.exists():
+            self.fail(lineno, f"{what} '{word}' not found (paths are relative to the "
+                              f"repro file or the current directory)")
+        return path
+
     def header(self, prog: Program, text: str, lineno: int, base_dir: Path) -> None:
         body = text[1:].strip()
         key, sep, value = body.partition(":")
@@ -200,14 +212,7 @@ class _Parser:
             return
         if key.strip() == "modules":
             for word in value.split():
-                path = Path(word)
-                if not path.is_absolute():
-                    near = base_dir / path
-                    path = near if near.exists() or not path.exists() else path
-                if not path.exists():
-                    self.fail(lineno, f"module file '{word}' not found (paths are relative to the "
-                                      f"repro file or the current directory)")
-                prog.modules.append(path)
+                prog.modules.append(self.locate(word, "module file", lineno, base_dir))
             return
         for word in value.split():
             name, eq, val = word.partition("=")
@@ -217,9 +222,12 @@ class _Parser:
             if name != "keyring" and val not in ("0", "1"):
                 self.fail(lineno, f"kernel setting {name} is 0 or 1, not '{val}'")
             if name == "keyring":
-                key = Path(val) if Path(val).is_absolute() else base_dir / val
-                if not key.exists():
-                    self.fail(lineno, f"keyring file '{val}' not found")
+                key = self.locate(val, "keyring file", lineno, base_dir)
+                try:
+                    load_public(key)
+                except (OSError, ValueError) as exc:
+                    self.fail(lineno, f"keyring file '{val}' is not an Ed25519 public key in PEM "
+                                      f"form ({exc}); make one with `kfuzz keygen`")
                 val = str(key)
             prog.settings[name] = val
 

@@ -97,9 +97,20 @@ def _files(data: dict) -> dict[str, str]:
     }
 
 
+# Every folder holds a test_repro.py: pytest's default import mode would take them
+# all for one module; in importlib mode `pytest reports/` runs each.
+PYTEST_INI = """\
+# written by kfuzz: `pytest reports/` runs every report's test_repro.py
+[pytest]
+addopts = --import-mode=importlib -p no:cacheprovider
+"""
+
+
 def write_report(root: Path, rep: BugReport, now: str) -> Path:
     """Writes or updates the bug's folder under root; returns the folder."""
     root.mkdir(parents=True, exist_ok=True)
+    if not (root / "pytest.ini").exists():
+        _atomic_write(root / "pytest.ini", PYTEST_INI)
     folder = root / folder_name(rep.finding.kind, rep.title)
     old = read_report(folder)
     files = _files(_record(rep, now, old))

@@ -1,0 +1,104 @@
+"""The kernel worker: module code runs only in it, it is reused across test cases,
+and it is replaced, with a `hang` or `crash` finding, when module code stops it."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from kfuzz.executor.worker import ForkExecutor
+from kfuzz.kernel import ModuleIndex
+from kfuzz.prog import Op, parse_program
+
+BODY = """
+import os, signal
+
+def w_ioctl(file, cmd, arg):
+    if cmd == 1:
+        return os.getpid()
+    if cmd == 2:
+        while True:
+            pass
+    if cmd == 3:
+        os._exit(7)
+    if cmd == 4:
+        os.kill(os.getpid(), signal.SIGKILL)
+    if cmd == 5:
+        hog = [bytearray(1 << 20) for _ in range(4096)]
+        return len(hog)
+    if cmd == 6:
+        print("w: hello from module code")
+        return 0
+    return -ENOTTY
+"""
+
+OPEN = Op("open", ("/dev/w",), bind="fd0")
+
+
+def ioctl(cmd: int) -> Op:
+    return Op("ioctl", ("fd0", str(cmd), "0"))
+
+
+@pytest.fixture
+def worker(lab):  # noqa: ANN001, ANN201
+    lab.device("w", BODY)
+    executor = ForkExecutor(ModuleIndex.scan(lab.paths), op_timeout=0.3, memory_mb=64)
+    yield executor
+    executor.close()
+
+
+def case(executor: ForkExecutor, *ops: Op) -> list:
+    """One test case in a fresh kernel: the replies of its operations and of the clean-up."""
+    executor.begin({})
+    replies = [executor.step(op) for op in (Op("insmod", ("w",)), OPEN, *ops)]
+    return replies + [executor.end()]
+
+
+def test_module_code_runs_in_a_worker_reused_across_test_cases(worker: ForkExecutor) -> None:
+    pids = {case(worker, ioctl(1))[2].result for _ in range(5)}
+    assert len(pids) == 1
+    assert int(pids.pop()) != os.getpid()
+    assert worker.restarts == 0
+
+
+def test_each_test_case_gets_a_fresh_kernel(worker: ForkExecutor) -> None:
+    first = case(worker)
+    second = case(worker)
+    assert first[0].result == second[0].result == "0"  # insmod again: not -EEXIST
+    assert [r.finding for r in first + second] == [None] * len(first + second)
+
+
+def test_a_hang_is_a_finding_and_the_worker_is_replaced(worker: ForkExecutor) -> None:
+    pid = case(worker, ioctl(1))[2].result
+    replies = case(worker, ioctl(2))
+    finding = replies[2].finding
+    assert (finding.kind, finding.title) == ("hang", "INFO: task hung in w_ioctl")
+    assert worker.restarts == 1
+    after = case(worker, ioctl(1))
+    assert after[2].result != pid and after[2].finding is None
+
+
+@pytest.mark.parametrize(("cmd", "title"), [
+    (3, "kernel process exited with code 7 in w_ioctl"),
+    (4, "kernel process killed by SIGKILL in w_ioctl"),
+])
+def test_a_dead_worker_is_a_crash_finding(worker: ForkExecutor, cmd: int, title: str) -> None:
+    finding = case(worker, ioctl(cmd))[2].finding
+    assert (finding.kind, finding.title, finding.module) == ("crash", title, "w")
+    assert case(worker, ioctl(1))[2].finding is None  # a new worker serves the next case
+
+
+def test_memory_beyond_the_workers_limit_is_a_crash(worker: ForkExecutor) -> None:
+    finding = case(worker, ioctl(5))[2].finding
+    assert finding is not None and finding.kind == "crash", finding
+    assert finding.title == "kernel process out of memory in w_ioctl"
+
+
+def test_module_output_goes_to_the_kernel_log_not_the_terminal(worker: ForkExecutor, lab, capfd) -> None:  # noqa: ANN001
+    prog = parse_program(f"# modules: {lab.paths[0]}\ninsmod w\nopen /dev/w -> fd0\nioctl fd0 6 0\n")
+    outcome = worker.replay(prog)
+    assert outcome.finding is None
+    assert any("w: hello from module code" in line for line in outcome.dmesg)
+    out, err = capfd.readouterr()
+    assert "hello" not in out + err
