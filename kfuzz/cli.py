@@ -214,7 +214,7 @@ def fuzz_cmd(paths: tuple[Path, ...], module_path: Path, time_budget: float | No
     """
     from .fuzz import FuzzOptions, fuzz, resolve_targets
     from .fuzz.progress import make_progress
-    from .render import findings_table
+    from .render import findings_lines, findings_table
 
     targets_in = list(paths) or [module_path]
     given = click.get_current_context().get_parameter_source("module_path") != ParameterSource.DEFAULT
@@ -239,7 +239,10 @@ def fuzz_cmd(paths: tuple[Path, ...], module_path: Path, time_budget: float | No
         result = fuzz(targets, index, opts, progress, isolation)
     finally:
         progress.close()
-    console.print(findings_table(result))
+    if console.is_terminal:
+        console.print(findings_table(result))
+    else:
+        console.print(findings_lines(result), soft_wrap=True)
     if result.interrupted:
         console.print("[yellow]interrupted: the reports above are complete[/yellow]")
         sys.exit(130)

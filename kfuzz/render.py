@@ -76,11 +76,27 @@ def modinfo_table(image: ModuleImage, signature: str) -> RenderableType:
     return t
 
 
+def _summary(result: Any) -> Text:
+    rate = result.ops / result.seconds if result.seconds else 0.0
+    return Text(f"{result.cases} test cases, {result.ops} operations in {result.seconds:.1f}s "
+                f"({rate:,.0f} ops/s), {len(result.records)} bugs", style="bold")
+
+
+def finding_line(target: str, rec: Any) -> str:
+    """One bug on one line, for logs: module, kind, title, repro size, reliability, folder."""
+    return (f"{target}: {rec.finding.kind}: {rec.finding.title} ({len(rec.ops)} steps, "
+            f"reproduced {rec.reproduced}/{rec.replays}) -> {rec.reported or '-'}")
+
+
+def findings_lines(result: Any) -> RenderableType:
+    """The end of a fuzz run when not on a terminal: lines that do not wrap."""
+    lines = [finding_line(target, rec) for target, rec in result.records] or ["no finding"]
+    return Group(_summary(result), *(Text(line) for line in lines))
+
+
 def findings_table(result: Any) -> RenderableType:
     """The end of a fuzz run: one row per bug, with its report folder."""
-    rate = result.ops / result.seconds if result.seconds else 0.0
-    summary = Text(f"{result.cases} test cases, {result.ops} operations in {result.seconds:.1f}s "
-                   f"({rate:,.0f} ops/s), {len(result.records)} bugs", style="bold")
+    summary = _summary(result)
     if not result.records:
         return Group(summary, Text("no finding", style="bold green"))
     table = Table(show_edge=False, header_style="bold")

@@ -10,6 +10,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from ..render import finding_line
+
 REFRESH = 0.25
 PLAIN_EVERY = 5.0
 
@@ -79,6 +81,10 @@ class PlainProgress(Progress):
 
     def show_bug(self, campaign: Any, finding: Any) -> None:
         self.console.print(f"{campaign.target}: found {finding.kind}: {finding.title}", soft_wrap=True)
+
+    def report(self, campaign: Any, record: Any) -> None:
+        self.reports.append(record)
+        self.console.print(f"reported {finding_line(campaign.target, record)}", soft_wrap=True)
 
 
 class LiveProgress(Progress):
