@@ -8,6 +8,7 @@ dies is a `crash`, and either way a fresh worker is forked for the next request.
 from __future__ import annotations
 
 import faulthandler
+import gc
 import multiprocessing
 import os
 import resource
@@ -115,7 +116,11 @@ class ForkExecutor:
         self.proc = self.ctx.Process(
             target=_worker_main, daemon=True,
             args=(child, self.index, self.op_timeout, self.crumb, self.fault_path, self.memory_mb))
-        self.proc.start()
+        gc.freeze()  # the worker's collector leaves the inherited heap alone (no copy-on-write)
+        try:
+            self.proc.start()
+        finally:
+            gc.unfreeze()
         child.close()
         self.conn = parent
         self.poller = select.poll()
