@@ -4,10 +4,11 @@ and it is replaced, with a `hang` or `crash` finding, when module code stops it.
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
-from kfuzz.executor.worker import ForkExecutor
+from kfuzz.executor.worker import GRACE, ForkExecutor
 from kfuzz.kernel import ModuleIndex
 from kfuzz.prog import Op, parse_program
 
@@ -30,6 +31,8 @@ def w_ioctl(file, cmd, arg):
     if cmd == 6:
         print("w: hello from module code")
         return 0
+    if cmd == 7:
+        return sum(range(10**13))  # C code: the timer signal cannot cut in
     return -ENOTTY
 """
 
@@ -102,3 +105,14 @@ def test_module_output_goes_to_the_kernel_log_not_the_terminal(worker: ForkExecu
     assert any("w: hello from module code" in line for line in outcome.dmesg)
     out, err = capfd.readouterr()
     assert "hello" not in out + err
+
+
+def test_a_hang_the_timer_signal_cannot_cut_is_bounded_too(worker: ForkExecutor, lab) -> None:  # noqa: ANN001
+    finding = case(worker, ioctl(7))[2].finding
+    assert (finding.kind, finding.title) == ("hang", "INFO: task hung in w_ioctl")
+    prog = parse_program(f"# modules: {lab.paths[0]}\ninsmod w\nopen /dev/w -> fd0\nioctl fd0 7 0\n")
+    started = time.monotonic()
+    outcome = worker.replay(prog)
+    assert outcome.finding is not None and outcome.finding.kind == "hang"
+    # the replay's bound: each operation's timeout, plus the grace the parent allows
+    assert time.monotonic() - started < worker.op_timeout * 5 + GRACE + 2

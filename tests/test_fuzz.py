@@ -57,6 +57,7 @@ def test_fuzz_finds_planted_bug_and_its_repro_replays(module: str, tmp_path: Pat
     data = json.loads((rec.reported / "report.json").read_text())
     assert (data["title"], data["kind"], data["module"]) == (title, kind, module)
     assert data["steps"] == len(rec.ops) <= 6, data["repro"]
+    assert ("# check: python-leak" in data["repro"]) == (kind == "python-leak"), data["repro"]
     outcome = replay_path(rec.reported)
     assert outcome.finding is not None and outcome.finding.title == title
 

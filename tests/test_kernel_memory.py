@@ -243,3 +243,16 @@ kfree(buf)
 """)
     lab.ioctl("mem")
     assert lab.findings() == finding, lab.dmesg()
+
+
+def test_a_buffer_tests_true_as_a_pointer_does(lab):
+    mem(lab, """
+if cmd == 1:
+    empty = kmalloc(0)
+    seen.append(bool(empty))
+    kfree(empty)
+    seen.append(bool(empty))  # testing a freed pointer touches no memory
+""")
+    lab.ioctl("mem", 1)
+    assert lab.ns("mem")["seen"] == [True, True]
+    assert lab.findings() == []

@@ -21,6 +21,7 @@ from typing import Any
 
 from ..kernel import Finding, Kernel, ModuleIndex
 from ..prog import Op, Outcome, Program
+from ..prog.heapcheck import CYCLES, WARMUP
 from .crash import Breadcrumb, crash_finding, hang_finding
 from .session import KernelSession, Reply
 
@@ -218,7 +219,10 @@ class ForkExecutor:
             return self._lost_reply(lost.finding)
 
     def replay(self, prog: Program) -> Outcome:
-        budget = self.op_timeout * (len(prog.ops) * 12 + 2) + GRACE
+        # each operation has its own timer in the worker; this bounds a replay whose
+        # module code the timer signal cannot interrupt (a loop inside C code)
+        rounds = WARMUP + CYCLES + 1 if "python-leak" in prog.checks else 1
+        budget = self.op_timeout * (len(prog.ops) * rounds + 2) + GRACE
         try:
             return self.request("replay", prog, timeout=budget, during="replay")
         except WorkerLost as lost:

@@ -166,8 +166,9 @@ class Campaign:
         ops = [Op("modprobe", (self.target,)), Op("rmmod", (self.target,))]
         outcome = self.executor.replay(self.program(ops, ["python-leak"]))
         if outcome.finding is not None:
-            self.bugs.setdefault(outcome.finding.title,
-                                 BugRecord(outcome.finding, ops, ["python-leak"]))
+            # another bug met on the way is an ordinary one: minimized, replayed plainly
+            checks = ["python-leak"] if outcome.finding.kind == "python-leak" else []
+            self.bugs.setdefault(outcome.finding.title, BugRecord(outcome.finding, ops, checks))
             self.progress.bug(self, outcome.finding)
 
     # -- after the search -------------------------------------------------------------------

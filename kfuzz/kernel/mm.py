@@ -59,6 +59,11 @@ class Buffer:
         return key, key + 1
 
     # -- byte access ----------------------------------------------------------
+    def __bool__(self) -> bool:
+        """A buffer is a non-NULL pointer: true even when empty or freed, as testing
+        a pointer touches no memory (`if not buf` tests the allocation, not the size)."""
+        return True
+
     def __len__(self) -> int:
         self._kb_check("size")
         return len(self._kb_data)
