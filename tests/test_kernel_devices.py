@@ -151,7 +151,8 @@ def record_releases(k, monkeypatch):
     """The devres releases, in order, as (what, size or irq) pairs."""
     released = []
     free, irq_free = k.mm.free, k.irqs.free
-    monkeypatch.setattr(k.mm, "free", lambda buf: (released.append(("kfree", len(buf))), free(buf)))
+    monkeypatch.setattr(k.mm, "free",
+                        lambda buf, *by: (released.append(("kfree", len(buf))), free(buf, *by)))
     monkeypatch.setattr(k.irqs, "free",
                         lambda irq, dev_id: (released.append(("free_irq", irq)), irq_free(irq, dev_id)))
     return released

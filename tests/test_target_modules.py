@@ -203,3 +203,10 @@ def test_correct_module_survives_fault_injection(sweep, nth):
 def test_sweeps_cover_every_correct_module():
     covered = {key.split("-")[0] for key in SWEEPS}
     assert covered == {p.stem for p in TM.glob("*.py")}
+
+
+def test_a_buffer_freed_by_devres_names_the_kernel_as_its_freer():
+    finding = run_program(load_program(BUGGY / "usbuaf.kfz")).finding
+    assert finding.kind == "use-after-free"
+    assert finding.free_site and "in the kernel: devres release of" in finding.free_site[0]
+    assert "devm_kzalloc in usbuaf_probe" in finding.free_site[0]

@@ -23,6 +23,8 @@ class Site:
     lineno: int
 
     def format(self) -> str:
+        if self.filename == "<kernel>":  # the kernel's own doing, on behalf of the module
+            return f"  in the kernel: {self.function}"
         line = linecache.getline(self.filename, self.lineno).strip()
         text = f'  File "{self.filename}", line {self.lineno}, in {self.function}'
         return f"{text}\n    {line}" if line else text

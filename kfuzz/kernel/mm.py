@@ -7,7 +7,7 @@ from typing import Any
 from .current import current
 from .errno import ENOMEM  # noqa: F401  (re-exported for callers)
 from .faults import should_fail
-from .frames import Site, format_stack, guilty_site, module_stack
+from .frames import Site, caller_site, format_stack, guilty_site, module_stack
 from .module import Module
 
 GFP_KERNEL = 0xCC0
@@ -135,7 +135,8 @@ class Memory:
         self.live[id(buf)] = buf
         return buf
 
-    def free(self, buf: Any) -> None:
+    def free(self, buf: Any, by: Site | None = None) -> None:
+        """kfree; `by` names the kernel's own freeing (devres) when no module code does it."""
         if buf is None:
             return
         kernel = self.kernel
@@ -148,7 +149,7 @@ class Memory:
                           f"double-free of {len(buf._kb_data)}-byte buffer",
                           alloc=format_stack(buf._kb_alloc), free=format_stack(buf._kb_free))
             return
-        object.__setattr__(buf, "_kb_free", module_stack())
+        object.__setattr__(buf, "_kb_free", module_stack() or ([by] if by else []))
         self.live.pop(id(buf), None)
 
     def report_access(self, buf: Buffer, kind: str, what: str) -> None:
@@ -195,5 +196,8 @@ def devm_kzalloc(dev: Any, size: int, flags: int = GFP_KERNEL) -> Buffer | None:
     kernel = current()
     buf = kernel.mm.alloc(size, flags, "devm_kzalloc")
     if buf is not None:
-        dev.devres.append(("kzalloc", lambda: kernel.mm.free(buf)))
+        site = caller_site()
+        by = Site(site.module if site else "?", f"devres release of {dev.name} (devm_kzalloc in "
+                  f"{site.function if site else '?'})", "<kernel>", 0)
+        dev.devres.append(("kzalloc", lambda: kernel.mm.free(buf, by)))
     return buf
