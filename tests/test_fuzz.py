@@ -189,3 +189,4 @@ def test_ci_environment_still_explores_and_keeps_the_database(tmp_path: Path) ->
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "slab-out-of-bounds in oobwrite_write" in proc.stdout
     assert any((tmp_path / ".kfuzz" / "examples").rglob("*")), "no example database written"
+    assert not (tmp_path / ".hypothesis").exists()  # Hypothesis's own files stay in .kfuzz/ too

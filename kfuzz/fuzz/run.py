@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from ..executor import make_executor
 from ..executor.worker import ForkExecutor
@@ -53,6 +56,10 @@ def closure(index: ModuleIndex, target: str) -> ModuleIndex:
 def fuzz(targets: list[str], index: ModuleIndex, opts: FuzzOptions, progress: Any,
          isolation: str = "fork") -> FuzzResult:
     result = FuzzResult()
+    # Hypothesis keeps caches of its own beside its database: in .kfuzz/ too, never in
+    # a .hypothesis/ of the user's working directory
+    home = opts.db_dir / "hypothesis" if opts.db_dir else Path(tempfile.gettempdir()) / "kfuzz-hypothesis"
+    set_hypothesis_home_dir(str(home))
     share = opts.time_budget / len(targets) if opts.time_budget else None
     for target in targets:
         executor = make_executor(isolation, closure(index, target), opts.op_timeout)
