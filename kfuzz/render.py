@@ -76,10 +76,14 @@ def modinfo_table(image: ModuleImage, signature: str) -> RenderableType:
     return t
 
 
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def _summary(result: Any) -> Text:
     rate = result.ops / result.seconds if result.seconds else 0.0
     return Text(f"{result.cases} test cases, {result.ops} operations in {result.seconds:.1f}s "
-                f"({rate:,.0f} ops/s), {len(result.records)} bugs", style="bold")
+                f"({rate:,.0f} ops/s), {plural(len(result.records), 'bug')}", style="bold")
 
 
 def finding_line(target: str, rec: Any) -> str:

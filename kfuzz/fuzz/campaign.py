@@ -132,7 +132,8 @@ class Campaign:
             self.ignored = set(self.bugs)
             if not self.hypothesis_round(rng.getrandbits(64)):
                 break
-        self.progress.phase(self, "minimizing")
+        if self.bugs:
+            self.progress.phase(self, "minimizing")
         for record in self.bugs.values():
             self.finish(record, now())
         return list(self.bugs.values())

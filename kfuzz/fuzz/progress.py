@@ -10,7 +10,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from ..render import finding_line
+from ..render import finding_line, plural
 
 REFRESH = 0.25
 PLAIN_EVERY = 5.0
@@ -57,7 +57,7 @@ class Progress:
         s = c.stats
         rate = s.ops / s.elapsed if s.elapsed > 0 else 0.0
         return (f"{c.target}: {self.phase_text}, {s.cases} test cases, {s.ops} ops, "
-                f"{rate:,.0f} ops/s, {len(c.bugs)} bugs, {s.elapsed:.1f}s")
+                f"{rate:,.0f} ops/s, {plural(len(c.bugs), 'bug')}, {s.elapsed:.1f}s")
 
     every = PLAIN_EVERY
 
