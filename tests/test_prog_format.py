@@ -191,3 +191,13 @@ def test_module_paths_are_relative_to_the_repro_file(lab, tmp_path, monkeypatch)
 def test_unreadable_program_file_is_a_program_error(tmp_path):
     with pytest.raises(ProgramError, match="cannot read"):
         load_program(tmp_path / "missing.kfz")
+
+
+def test_a_comment_after_an_operation_is_kept_and_printed_back():
+    text = ('insmod m  # load it\nopen /dev/m -> fd0  # the node\nwrite fd0 "a # b"  # data may hold #\n'
+            "ioctl fd0 0x10 0 (fail_nth: 2)  # faulty\n")
+    prog = parse_program(text)
+    assert prog.format() == text
+    write, ioctl = prog.ops[2], prog.ops[3]
+    assert write.args == ("fd0", '"a # b"') and ioctl.fail_nth == 2
+    assert prog.ops[1].bind == "fd0" and prog.ops[0].comment == "# load it"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from ..kernel.device import parse_device_id
@@ -44,6 +45,22 @@ def format_data(data: bytes) -> str:
     return f"x'{data.hex()}'"
 
 
+def split_comment(text: str) -> tuple[str, str]:
+    """An operation and the `# comment` after it (a `#` inside a quoted string is data)."""
+    i, quoted = 0, False
+    while i < len(text):
+        c = text[i]
+        if quoted and c == "\\":
+            i += 2
+            continue
+        if c == '"':
+            quoted = not quoted
+        elif c == "#" and not quoted and (i == 0 or text[i - 1].isspace()):
+            return text[:i].rstrip(), text[i:].rstrip()
+        i += 1
+    return text, ""
+
+
 def tokenize(text: str) -> list[str]:
     """Whitespace-separated tokens; a quoted string is one token."""
     tokens, i = [], 0
@@ -77,6 +94,10 @@ class _Parser:
         raise ProgramError(self.where, lineno, message)
 
     def op(self, text: str, lineno: int) -> Op:
+        text, comment = split_comment(text)
+        return replace(self.operation(text, lineno), comment=comment)
+
+    def operation(self, text: str, lineno: int) -> Op:
         fail_nth = None
         m = FAULT.search(text)
         if m:

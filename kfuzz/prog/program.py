@@ -26,6 +26,7 @@ class Op:
     fail_nth: int | None = None
     nobody: bool = False
     lineno: int = 0
+    comment: str = ""  # a `# ...` after the operation, printed back with it
 
     def format(self) -> str:
         text = " ".join((self.verb, *self.args))
@@ -35,6 +36,8 @@ class Op:
             text += f" -> {self.bind}"
         if self.fail_nth:
             text += f" (fail_nth: {self.fail_nth})"
+        if self.comment:
+            text += f"  {self.comment}"
         return text
 
     def uses(self) -> list[str]:
