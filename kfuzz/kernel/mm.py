@@ -7,7 +7,7 @@ from typing import Any
 from .current import current
 from .errno import ENOMEM  # noqa: F401  (re-exported for callers)
 from .faults import should_fail
-from .frames import Site, caller_site, format_stack, guilty_site, module_stack
+from .frames import Site, format_stack, guilty_site, module_stack
 from .module import Module
 
 GFP_KERNEL = 0xCC0
@@ -196,8 +196,11 @@ def devm_kzalloc(dev: Any, size: int, flags: int = GFP_KERNEL) -> Buffer | None:
     kernel = current()
     buf = kernel.mm.alloc(size, flags, "devm_kzalloc")
     if buf is not None:
-        site = caller_site()
-        by = Site(site.module if site else "?", f"devres release of {dev.name} (devm_kzalloc in "
-                  f"{site.function if site else '?'})", "<kernel>", 0)
-        dev.devres.append(("kzalloc", lambda: kernel.mm.free(buf, by)))
+        def release() -> None:  # the free site names the allocation the buffer already records
+            site = guilty_site(buf._kb_alloc)
+            by = Site(site.module if site else "?", f"devres release of {dev.name} (devm_kzalloc in "
+                      f"{site.function if site else '?'})", "<kernel>", 0)
+            kernel.mm.free(buf, by)
+
+        dev.devres.append(("kzalloc", release))
     return buf
