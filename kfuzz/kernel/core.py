@@ -201,8 +201,13 @@ class Kernel:
 
     # -- operations from user space ------------------------------------------------------
     def do(self, op: str, *args: Any, fail_nth: int | None = None, nobody: bool = False) -> Any:
-        """Runs one user-space operation; returns its result (an object or an int)."""
-        handler = getattr(self, f"_op_{op}")
+        """Runs the user-space operation `_op_OP`; returns its result (an object or an int)."""
+        return self.run_op(getattr(self, f"_op_{op}"), *args, fail_nth=fail_nth, nobody=nobody)
+
+    def run_op(self, handler: Callable[..., Any], *args: Any, fail_nth: int | None = None,
+               nobody: bool = False) -> Any:
+        """Runs one user-space operation, `handler(*args)`, as a system call runs: as root or
+        nobody, with fault injection armed, locks checked on the way back to user space."""
         _current.push(self)
         self.uid = 65534 if nobody else 0
         self.faults.arm(fail_nth)
