@@ -21,10 +21,10 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from kfuzz.executor.session import KernelSession
 from rich.console import Console
 
 from kfuzz.executor import make_executor
-from kfuzz.executor.session import KernelSession
 from kfuzz.fuzz import FuzzOptions, closure, resolve_targets
 from kfuzz.fuzz.campaign import Campaign, Stats
 from kfuzz.fuzz.progress import Progress

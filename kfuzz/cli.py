@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from click.core import ParameterSource
@@ -15,9 +16,10 @@ from .kernel import ModuleFileError, ModuleIndex, read_image
 from .kernel.image import cached_image
 from .kernel.index import module_files
 from .kernel.signing import key_id, keygen, load_public, sign_file
-from .prog import ProgramError, load_program, program_index
+from .prog import Outcome, Program, ProgramError, load_program, program_index
 from .render import modinfo_table, outcome_view
-from .replay import replay_program, repro_file
+from .replay import ChangedModule, changed_modules, replay_program, repro_file
+from .report import ReportRecord
 
 
 class BadInput(click.ClickException):
@@ -65,18 +67,30 @@ def main() -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print each outcome as one JSON object a line.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print each outcome as one JSON object a line: the finding's record, dmesg, "
+                   "and `results`, each operation's line and what it returned.")
 @click.option("--isolation", type=click.Choice(["fork", "inprocess"]), default="fork", show_default=True,
               help="Run the kernel in a worker subprocess (fork) or in this process.")
 @click.option("--op-timeout", type=click.FloatRange(min=0.01), default=1.0, show_default=True,
               help="Seconds an operation may run before it is a hang.")
+@click.option("--module-path", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Where to look for module files that are neither beside the repro nor in the "
+                   "current directory.")
 @click.option("--no-log", is_flag=True, help="Leave the kernel log out of the display.")
-def replay(paths: tuple[Path, ...], as_json: bool, isolation: str, op_timeout: float, no_log: bool) -> None:
+def replay(paths: tuple[Path, ...], as_json: bool, isolation: str, op_timeout: float,
+           module_path: Path | None, no_log: bool) -> None:
     """Run repro programs (.kfz files or report folders) and show what they find.
+
+    A module file named in a repro is looked for beside the repro, then in the
+    current directory, then in --module-path. When a report folder records a
+    module's sha256 and the file now differs, replay says so.
 
     Exit status: 0 when every program runs clean, 1 when one finds a bug,
     2 when a file cannot be read or parsed (then nothing runs).
     """
+    if module_path is not None and not module_path.is_dir():
+        raise BadInput(f"--module-path {module_path}: no such folder")
     console = _console()
     programs = []
     for path in paths:  # every file is read and checked before anything runs
@@ -85,26 +99,40 @@ def replay(paths: tuple[Path, ...], as_json: bool, isolation: str, op_timeout: f
         if not repro_file(path).exists():
             raise BadInput(f"{path}: a folder without repro.kfz (a report folder holds one)")
         try:
-            prog = load_program(repro_file(path))
+            prog = load_program(repro_file(path), module_path)
             programs.append((path, prog, program_index(prog)))
         except (ProgramError, ModuleFileError, ValueError) as err:
             raise BadInput(str(err)) from None
     found = False
     for path, prog, index in programs:
+        changed = changed_modules(prog, repro_file(path))
         outcome = replay_program(prog, isolation, op_timeout, index)
         found |= outcome.finding is not None
         if as_json:
-            f = outcome.finding
-            record = {"file": str(path), "title": None, "kind": None, "module": None, "function": None,
-                      "message": None}
-            if f:
-                record.update(title=f.title, kind=f.kind, module=f.module, function=f.function,
-                              message=f.message)
-            record["dmesg"] = outcome.dmesg
-            click.echo(json.dumps(record))
-        else:
-            console.print(outcome_view(outcome, str(path), show_log=not no_log))
+            click.echo(json.dumps(replay_json(path, prog, outcome, changed)))
+            continue
+        for change in changed:
+            console.print(f"[yellow]note: {change.format()}[/yellow]")
+        console.print(outcome_view(outcome, str(path), show_log=not no_log))
     sys.exit(1 if found else 0)
+
+
+def replay_json(path: Path, prog: Program, outcome: Outcome, changed: list[ChangedModule]) -> dict[str, Any]:
+    """One replay as JSON: the report record of its finding (its fields null when clean),
+    the kernel log, and each operation's result."""
+    record: dict[str, Any] = {"file": str(path)}
+    history = ("reproduced", "replays", "minimized", "count", "first_seen", "last_seen", "last_run",
+               "seed", "modules", "dmesg")  # a report's history, not this replay's
+    for key in ReportRecord.__dataclass_fields__:
+        if key not in history:
+            record[key] = None
+    if outcome.finding is not None:
+        found = ReportRecord.of(outcome.finding, prog.format(), len(prog.ops)).to_json()
+        record.update((k, v) for k, v in found.items() if k in record)
+    record["dmesg"] = outcome.dmesg
+    record["results"] = [r.to_json() for r in outcome.results]
+    record["changed_modules"] = [str(c.path) for c in changed]
+    return record
 
 
 @main.command()
@@ -212,7 +240,7 @@ def fuzz_cmd(paths: tuple[Path, ...], module_path: Path, time_budget: float | No
 
     Exit status: 0 no finding, 1 findings, 2 bad usage or input, 130 interrupted.
     """
-    from .fuzz import FuzzOptions, fuzz, resolve_targets
+    from .fuzz import Events, FuzzOptions, fuzz, resolve_targets
     from .fuzz.progress import make_progress
     from .render import findings_lines, findings_table
 
@@ -236,7 +264,7 @@ def fuzz_cmd(paths: tuple[Path, ...], module_path: Path, time_budget: float | No
     console = _console()
     progress = make_progress(console)
     try:
-        result = fuzz(targets, index, opts, progress, isolation)
+        result = fuzz(targets, index, opts, Events(progress), isolation)
     finally:
         progress.close()
     if console.is_terminal:

@@ -11,6 +11,7 @@ from rich.text import Text
 
 from .kernel import Finding, ModuleImage
 from .prog import Outcome
+from .prog.outcome import failed
 
 
 def finding_panel(f: Finding) -> RenderableType:
@@ -34,9 +35,9 @@ def outcome_view(outcome: Outcome, name: str, show_log: bool = True) -> Renderab
                   show_edge=False, header_style="bold")
     steps.add_column("operation")
     steps.add_column("result")
-    for op, result in outcome.results:
-        style = "red" if result.startswith("-E") else ""
-        steps.add_row(op.format(), Text(result, style=style))
+    for line in outcome.results:
+        shown = "(cut short)" if line.result is None else str(line.result)
+        steps.add_row(line.op, Text(shown, style="red" if failed(line.result) else ""))
     parts: list[RenderableType] = [steps]
     if show_log and outcome.dmesg:
         parts.append(Panel(Text("\n".join(outcome.dmesg[-60:])), title="dmesg", title_align="left",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from .executor import make_executor
 from .kernel import ModuleIndex
 from .prog import Outcome, Program, load_program, program_index
+from .report import read_record, sha256_of
 
 
 def repro_file(path: Path) -> Path:
@@ -15,16 +17,45 @@ def repro_file(path: Path) -> Path:
     return path / "repro.kfz" if path.is_dir() else path
 
 
+@dataclass(frozen=True)
+class ChangedModule:
+    """A module file whose content is not what the report was made with."""
+
+    path: Path
+    then: str
+    now: str
+
+    def format(self) -> str:
+        return (f"{self.path} changed since the report (sha256 {self.then[:12]} then, {self.now[:12]} "
+                f"now): a clean replay may mean the bug was fixed")
+
+
+def changed_modules(prog: Program, repro: Path) -> list[ChangedModule]:
+    """The program's module files that differ from those of the report beside the repro."""
+    record = read_record(repro.parent)
+    if record is None or not record.modules:
+        return []
+    then = {Path(name).name: sha for name, sha in record.modules.items()}
+    out = []
+    for path in prog.modules:
+        old = then.get(path.name)
+        new = sha256_of(path)
+        if old and new != old:
+            out.append(ChangedModule(path, old, new))
+    return out
+
+
 def replay_program(prog: Program, isolation: str = "fork", op_timeout: float = 1.0,
                    index: ModuleIndex | None = None) -> Outcome:
     if index is None:
         index = program_index(prog)  # bad module files are refused here, before anything runs
     executor = make_executor(isolation, index, op_timeout)
     try:
-        return executor.replay(prog)
+        return executor.run(prog)
     finally:
         executor.close()
 
 
-def replay_path(path: Path, isolation: str = "fork", op_timeout: float = 1.0) -> Outcome:
-    return replay_program(load_program(repro_file(path)), isolation, op_timeout)
+def replay_path(path: Path, isolation: str = "fork", op_timeout: float = 1.0,
+                module_path: Path | None = None) -> Outcome:
+    return replay_program(load_program(repro_file(path), module_path), isolation, op_timeout)

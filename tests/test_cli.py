@@ -420,7 +420,7 @@ def test_sig_enforce_loads_signed_and_refuses_unsigned(keys: Path, lab) -> None:
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert re.search(r"insmod sigok\s+│ 0\b", result.stdout)
-    assert re.search(r"open /dev/sigok -> fd0\s+│ <file /dev/sigok>", result.stdout)
+    assert re.search(r"open /dev/sigok -> fd0\s+│ fd0\b", result.stdout)
     assert [line for line in lines if "insmod nosig" in line and "-EKEYREJECTED" in line]
     assert "nosig: Loading of module with unsigned signature is rejected" in result.stdout
     assert "no finding" in result.stdout

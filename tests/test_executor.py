@@ -10,7 +10,7 @@ import pytest
 
 from kfuzz.executor.worker import GRACE, ForkExecutor
 from kfuzz.kernel import ModuleIndex
-from kfuzz.prog import Op, parse_program
+from kfuzz.prog import Op, parse_op, parse_program
 
 BODY = """
 import os, signal
@@ -36,11 +36,11 @@ def w_ioctl(file, cmd, arg):
     return -ENOTTY
 """
 
-OPEN = Op("open", ("/dev/w",), bind="fd0")
+OPEN = parse_op("open /dev/w -> fd0")
 
 
 def ioctl(cmd: int) -> Op:
-    return Op("ioctl", ("fd0", str(cmd), "0"))
+    return parse_op(f"ioctl fd0 {cmd} 0")
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ def worker(lab):  # noqa: ANN001, ANN201
 def case(executor: ForkExecutor, *ops: Op) -> list:
     """One test case in a fresh kernel: the replies of its operations and of the clean-up."""
     executor.begin({})
-    replies = [executor.step(op) for op in (Op("insmod", ("w",)), OPEN, *ops)]
+    replies = [executor.step(op) for op in (parse_op("insmod w"), OPEN, *ops)]
     return replies + [executor.end()]
 
 
@@ -68,7 +68,7 @@ def test_module_code_runs_in_a_worker_reused_across_test_cases(worker: ForkExecu
 def test_each_test_case_gets_a_fresh_kernel(worker: ForkExecutor) -> None:
     first = case(worker)
     second = case(worker)
-    assert first[0].result == second[0].result == "0"  # insmod again: not -EEXIST
+    assert first[0].result == second[0].result == 0  # insmod again: not -EEXIST
     assert [r.finding for r in first + second] == [None] * len(first + second)
 
 
@@ -100,7 +100,7 @@ def test_memory_beyond_the_workers_limit_is_a_crash(worker: ForkExecutor) -> Non
 
 def test_module_output_goes_to_the_kernel_log_not_the_terminal(worker: ForkExecutor, lab, capfd) -> None:  # noqa: ANN001
     prog = parse_program(f"# modules: {lab.paths[0]}\ninsmod w\nopen /dev/w -> fd0\nioctl fd0 6 0\n")
-    outcome = worker.replay(prog)
+    outcome = worker.run(prog)
     assert outcome.finding is None
     assert any("w: hello from module code" in line for line in outcome.dmesg)
     out, err = capfd.readouterr()
@@ -112,7 +112,7 @@ def test_a_hang_the_timer_signal_cannot_cut_is_bounded_too(worker: ForkExecutor,
     assert (finding.kind, finding.title) == ("hang", "INFO: task hung in w_ioctl")
     prog = parse_program(f"# modules: {lab.paths[0]}\ninsmod w\nopen /dev/w -> fd0\nioctl fd0 7 0\n")
     started = time.monotonic()
-    outcome = worker.replay(prog)
+    outcome = worker.run(prog)
     assert outcome.finding is not None and outcome.finding.kind == "hang"
     # the replay's bound: each operation's timeout, plus the grace the parent allows
     assert time.monotonic() - started < worker.op_timeout * 5 + GRACE + 2

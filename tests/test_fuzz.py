@@ -11,16 +11,22 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from planted import PLANTED
+from planted import ALSO_TITLED, PLANTED
 from rich.console import Console
 
-from kfuzz.fuzz import FuzzOptions, fuzz, resolve_targets
+from kfuzz.fuzz import Events, FuzzOptions, fuzz, resolve_targets
+from kfuzz.fuzz.events import BugFound, Event, ReportWritten
 from kfuzz.fuzz.progress import Progress
 from kfuzz.replay import replay_path
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = ROOT / "target_modules"
 REPORT_FILES = {"report.json", "report.md", "repro.kfz", "test_repro.py"}
+
+# Test cases to spend on a module. usbuaf needs five operations in order
+# (load, plug, open, unplug or unbind, read): over 28 seeds the first find
+# came after a median of about 90 cases and at most 633.
+BUDGET = {"usbuaf": 800}
 
 CORRECT = ["edu_pci", "pmwatch", "procstats", "ringbuf", "ringdev", "usbled"]
 
@@ -37,7 +43,7 @@ def run_fuzz(paths: list[Path], tmp_path: Path, max_examples: int, seed: int = 0
     targets, index = resolve_targets(paths, module_path)
     opts = FuzzOptions(seed=seed, max_examples=max_examples, db_dir=None,
                        reports=tmp_path / "reports", **kw)
-    return fuzz(targets, index, opts, Quiet())
+    return fuzz(targets, index, opts, Events(Quiet()))
 
 
 @pytest.mark.parametrize("module", sorted(PLANTED))
@@ -47,8 +53,10 @@ def test_fuzz_finds_planted_bug_and_its_repro_replays(module: str, tmp_path: Pat
     # minimizer replays it: a shorter one keeps this test quick
     timeout = {"op_timeout": 0.2} if kind == "hang" else {}
     result = run_fuzz([TARGETS / "buggy" / f"{module}.py"], tmp_path,
-                      max_examples=300, **timeout)
+                      max_examples=BUDGET.get(module, 300), **timeout)
     found = {rec.finding.title: rec for _, rec in result.records}
+    if title not in found and ALSO_TITLED.get(module) in found:
+        title = ALSO_TITLED[module]
     assert title in found, f"{module}: found {sorted(found)}"
     rec = found[title]
     assert rec.finding.kind == kind
@@ -80,20 +88,20 @@ def test_same_seed_same_run(tmp_path: Path) -> None:
 def test_example_database_tries_a_found_bug_first(tmp_path: Path) -> None:
     targets, index = resolve_targets([TARGETS / "buggy" / "lockorder.py"], TARGETS)
 
-    class FirstBugAt(Quiet):
+    class FirstBugAt:
         at: int | None = None
 
-        def bug(self, campaign, finding) -> None:  # noqa: ANN001
-            if self.at is None:
-                self.at = campaign.stats.cases
+        def __call__(self, event: Event) -> None:
+            if isinstance(event, BugFound) and self.at is None:
+                self.at = event.counts.cases
 
     cases = []
     for seed in (0, 1):
-        progress = FirstBugAt()
+        first = FirstBugAt()
         opts = FuzzOptions(seed=seed, max_examples=400, db_dir=tmp_path / ".kfuzz",
                            reports=tmp_path / "reports")
-        fuzz(targets, index, opts, progress)
-        cases.append(progress.at)
+        fuzz(targets, index, opts, Events(first))
+        cases.append(first.at)
     assert cases[0] is not None and cases[0] > 5
     assert cases[1] is not None and cases[1] <= 2, cases
 
@@ -152,6 +160,20 @@ def test_fuzzer_survives_modules_that_misbehave(name: str, tmp_path: Path) -> No
     assert kind in kinds, [rec.finding.title for _, rec in result.records]
     assert result.cases >= 10  # it went on fuzzing after the bug
     assert all(rec.reported is not None for _, rec in result.records)
+
+
+def test_a_run_tells_its_listeners_what_happened(tmp_path: Path) -> None:
+    seen: list[Event] = []
+    targets, index = resolve_targets([TARGETS / "buggy" / "oobwrite.py"], TARGETS)
+    opts = FuzzOptions(seed=0, max_examples=60, db_dir=None, reports=tmp_path / "reports")
+    result = fuzz(targets, index, opts, Events(seen.append))
+    names = [type(e).__name__ for e in seen]
+    assert names[0] == "CampaignStarted" and names[-2:] == ["CampaignFinished", "RunFinished"]
+    assert "CaseDone" in names and names.index("BugFound") < names.index("ReportWritten")
+    written = [e for e in seen if isinstance(e, ReportWritten)]
+    assert {e.title for e in written} == {rec.finding.title for _, rec in result.records}
+    assert all(e.minimized and e.folder.is_dir() for e in written)
+    assert seen[-1].counts.cases == result.cases  # type: ignore[union-attr]
 
 
 def test_sigint_leaves_every_report_complete(tmp_path: Path) -> None:

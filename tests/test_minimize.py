@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from kfuzz.fuzz.minimize import minimize
 from kfuzz.prog import parse_program
-from kfuzz.prog.parse import parse_data
 
 
 def ops(text: str) -> list:
@@ -54,8 +53,29 @@ def test_data_is_cut_while_it_still_overflows() -> None:
     prog = ops('insmod m\nopen /dev/m -> fd0\nwrite fd0 "' + "A" * 300 + '"\n')
 
     def still_fails(cand: list) -> bool:
-        writes = [parse_data(op.args[1]) for op in cand if op.verb == "write"]
+        writes = [op.args[1] for op in cand if op.verb == "write"]  # typed: bytes
         return len(cand) == 3 and bool(writes) and len(writes[0]) > 64
 
-    data = parse_data(minimize(prog, still_fails)[2].args[1])
+    data = minimize(prog, still_fails)[2].args[1]
     assert 64 < len(data) <= 128 and data == b"A" * len(data)
+
+
+def test_dropping_an_operation_drops_what_depends_on_it_transitively() -> None:
+    prog = ops("insmod m\nplug pci 8086:1234 -> dev0\nunbind dev0\nopen /dev/m -> fd0\nread fd0 1\n"
+               "bind dev0\n")
+
+    def still_fails(cand: list) -> bool:
+        return "insmod m" in lines(cand) and any(op.verb == "read" for op in cand)
+
+    assert lines(minimize(prog, still_fails)) == ["insmod m", "open /dev/m -> fd0", "read fd0 0"]
+
+
+def test_renumbering_follows_each_resource_in_the_order_it_is_bound() -> None:
+    prog = ops("plug pci 8086:1234 -> dev4\nopen /dev/m -> fd7\nopen /dev/n -> fd2\nirq dev4\n"
+               "unbind dev4\nwrite fd2 \"x\"\nclose fd7\n")
+    def still_fails(cand: list) -> bool:
+        return len(cand) == 7 and cand[5].args[1] == b"x"
+
+    assert lines(minimize(prog, still_fails)) == [
+        "plug pci 8086:1234 -> dev0", "open /dev/m -> fd0", "open /dev/n -> fd1", "irq dev0",
+        "unbind dev0", 'write fd1 "x"', "close fd0"]

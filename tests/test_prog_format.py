@@ -4,8 +4,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kfuzz.prog import Op, ProgramError, format_data, load_program, parse_program
+from kfuzz.kapi import pci_device_id
+from kfuzz.prog import Op, ProgramError, Props, format_data, load_program, parse_program
 from kfuzz.prog.parse import parse_data
+from kfuzz.prog.values import Num, Ref
 
 MODULE = """
     @module_init
@@ -66,11 +68,18 @@ def test_parsed_program_holds_its_header_and_operations(where):
     assert prog.settings == {"sig_enforce": "0", "autoload": "1", "panic_on_warn": "1"}
     ops = prog.ops
     assert len(ops) == 24
-    assert ops[5] == Op("open", ("/dev/m",), "fd0", None, True, 11)
-    assert ops[6] == Op("open", ("/proc/m_stats",), "fd1", 3, False, 12)
-    assert ops[12].args == ("fd0", "21505", "0x10") and ops[12].fail_nth == 1
-    assert [op.verb for op in ops[-3:]] == ["rmmod", "rmmod", "modprobe"]
-    assert ops[-1].args == ("-r", "m")
+    assert ops[5] == Op("open", ("/dev/m",), "fd0", Props(nobody=True)) and ops[5].lineno == 11
+    assert ops[6] == Op("open", ("/proc/m_stats",), "fd1", Props(fail_nth=3)) and ops[6].lineno == 12
+    # arguments are typed when the program is read, and remember how they were written
+    assert ops[12].args == (Ref("fd0", "fd"), 21505, 16) and ops[12].fail_nth == 1
+    assert [type(a) for a in ops[12].args[1:]] == [Num, Num] and ops[12].args[2].text == "0x10"
+    assert ops[7].args == (Ref("fd0", "fd"), b'hello, "ring"\n')
+    assert ops[0].args == ("m", (("size", "64"), ("debug", "y")))
+    assert ops[2].args == (pci_device_id(0x8086, 0x1234),)
+    assert ops[13].args == (Ref("dev0", "dev"),) and ops[14].args == (17,)
+    assert ops[17].args == (("kernel.panic_on_warn", "1"),)
+    assert [op.verb for op in ops[-3:]] == ["rmmod", "rmmod", "modprobe -r"]
+    assert ops[-3].args == ("m2", True) and ops[-1].args == ("m",)
 
 
 def test_with_ops_keeps_the_header(where):
@@ -101,14 +110,18 @@ def test_format_data_prefers_a_readable_string():
 
 BAD_LINES = [
     ("frob fd0", "unknown operation 'frob'"),
-    ("plug pci 8086:1234", "'plug' names what it creates: add '-> name'"),
-    ("open /dev/m", "'open' names what it creates: add '-> name'"),
     ("open /dev/m -> 0fd", "expected '-> name' at the end of the operation"),
     ("open /dev/m -> fd0 extra", "expected '-> name' at the end of the operation"),
     ("insmod m -> x", "'insmod' creates nothing to name with '->'"),
     ("read fd9 4", "'fd9' is not defined by an earlier '-> fd9'"),
     ("unplug dev3", "'dev3' is not defined by an earlier '-> dev3'"),
     ("irq dev3", "'dev3' is not defined by an earlier '-> dev3'"),
+    ("bind dev3", "'dev3' is not defined by an earlier '-> dev3'"),
+    ("read dev0 4", "'dev0' is a device (devN), and 'read' takes an open file (fdN)"),
+    ("unbind fd0", "'fd0' is an open file (fdN), and 'unbind' takes a device (devN)"),
+    ("irq fd0", "'fd0' is an open file (fdN), and 'irq' takes a device (devN)"),
+    ("bind", "expected 'bind devN'"),
+    ("unbind dev0 now", "expected 'unbind devN'"),
     ("insmod m (fail_nth: 0)", "fail_nth takes a positive integer, not '0'"),
     ("insmod m (fail_nth: -1)", "fail_nth takes a positive integer, not '-1'"),
     ("insmod m (fail_nth: two)", "fail_nth takes a positive integer, not 'two'"),
@@ -199,5 +212,25 @@ def test_a_comment_after_an_operation_is_kept_and_printed_back():
     prog = parse_program(text)
     assert prog.format() == text
     write, ioctl = prog.ops[2], prog.ops[3]
-    assert write.args == ("fd0", '"a # b"') and ioctl.fail_nth == 2
+    assert write.args == (Ref("fd0", "fd"), b"a # b") and ioctl.fail_nth == 2
     assert prog.ops[1].bind == "fd0" and prog.ops[0].comment == "# load it"
+
+
+def test_a_name_nothing_uses_may_be_left_out_and_is_printed_back_with_one_of_its_own():
+    text = ("plug pci 8086:1234\nopen /dev/m\nopen /dev/n -> fd0\nread fd0 4\n"
+            "plug usb 046d:c52b -> dev0\nopen /dev/o\nunplug dev0\n")
+    prog = parse_program(text)
+    assert [op.bind for op in prog.ops] == ["dev1", "fd1", "fd0", None, "dev0", "fd2", None]
+    assert prog.format() == ("plug pci 8086:1234 -> dev1\nopen /dev/m -> fd1\nopen /dev/n -> fd0\n"
+                             "read fd0 4\nplug usb 046d:c52b -> dev0\nopen /dev/o -> fd2\nunplug dev0\n")
+    assert parse_program(prog.format()).ops == prog.ops
+
+
+def test_bind_and_unbind_take_a_device():
+    prog = parse_program("plug pci 8086:1234 -> dev0\nunbind dev0\nbind dev0 (fail_nth: 2)\n"
+                         "as nobody unbind dev0\n")
+    assert [op.verb for op in prog.ops] == ["plug", "unbind", "bind", "unbind"]
+    assert prog.ops[2].args == (Ref("dev0", "dev"),) and prog.ops[2].fail_nth == 2
+    assert prog.ops[3].nobody
+    assert prog.format() == "plug pci 8086:1234 -> dev0\nunbind dev0\nbind dev0 (fail_nth: 2)\n" \
+                            "as nobody unbind dev0\n"

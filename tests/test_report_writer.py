@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from kfuzz.kernel import Finding
-from kfuzz.report import BugReport, folder_name, read_report, write_report
+from kfuzz.report import ReportRecord, folder_name, read_record, read_report, write_report
 from kfuzz.report import writer as writer_mod
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,7 +21,8 @@ TITLE = "KASAN: slab-out-of-bounds in oobwrite_write"
 FILES = ["report.json", "report.md", "repro.kfz", "test_repro.py"]
 # every field repro-format.md says report.json holds
 FIELDS = ["title", "kind", "module", "function", "repro", "steps", "reproduced", "replays",
-          "first_seen", "last_seen", "count", "seed", "dmesg"]
+          "minimized", "site", "modules", "schema_version", "first_seen", "last_seen", "count", "seed",
+          "dmesg"]
 T1, T2, T3 = "2025-01-01T00:00:00+00:00", "2025-01-02T00:00:00+00:00", "2025-01-03T00:00:00+00:00"
 
 
@@ -32,14 +33,14 @@ def repro(writes: int = 1, modules: Path = OOBWRITE) -> str:
 
 
 def bug(steps: int = 3, reproduced: int = 3, seed: int | None = 7, text: str | None = None,
-        title: str = TITLE, kind: str = "out-of-bounds") -> BugReport:
+        title: str = TITLE, kind: str = "out-of-bounds", minimized: bool = True) -> ReportRecord:
     finding = Finding(kind=kind, title=title, module="oobwrite", function="oobwrite_write",
                       message="access out of bounds: bytes 0..80 of 64 of a 64-byte buffer",
                       traceback=['  File "oobwrite.py", line 23, in oobwrite_write'],
                       alloc_site=['  File "oobwrite.py", line 43, in oobwrite_init'])
-    return BugReport(finding=finding, repro=text if text is not None else repro(steps - 2), steps=steps,
-                     reproduced=reproduced, replays=3, seed=seed,
-                     dmesg=["[    0.000000] KASAN: slab-out-of-bounds in oobwrite_write"])
+    return ReportRecord.of(finding, text if text is not None else repro(steps - 2), steps,
+                           reproduced=reproduced, replays=3, seed=seed, minimized=minimized,
+                           dmesg=["[    0.000000] KASAN: slab-out-of-bounds in oobwrite_write"])
 
 
 def leftovers(root: Path) -> list[str]:
@@ -191,3 +192,34 @@ def test_pytest_on_the_reports_folder_runs_every_report(tmp_path: Path) -> None:
                          text=True, timeout=120, cwd=tmp_path,
                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
     assert "2 failed" in run.stdout and "error" not in run.stdout, run.stdout + run.stderr
+
+
+def test_a_run_counts_once_however_often_it_writes_the_folder(tmp_path: Path) -> None:
+    folder = write_report(tmp_path, bug(minimized=False, reproduced=0), T1, run="run-a")
+    assert read_report(folder)["minimized"] is False
+    write_report(tmp_path, bug(), T2, run="run-a")  # the same run, once minimized
+    data = read_report(folder)
+    assert (data["count"], data["minimized"], data["reproduced"]) == (1, True, 3)
+    write_report(tmp_path, bug(), T3, run="run-b")
+    assert read_report(folder)["count"] == 2
+
+
+def test_a_minimized_repro_is_not_replaced_by_one_as_found(tmp_path: Path) -> None:
+    folder = write_report(tmp_path, bug(steps=4), T1, run="a")
+    write_report(tmp_path, bug(steps=3, minimized=False, reproduced=0), T2, run="b")
+    data = read_report(folder)
+    assert (data["steps"], data["minimized"], data["count"]) == (4, True, 2)
+
+
+def test_old_report_folders_are_read(tmp_path: Path) -> None:
+    folder = tmp_path / "oops-old"
+    folder.mkdir()
+    old = {"title": TITLE, "kind": "out-of-bounds", "module": "oobwrite", "function": "oobwrite_write",
+           "repro": repro(), "steps": 3, "reproduced": 3, "replays": 3, "first_seen": T1,
+           "last_seen": T1, "count": 4, "seed": 0, "dmesg": [], "message": "m", "traceback": [],
+           "alloc_site": [], "free_site": []}
+    (folder / "report.json").write_text(json.dumps(old))
+    record = read_record(folder)
+    assert record is not None
+    assert (record.count, record.minimized, record.schema_version, record.site) == (4, True, 1, None)
+    assert ReportRecord.from_json(record.to_json()) == record

@@ -1,6 +1,7 @@
 """Where kernels run: a worker subprocess (fork) or this process (inprocess)."""
 
-from .session import KernelSession, Reply
-from .worker import ForkExecutor, InProcessExecutor, make_executor
+from .inprocess import InProcessExecutor
+from .protocol import Executor
+from .worker import ForkExecutor, make_executor
 
-__all__ = ["ForkExecutor", "InProcessExecutor", "KernelSession", "Reply", "make_executor"]
+__all__ = ["Executor", "ForkExecutor", "InProcessExecutor", "make_executor"]

@@ -16,14 +16,18 @@ import select
 import signal
 import tempfile
 import traceback
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any
 
 from ..kernel import Finding, Kernel, ModuleIndex
-from ..prog import Op, Outcome, Program
+from ..kernel.log import Log
+from ..prog import KernelSession, Op, Outcome, Program, Reply
 from ..prog.heapcheck import CYCLES, WARMUP
 from .crash import Breadcrumb, crash_finding, hang_finding
-from .session import KernelSession, Reply
+from .inprocess import InProcessExecutor
+from .protocol import EndRequest, Executor, Request, RunRequest, StepRequest, serve
+from .pstore import Pstore
 
 GRACE = 2.0
 
@@ -44,27 +48,31 @@ def _limit_memory(megabytes: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-def _worker_main(conn: Any, index: ModuleIndex, op_timeout: float, crumb: Breadcrumb,
-                 fault_path: str, memory_mb: int) -> None:
+def _worker_main(conn: Connection, index: ModuleIndex, op_timeout: float, crumb: Breadcrumb,
+                 pstore: Pstore, fault_path: str, memory_mb: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
-    fault_file = open(fault_path, "w")
+    fault_file = open(fault_path, "w")  # noqa: SIM115 - open for the worker's whole life
     faulthandler.enable(fault_file)
     _limit_memory(memory_mb)
     session = KernelSession(index, op_timeout)
+    session.on_op = pstore.in_flight
     Kernel.tracer = crumb
+    Log.pstore = pstore
     while True:
         try:
-            cmd, args = conn.recv()
+            request: Request | None = conn.recv()
         except (EOFError, OSError):
             return
-        if cmd == "exit":
+        if request is None:
             return
         crumb.clear()
+        if isinstance(request, RunRequest) or request.settings is not None:
+            pstore.clear()  # a fresh kernel: its log starts here
         try:
-            reply = ("ok", getattr(session, cmd)(*args))
+            reply: tuple[str, object] = ("ok", serve(session, request))
         except Exception:  # noqa: BLE001 - a kfuzz bug: report it to the parent, keep serving
             reply = ("error", traceback.format_exc())
         conn.send(reply)
@@ -95,9 +103,10 @@ class ForkExecutor:
         self.op_timeout = op_timeout
         self.memory_mb = memory_mb
         self.ctx = multiprocessing.get_context("fork")
-        self.proc: Any = None
-        self.conn: Any = None
+        self.proc: BaseProcess | None = None
+        self.conn: Connection | None = None
         self.crumb = Breadcrumb()
+        self.pstore = Pstore()
         self.fault_dir = tempfile.TemporaryDirectory(prefix="kfuzz-worker-")
         self.fault_path = str(Path(self.fault_dir.name) / "faulthandler.txt")
         self.restarts = 0
@@ -116,7 +125,8 @@ class ForkExecutor:
         parent, child = self.ctx.Pipe()
         self.proc = self.ctx.Process(
             target=_worker_main, daemon=True,
-            args=(child, self.index, self.op_timeout, self.crumb, self.fault_path, self.memory_mb))
+            args=(child, self.index, self.op_timeout, self.crumb, self.pstore, self.fault_path,
+                  self.memory_mb))
         gc.freeze()  # the worker's collector leaves the inherited heap alone (no copy-on-write)
         try:
             self.proc.start()
@@ -131,15 +141,20 @@ class ForkExecutor:
         if self.proc is not None:
             self.proc.kill()
             self.proc.join(5)
+        if self.conn is not None:
             self.conn.close()
         self.proc = self.conn = None
         self.restarts += 1
         self._case_lost = True
 
+    def abort(self) -> None:
+        """A request may have been cut off mid-way: the worker cannot be trusted."""
+        self.kill()
+
     def close(self) -> None:
-        if self.proc is not None:
+        if self.proc is not None and self.conn is not None:
             try:
-                self.conn.send(("exit", ()))
+                self.conn.send(None)
             except OSError:
                 pass
             self.proc.join(2)
@@ -153,29 +168,32 @@ class ForkExecutor:
             self._affinity = None
         self.fault_dir.cleanup()
 
-    def request(self, cmd: str, *args: Any, timeout: float, during: str = "") -> Any:
+    def request(self, request: Request, timeout: float) -> Reply | Outcome:
         if self.proc is None:
             self.start()
+        assert self.conn is not None
         try:
-            self.conn.send((cmd, args))
+            self.conn.send(request)
             if not self.poller.poll(timeout * 1000):
-                crumb = self.crumb.read()
+                crumb, during = self.crumb.read(), self.pstore.operation()
                 self.kill()
-                raise WorkerLost(hang_finding(crumb, self.op_timeout, during or cmd))
+                raise WorkerLost(hang_finding(crumb, self.op_timeout, during))
             status, value = self.conn.recv()
         except (EOFError, OSError):
-            raise WorkerLost(self._death(during or cmd)) from None
+            raise WorkerLost(self._death()) from None
         if status == "error":
-            raise RuntimeError(f"kfuzz worker failed on '{cmd}':\n{value}")
-        finding = getattr(value, "finding", None)
+            raise RuntimeError(f"kfuzz worker failed on {request!r}:\n{value}")
+        finding = value.finding
         if finding is not None and finding.kind == "hang":
             self.kill()  # it answered, but module code was cut off mid-way: start clean
         return value
 
-    def _death(self, during: str) -> Finding:
-        crumb = self.crumb.read()
-        self.proc.join(5)
-        exitcode = self.proc.exitcode
+    def _death(self) -> Finding:
+        crumb, during = self.crumb.read(), self.pstore.operation()
+        exitcode = None
+        if self.proc is not None:
+            self.proc.join(5)
+            exitcode = self.proc.exitcode
         try:
             dump = Path(self.fault_path).read_text()
         except OSError:
@@ -190,69 +208,43 @@ class ForkExecutor:
         self._pending_begin = True
         self._case_lost = False
 
-    def _lost_reply(self, finding: Finding | None) -> Reply:
-        return Reply("-EIO", False, finding, (), ())
-
-    def _fresh(self) -> tuple[dict[str, str], ...]:
+    def _fresh(self) -> dict[str, str] | None:
         """The settings to begin a kernel with, sent with a test case's first request."""
         if self._pending_begin:
             self._pending_begin = False
-            return (self._settings,)
-        return ()
+            return self._settings
+        return None
+
+    def _reply(self, request: Request) -> Reply:
+        if self._case_lost:  # its kernel is gone: the rest of the test case cannot run
+            return Reply("-EIO")
+        try:
+            reply = self.request(request, timeout=self.op_timeout + GRACE)
+        except WorkerLost as lost:
+            return Reply("-EIO", lost.finding)
+        assert isinstance(reply, Reply)
+        return reply
 
     def step(self, op: Op) -> Reply:
-        if self._case_lost:  # its kernel is gone: the rest of the test case cannot run
-            return self._lost_reply(None)
-        try:
-            return self.request("step", op, *self._fresh(), timeout=self.op_timeout + GRACE,
-                                during=op.format())
-        except WorkerLost as lost:
-            return self._lost_reply(lost.finding)
+        return self._reply(StepRequest(op, self._fresh()))
 
     def end(self) -> Reply:
-        if self._case_lost:
-            return self._lost_reply(None)
-        try:
-            return self.request("end", *self._fresh(), timeout=self.op_timeout + GRACE,
-                                during="clean-up")
-        except WorkerLost as lost:
-            return self._lost_reply(lost.finding)
+        return self._reply(EndRequest(self._fresh()))
 
-    def replay(self, prog: Program) -> Outcome:
-        # each operation has its own timer in the worker; this bounds a replay whose
+    def run(self, prog: Program) -> Outcome:
+        # each operation has its own timer in the worker; this bounds a run whose
         # module code the timer signal cannot interrupt (a loop inside C code)
         rounds = WARMUP + CYCLES + 1 if "python-leak" in prog.checks else 1
         budget = self.op_timeout * (len(prog.ops) * rounds + 2) + GRACE
         try:
-            return self.request("replay", prog, timeout=budget, during="replay")
+            outcome = self.request(RunRequest(prog), timeout=budget)
         except WorkerLost as lost:
-            return Outcome(lost.finding, [], [], "D")
+            return Outcome(lost.finding, self.pstore.dmesg(), [], "D")
+        assert isinstance(outcome, Outcome)
+        return outcome
 
 
-class InProcessExecutor:
-    """The same interface with the kernel in this process: for measuring and debugging."""
-
-    def __init__(self, index: ModuleIndex, op_timeout: float | None = 1.0):
-        self.session = KernelSession(index, op_timeout)
-        self.restarts = 0
-
-    def begin(self, settings: dict[str, str]) -> None:
-        self.session.begin(settings)
-
-    def step(self, op: Op) -> Reply:
-        return self.session.step(op)
-
-    def end(self) -> Reply:
-        return self.session.end()
-
-    def replay(self, prog: Program) -> Outcome:
-        return self.session.replay(prog)
-
-    def close(self) -> None:
-        pass
-
-
-def make_executor(isolation: str, index: ModuleIndex, op_timeout: float = 1.0) -> Any:
+def make_executor(isolation: str, index: ModuleIndex, op_timeout: float = 1.0) -> Executor:
     if isolation == "fork":
         return ForkExecutor(index, op_timeout)
     if isolation == "inprocess":

@@ -1,6 +1,9 @@
-"""Fuzzing: the Hypothesis state machine, campaigns, minimization."""
+"""Fuzzing: the Hypothesis state machine, campaigns, the repro pipeline, events."""
 
-from .campaign import BugRecord, Campaign, FuzzOptions
+from .campaign import Campaign, FuzzOptions
+from .events import Events
+from .repro import BugRecord
 from .run import FuzzResult, closure, fuzz, resolve_targets
 
-__all__ = ["BugRecord", "Campaign", "FuzzOptions", "FuzzResult", "closure", "fuzz", "resolve_targets"]
+__all__ = ["BugRecord", "Campaign", "Events", "FuzzOptions", "FuzzResult", "closure", "fuzz",
+           "resolve_targets"]

@@ -1,37 +1,41 @@
-"""A campaign: fuzz one target module until its budget is spent, then report.
+"""A campaign: the search loop over one target module until its budget is spent.
 
 Hypothesis explores and shrinks; every bug it meets is recorded under its title
 with the shortest program seen. When Hypothesis stops on bugs, the next round
 goes on exploring with those titles known, so a run reports every distinct
-bug it meets. Each new bug is then minimized, replayed in fresh kernels, and
-written to its report folder.
+bug it meets. Turning bugs into reports is the repro pipeline's (repro.py).
 """
 
 from __future__ import annotations
 
-import os
 import random
 import time
 import zlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from hypothesis import HealthCheck, Phase, Verbosity, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis.stateful import get_state_machine_test
 
-from ..executor.session import Reply
+from ..executor import Executor
 from ..kernel import Finding, ModuleIndex
-from ..prog import Op, Program
-from ..prog.program import header
-from ..report import BugReport, folder_name, write_report
+from ..prog import Op, Reply, parse_op
 from .bugs import KfuzzBug, StopFuzzing, bug_type
 from .database import KeepingDatabase
 from .dictionary import build_dictionary
+from .events import (
+    BugFound,
+    CampaignFinished,
+    CampaignStarted,
+    CaseDone,
+    Counts,
+    Events,
+    Minimizing,
+    ReportWritten,
+)
 from .machine import make_machine
-from .minimize import minimize
+from .repro import BugRecord, ReproPipeline, now
 
 
 @dataclass
@@ -45,16 +49,6 @@ class FuzzOptions:
     db_dir: Path | None = Path(".kfuzz")
     reports: Path = Path("reports")
     op_timeout: float = 0.5
-
-
-@dataclass
-class BugRecord:
-    finding: Finding
-    ops: list[Op]
-    checks: list[str] = field(default_factory=list)
-    reported: Path | None = None
-    reproduced: int = 0
-    replays: int = 0
 
 
 @dataclass
@@ -78,13 +72,13 @@ def _only_bugs(exc: BaseException) -> bool:
 
 
 class Campaign:
-    def __init__(self, target: str, index: ModuleIndex, executor: Any, opts: FuzzOptions,
-                 progress: Any, time_budget: float | None):
+    def __init__(self, target: str, index: ModuleIndex, executor: Executor, opts: FuzzOptions,
+                 events: Events, time_budget: float | None, run: str = ""):
         self.target = target
         self.index = index
         self.executor = executor
         self.opts = opts
-        self.progress = progress
+        self.events = events
         self.dictionary = build_dictionary(index, [target])
         self.stats = Stats()
         self.deadline = time.monotonic() + time_budget if time_budget else None
@@ -92,6 +86,10 @@ class Campaign:
         self.ignored: set[str] = set()
         self.stopped = False
         self.db = KeepingDatabase(opts.db_dir / "examples" / target) if opts.db_dir else None
+        self.repro = ReproPipeline(executor, index, opts.settings, opts.reports, opts.seed, opts.replays, run)
+
+    def counts(self) -> Counts:
+        return Counts(self.stats.cases, self.stats.ops, self.stats.elapsed, len(self.bugs))
 
     # -- budget and the executor, as the state machine sees them ------------------------
     def exhausted(self) -> bool:
@@ -100,12 +98,13 @@ class Campaign:
         return self.opts.max_examples is not None and self.stats.cases >= self.opts.max_examples
 
     def begin_case(self) -> None:
+        if self.stats.cases:
+            self.events.emit(CaseDone(self.target, self.counts()))
         if self.exhausted():
             self.stopped = True
             raise StopFuzzing()
         self.stats.cases += 1
         self.executor.begin(self.opts.settings)
-        self.progress.case(self)
 
     def step(self, op: Op) -> Reply:
         self.stats.ops += 1
@@ -118,7 +117,7 @@ class Campaign:
         record = self.bugs.get(finding.title)
         if record is None:
             self.bugs[finding.title] = BugRecord(finding, list(ops), checks or [])
-            self.progress.bug(self, finding)
+            self.events.emit(BugFound(self.target, finding, len(ops), self.counts()))
         elif len(ops) < len(record.ops):
             record.ops, record.finding = list(ops), finding
         if finding.title not in self.ignored:
@@ -126,6 +125,7 @@ class Campaign:
 
     # -- the run ---------------------------------------------------------------------------
     def run(self) -> list[BugRecord]:
+        self.events.emit(CampaignStarted(self.target, self.opts.seed))
         self.probe_python_leak()
         rng = random.Random(self.opts.seed * 1_000_003 + zlib.crc32(self.target.encode()))
         while not self.exhausted():
@@ -133,10 +133,26 @@ class Campaign:
             if not self.hypothesis_round(rng.getrandbits(64)):
                 break
         if self.bugs:
-            self.progress.phase(self, "minimizing")
+            self.events.emit(Minimizing(self.target, len(self.bugs)))
         for record in self.bugs.values():
-            self.finish(record, now())
+            self.report(record, now())
+        self.events.emit(CampaignFinished(self.target, self.counts()))
         return list(self.bugs.values())
+
+    def report(self, record: BugRecord, when: str, quick: bool = False) -> None:
+        self.repro.finish(record, when, quick)
+        assert record.reported is not None
+        self.events.emit(ReportWritten(self.target, record.finding.title, record.finding.kind,
+                                       len(record.ops), record.reproduced, record.replays,
+                                       record.minimized, record.reported))
+
+    def save_what_was_found(self) -> None:
+        """On an interruption: report every bug met so far, unminimized, so nothing is lost."""
+        self.executor.abort()  # a request may have been cut off mid-way
+        when = now()
+        for record in self.bugs.values():
+            if record.reported is None:
+                self.report(record, when, quick=True)
 
     def hypothesis_round(self, round_seed: int) -> bool:
         """One Hypothesis run; False once the budget stopped it."""
@@ -152,7 +168,7 @@ class Campaign:
         test = hypothesis_seed(round_seed)(get_state_machine_test(make_machine(self), settings=conf))
         # @seed turns the database off, taking a seeded run for a reproduction; every
         # kfuzz run is seeded and still wants its database, so the settings go back.
-        test._hypothesis_internal_use_settings = conf
+        test._hypothesis_internal_use_settings = conf  # type: ignore[attr-defined]
         try:
             test()
         except StopFuzzing:
@@ -164,45 +180,10 @@ class Campaign:
 
     def probe_python_leak(self) -> None:
         """Load and unload the target in cycles, measuring the Python heap."""
-        ops = [Op("modprobe", (self.target,)), Op("rmmod", (self.target,))]
-        outcome = self.executor.replay(self.program(ops, ["python-leak"]))
+        ops = [parse_op(f"modprobe {self.target}"), parse_op(f"rmmod {self.target}")]
+        outcome = self.executor.run(self.repro.program(ops, ["python-leak"]))
         if outcome.finding is not None:
             # another bug met on the way is an ordinary one: minimized, replayed plainly
             checks = ["python-leak"] if outcome.finding.kind == "python-leak" else []
             self.bugs.setdefault(outcome.finding.title, BugRecord(outcome.finding, ops, checks))
-            self.progress.bug(self, outcome.finding)
-
-    # -- after the search -------------------------------------------------------------------
-    def modules_for(self, ops: list[Op]) -> list[Path]:
-        return [img.path for _, img in sorted(self.index.images.items())]
-
-    def program(self, ops: list[Op], checks: list[str] = (), base: Path | None = None) -> Program:
-        paths = self.modules_for(ops)
-        shown = [os.path.relpath(p.resolve(), base.resolve()) if base else str(p) for p in paths]
-        lines: list[Any] = header(shown, self.opts.settings, list(checks))
-        return Program(lines + list(ops), paths, dict(self.opts.settings), None, list(checks))
-
-    def reproduces(self, title: str, ops: list[Op], checks: list[str]) -> Any:
-        outcome = self.executor.replay(self.program(ops, checks))
-        return outcome if outcome.finding is not None and outcome.finding.title == title else None
-
-    def finish(self, record: BugRecord, when: str, quick: bool = False) -> None:
-        """Minimize (unless quick), replay, and write the report folder."""
-        title = record.finding.title
-        ops = record.ops
-        if not quick and not record.checks:
-            ops = minimize(ops, lambda cand: self.reproduces(title, cand, record.checks) is not None)
-        outcomes = [self.reproduces(title, ops, record.checks) for _ in range(self.opts.replays)]
-        good = [o for o in outcomes if o is not None]
-        finding = good[-1].finding if good else record.finding
-        folder = self.opts.reports / folder_name(finding.kind, title)
-        text = self.program(ops, record.checks, base=folder).format()
-        rep = BugReport(finding, text, len(ops), len(good), len(outcomes), self.opts.seed,
-                        good[-1].dmesg if good else [])
-        record.ops, record.reproduced, record.replays = ops, len(good), len(outcomes)
-        record.reported = write_report(self.opts.reports, rep, when)
-        self.progress.report(self, record)
-
-
-def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+            self.events.emit(BugFound(self.target, outcome.finding, len(ops), self.counts()))

@@ -49,7 +49,7 @@ def build_dictionary(index: ModuleIndex, targets: list[str]) -> Dictionary:
     ints: list[int] = []
     strings: list[str] = []
     for name in modules:
-        image = index.get(name)
+        image = index.images[name]
         ints += image.ints
         strings += image.strings
         for dev in image.device_table:
@@ -59,7 +59,7 @@ def build_dictionary(index: ModuleIndex, targets: list[str]) -> Dictionary:
     ints = list(dict.fromkeys(ints))
     strings = list(dict.fromkeys(strings))
     for name in modules:
-        image = index.get(name)
+        image = index.images[name]
         d.params[name] = [(p.name, _param_values(p.type, p.default, ints, strings))
                           for p in image.params.values()]
     d.table_ids = list(dict.fromkeys(d.device_ids))

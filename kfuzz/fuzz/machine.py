@@ -1,29 +1,55 @@
-"""The Hypothesis state machine: rules are the operations of repro-format.md.
+"""The Hypothesis state machine: one rule per entry of the operation table.
 
-Each test case is a fresh kernel; each rule sends one operation to it and
-learns what exists now (nodes, loaded modules), so later rules draw paths
-and names that reach code. Rules need no preconditions: one whose object is
-missing (no open file yet) does the step that makes one instead, so every
-step Hypothesis spends reaches the kernel.
+Each test case is a fresh kernel; each rule draws its operation's arguments
+by their kind and sends it, and learns what exists now (nodes, loaded
+modules), so later rules draw paths and names that reach code. Rules need no
+preconditions: one whose object is missing (no open file yet) does the step
+that makes one instead, so every step Hypothesis spends reaches the kernel.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule
 
-from ..prog import Op
-from ..prog.parse import format_data
+from ..kernel.device import parse_device_id
+from ..prog import SPECS, TABLE, Op, OpSpec, Props
+from ..prog.args import (
+    ArgKind,
+    DataArg,
+    DeviceIdArg,
+    Flag,
+    Int,
+    Line,
+    ParamsArg,
+    PathArg,
+    SettingArg,
+    Use,
+    Word,
+)
+from ..prog.ops import DRAW_EXTRAS, DRAW_FAULTS
+from ..prog.values import Data, Num, Ref
 from .dictionary import TICKS
 
-# One draw gives both extras: mostly none, some fault injection, some `as nobody`.
-EXTRAS = st.sampled_from([(None, False)] * 6 + [(n, False) for n in range(1, 9)] + [(None, True)] * 2)
-FAULTS = st.sampled_from([None] * 6 + list(range(1, 9)))
+if TYPE_CHECKING:
+    from .campaign import Campaign
+
+# One draw gives both properties: mostly none, some fault injection, some `as nobody`.
+EXTRAS = st.sampled_from([Props()] * 6 + [Props(fail_nth=n) for n in range(1, 9)] + [Props(nobody=True)] * 2)
+FAULTS = st.sampled_from([Props()] * 6 + [Props(fail_nth=n) for n in range(1, 9)])
 COUNTS = st.sampled_from([16, 0, 1, 4, 64, 100, 4096, 65536])
-UNLOADS = st.sampled_from([("rmmod",), ("modprobe", "-r")])  # never -f: what it breaks is no module bug
+SYSCTLS = st.sampled_from([("kernel.panic_on_warn", "1"), ("kernel.modules_disabled", "1")])
+
+
+@dataclass(frozen=True)
+class Instead:
+    """What a rule does when the object an argument needs is missing: make one."""
+
+    what: str  # "load", "node", "fd", "dev"
 
 
 @cache
@@ -35,14 +61,15 @@ def pick(data: Any, items: list[Any] | tuple[Any, ...], label: str) -> Any:
     return items[data.draw(index_of(len(items)), label=label)]
 
 
-def make_machine(campaign: Any) -> type[RuleBasedStateMachine]:
+def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
     d = campaign.dictionary
     modules = st.sampled_from(d.targets * 3 + [m for m in d.modules if m not in d.targets])
     params = {name: [st.sampled_from([None, *values]) for _, values in plist]
               for name, plist in d.params.items()}
-    devices = st.sampled_from(d.device_ids)
+    devices = st.sampled_from([parse_device_id(bus, text) for bus, text in d.device_ids])
     cmds = st.sampled_from(d.module_ints) | st.sampled_from(d.module_ints) | st.integers(-2**31, 2**32)
     ints = st.sampled_from(d.ints) | st.integers(0, 64) | st.integers(-2**31, 2**32)
+    numbers = {"count": COUNTS, "cmd": cmds, "arg": ints, "jiffies": st.sampled_from(TICKS)}
     has_devices = bool(d.table_ids)
     payloads = st.sampled_from(d.data) | st.binary(max_size=80)
 
@@ -54,8 +81,7 @@ def make_machine(campaign: Any) -> type[RuleBasedStateMachine]:
             self.nodes: tuple[str, ...] = ()
             self.seen_nodes: list[str] = []
             self.loaded: tuple[str, ...] = ()
-            self.devs: list[str] = []
-            self.fds: list[str] = []
+            self.held: dict[str, list[str]] = {"dev": [], "fd": []}  # names bound and alive
             self.made = 0
             self.done = False
 
@@ -73,131 +99,74 @@ def make_machine(campaign: Any) -> type[RuleBasedStateMachine]:
                 campaign.found(reply.finding, self.ops)
             return reply.ok and not self.done
 
-        def name(self, prefix: str) -> str:
-            self.made += 1
-            return f"{prefix}{self.made - 1}"
+        # -- drawing an operation by its table entry ----------------------------------------
+        def draw(self, kind: ArgKind, prior: list[Any], data: Any) -> Any:
+            """One argument of its kind, or Instead when what it needs is missing."""
+            if isinstance(kind, Use):
+                names = self.held[kind.resource]
+                if not names:
+                    return Instead(kind.resource)
+                i = data.draw(index_of(len(names)), label=kind.resource)
+                return Ref(names.pop(i) if kind.consumes else names[i], kind.resource)
+            if isinstance(kind, Line):
+                devs = self.held["dev"]
+                return Ref(pick(data, devs, "dev"), "dev") if devs else Instead("dev")
+            if isinstance(kind, Word):
+                if kind.role == "loaded":
+                    return pick(data, sorted(self.loaded), "module") if self.loaded else Instead("load")
+                return data.draw(modules, label="module")
+            if isinstance(kind, ParamsArg):
+                plist = d.params.get(prior[0], [])
+                drawn = [(pname, data.draw(values, label=pname))
+                         for (pname, _), values in zip(plist, params.get(prior[0], []), strict=True)]
+                return tuple((k, v) for k, v in drawn if v is not None)
+            if isinstance(kind, PathArg):
+                if not self.seen_nodes:
+                    return Instead("node")
+                return pick(data, sorted(self.nodes or self.seen_nodes), "path")
+            if isinstance(kind, Int):
+                return Num(data.draw(numbers[kind.role], label=kind.role))
+            if isinstance(kind, DataArg):
+                return Data(data.draw(payloads, label="data"))
+            if isinstance(kind, DeviceIdArg):
+                return data.draw(devices, label="device")
+            if isinstance(kind, Flag):
+                return kind.fuzzed and data.draw(st.booleans(), label=kind.word)
+            if isinstance(kind, SettingArg):
+                return data.draw(SYSCTLS, label="sysctl")
+            raise TypeError(f"no strategy for {kind!r}")
 
-        # -- steps that make things ------------------------------------------------------
-        def do_load(self, data: Any) -> None:
-            name = data.draw(modules, label="module")
-            args = [name]
-            plist = d.params.get(name, [])
-            for (pname, _), values in zip(plist, params.get(name, []), strict=True):
-                value = data.draw(values, label=pname)
-                if value is not None:
-                    args.append(f"{pname}={value}")
-            verb = "modprobe" if data.draw(st.booleans(), label="modprobe") else "insmod"
-            fail, nobody = data.draw(EXTRAS, label="extras")
-            self.send(Op(verb, tuple(args), fail_nth=fail, nobody=nobody))
+        def run(self, spec: OpSpec, data: Any) -> None:
+            args: list[Any] = []
+            for kind in spec.args:
+                value = self.draw(kind, args, data)
+                if isinstance(value, Instead):
+                    return self.make(value.what, data)
+                args.append(value)
+            props = Props()
+            if spec.draw == DRAW_EXTRAS:
+                props = data.draw(EXTRAS, label="props")
+            elif spec.draw == DRAW_FAULTS:
+                props = data.draw(FAULTS, label="props")
+            bind = None
+            if spec.binds:
+                self.made += 1
+                bind = f"{spec.binds}{self.made - 1}"
+            if self.send(Op(spec.verb, tuple(args), bind, props)) and bind and spec.binds:
+                self.held[spec.binds].append(bind)
 
-        def do_plug(self, data: Any) -> None:
-            bus, dev_id = data.draw(devices, label="device")
-            name = self.name("dev")
-            if self.send(Op("plug", (bus, dev_id), bind=name, fail_nth=data.draw(FAULTS, label="fail"))):
-                self.devs.append(name)
-
-        def do_open(self, data: Any) -> None:
-            if not self.seen_nodes:  # make something that makes a node
+        def make(self, what: str, data: Any) -> None:
+            """The step that makes what a rule needed: a module, a node, a file, a device."""
+            if what == "node":  # make something that makes a node
                 loaded = d.targets[0] in self.loaded
-                return self.do_plug(data) if loaded and has_devices else self.do_load(data)
-            paths = self.nodes or self.seen_nodes
-            path = pick(data, sorted(paths), "path")
-            name = self.name("fd")
-            fail, nobody = data.draw(EXTRAS, label="extras")
-            if self.send(Op("open", (path,), bind=name, fail_nth=fail, nobody=nobody)):
-                self.fds.append(name)
+                what = "dev" if loaded and has_devices else "load"
+            if what == "load":
+                return self.run_rule(rules["load"], data)
+            self.run(SPECS[{"fd": "open", "dev": "plug"}[what]], data)
 
-        def file(self, data: Any) -> str | None:
-            """An open file, or None after opening one instead."""
-            if not self.fds:
-                self.do_open(data)
-                return None
-            return pick(data, self.fds, "fd")
-
-        # -- the rules ---------------------------------------------------------------------
-        @rule(data=st.data())
-        def load(self, data: Any) -> None:
-            if not self.done:
-                self.do_load(data)
-
-        @rule(data=st.data())
-        def unload(self, data: Any) -> None:
-            if self.done:
-                return
-            if not self.loaded:
-                return self.do_load(data)
-            name = pick(data, sorted(self.loaded), "module")
-            how = data.draw(UNLOADS, label="how")
-            args = (how[1], name) if how[0] == "modprobe" else (name, *how[1:])
-            fail, nobody = data.draw(EXTRAS, label="extras")
-            self.send(Op(how[0], args, fail_nth=fail, nobody=nobody))
-
-        @rule(data=st.data())
-        def plug(self, data: Any) -> None:
-            if not self.done:
-                self.do_plug(data)
-
-        @rule(data=st.data())
-        def unplug(self, data: Any) -> None:
-            if self.done:
-                return
-            if not self.devs:
-                return self.do_plug(data)
-            dev = self.devs.pop(data.draw(index_of(len(self.devs)), label="dev"))
-            self.send(Op("unplug", (dev,)))
-
-        @rule(data=st.data())
-        def open(self, data: Any) -> None:
-            if not self.done:
-                self.do_open(data)
-
-        @rule(data=st.data(), count=COUNTS, fail=FAULTS)
-        def read(self, data: Any, count: int, fail: int | None) -> None:
-            fd = None if self.done else self.file(data)
-            if fd:
-                self.send(Op("read", (fd, str(count)), fail_nth=fail))
-
-        @rule(data=st.data(), payload=payloads, fail=FAULTS)
-        def write(self, data: Any, payload: bytes, fail: int | None) -> None:
-            fd = None if self.done else self.file(data)
-            if fd:
-                self.send(Op("write", (fd, format_data(payload)), fail_nth=fail))
-
-        @rule(data=st.data(), cmd=cmds, arg=ints, fail=FAULTS)
-        def ioctl(self, data: Any, cmd: int, arg: int, fail: int | None) -> None:
-            fd = None if self.done else self.file(data)
-            if fd:
-                self.send(Op("ioctl", (fd, _num(cmd), _num(arg)), fail_nth=fail))
-
-        @rule(data=st.data())
-        def close(self, data: Any) -> None:
-            fd = None if self.done else self.file(data)
-            if fd:
-                self.fds.remove(fd)
-                self.send(Op("close", (fd,)))
-
-        @rule(data=st.data(), fail=FAULTS)
-        def irq(self, data: Any, fail: int | None) -> None:
-            if self.done:
-                return
-            if not self.devs:
-                return self.do_plug(data)
-            self.send(Op("irq", (pick(data, self.devs, "dev"),), fail_nth=fail))
-
-        @rule(n=st.sampled_from(TICKS), fail=FAULTS)
-        def tick(self, n: int, fail: int | None) -> None:
-            if not self.done:
-                self.send(Op("tick", (str(n),), fail_nth=fail))
-
-        @rule(fail=FAULTS)
-        def suspend(self, fail: int | None) -> None:
-            if not self.done:
-                self.send(Op("suspend", (), fail_nth=fail))
-
-        @rule(setting=st.sampled_from([("kernel.panic_on_warn", "1"), ("kernel.modules_disabled", "1")]))
-        def sysctl(self, setting: tuple[str, str]) -> None:
-            if not self.done and len(self.ops) >= 8:  # late: it closes the door on loading
-                self.send(Op("sysctl", setting))
+        def run_rule(self, specs: list[OpSpec], data: Any) -> None:
+            """One of the verbs that share a rule (insmod or modprobe...)."""
+            self.run(pick(data, specs, "verb") if len(specs) > 1 else specs[0], data)
 
         def teardown(self) -> None:
             if not self.done:
@@ -206,11 +175,22 @@ def make_machine(campaign: Any) -> type[RuleBasedStateMachine]:
                     self.done = True
                     campaign.found(reply.finding, self.ops)
 
-    if not has_devices:  # nothing to plug: spend every step on what can reach code
-        for name in ("plug", "unplug", "irq"):
-            delattr(KernelMachine, name)
+    rules: dict[str, list[OpSpec]] = {}
+    for spec in TABLE:
+        if spec.needs_devices and not has_devices:
+            continue  # nothing to plug: spend every step on what can reach code
+        rules.setdefault(spec.rule_name, []).append(spec)
+    for name, specs in rules.items():
+        setattr(KernelMachine, name, _rule(name, specs))
     return KernelMachine
 
 
-def _num(v: int) -> str:
-    return hex(v) if v > 255 else str(v)
+def _rule(name: str, specs: list[OpSpec]) -> Any:
+    after = min(spec.after for spec in specs)
+
+    def step(self: Any, data: Any) -> None:
+        if not self.done and len(self.ops) >= after:
+            self.run_rule(specs, data)
+
+    step.__name__ = name
+    return rule(data=st.data())(step)

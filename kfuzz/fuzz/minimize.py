@@ -1,55 +1,57 @@
-"""The smallest program that still fails the same way: same title, not just 'a bug'."""
+"""The smallest program that still fails the same way: same title, not just 'a bug'.
+
+Everything here works through the operation table: what an operation uses and
+binds, how each argument kind is made plainer, which properties it carries.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
 
-from ..prog import Op
-from ..prog.parse import format_data, parse_data
+from ..prog import Op, Props
 
 Reproduces = Callable[[list[Op]], bool]
 
 
 def drop(ops: list[Op], i: int) -> list[Op]:
-    """Without op i, and without the ops that use a name it binds."""
+    """Without op i, and without the ops that use a name it binds (and so on)."""
     gone = {ops[i].bind} if ops[i].bind else set()
-    return [op for j, op in enumerate(ops) if j != i and not gone.intersection(op.uses())]
+    out = []
+    for j, op in enumerate(ops):
+        if j == i:
+            continue
+        if gone.intersection(op.uses()):
+            if op.bind:
+                gone.add(op.bind)
+            continue
+        out.append(op)
+    return out
 
 
 def renumber(ops: list[Op]) -> list[Op]:
     """dev0, dev1, fd0... in the order the program binds them."""
     names: dict[str, str] = {}
-    counts = {"dev": 0, "fd": 0}
+    counts: dict[str, int] = {}
     out = []
     for op in ops:
-        args = tuple(names.get(a, a) if k == 0 else a for k, a in enumerate(op.args))
-        bind = op.bind
-        if bind:
-            kind = "dev" if op.verb == "plug" else "fd"
-            names[bind] = bind = f"{kind}{counts[kind]}"
-            counts[kind] += 1
-        out.append(replace(op, args=args, bind=bind))
+        op = op.renamed(names)
+        resource = op.spec.binds
+        if op.bind and resource:
+            n = counts.get(resource, 0)
+            names[op.bind] = f"{resource}{n}"
+            counts[resource] = n + 1
+            op = replace(op, bind=names[op.bind])
+        out.append(op)
     return out
 
 
-# which argument of an operation is a number worth making 0 or 1
-NUMBER_ARG = {"ioctl": 2, "read": 1, "tick": 0}
-
-
 def simpler_args(op: Op) -> list[Op]:
-    """Plainer versions of one operation, plainest first: a number made 0 or 1, data
-    cut to a half or a byte of itself."""
+    """Plainer versions of one operation, an argument at a time, plainest first."""
     out = []
-    k = NUMBER_ARG.get(op.verb)
-    if k is not None and k < len(op.args) and op.args[k] != "0":
-        plainer = ("0",) if op.args[k] == "1" else ("0", "1")  # never back to a tried value
-        out += [replace(op, args=op.args[:k] + (v,) + op.args[k + 1:]) for v in plainer]
-    if op.verb == "write" and len(op.args) == 2:
-        data = parse_data(op.args[1])
-        for n in sorted({1, len(data) // 2}):
-            if n < len(data):
-                out.append(replace(op, args=(op.args[0], format_data(data[:n]))))
+    for k, (kind, value) in enumerate(zip(op.spec.args, op.args, strict=True)):
+        for plainer in kind.simpler(value):
+            out.append(replace(op, args=(*op.args[:k], plainer, *op.args[k + 1:])))
     return out
 
 
@@ -67,9 +69,9 @@ def _simplify_args(ops: list[Op], reproduces: Reproduces) -> bool:
 
 
 def minimize(ops: list[Op], reproduces: Reproduces) -> list[Op]:
-    """Drops operations one at a time, then fault injection and `as nobody`, then
-    makes arguments plainer, while the same title still appears; repeats until
-    nothing more can go."""
+    """Drops operations one at a time, then each property (fault injection, `as
+    nobody`), then makes arguments plainer, while the same title still appears;
+    repeats until nothing more can go."""
     ops = list(ops)
     changed = True
     while changed:
@@ -81,8 +83,8 @@ def minimize(ops: list[Op], reproduces: Reproduces) -> list[Op]:
             if candidate != ops and reproduces(candidate):
                 ops, changed = candidate, True
         for i in range(len(ops)):
-            for simplify in (lambda op: replace(op, fail_nth=None), lambda op: replace(op, nobody=False)):
-                simpler = simplify(ops[i])
+            for name in Props.names():
+                simpler = replace(ops[i], props=ops[i].props.without(name))
                 if simpler != ops[i] and reproduces(ops[:i] + [simpler] + ops[i + 1:]):
                     ops[i] = simpler
                     changed = True

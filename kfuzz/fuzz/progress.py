@@ -1,74 +1,91 @@
-"""What a person sees while kfuzz fuzzes: a live rich display, or plain lines."""
+"""What a person sees while kfuzz fuzzes: a live rich display, or plain lines.
+
+Both are listeners on the run's events (events.py); neither reads a campaign.
+"""
 
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from ..render import finding_line, plural
+from ..render import plural
+from .events import (
+    BugFound,
+    CampaignFinished,
+    CampaignStarted,
+    CaseDone,
+    Counts,
+    Event,
+    Minimizing,
+    ReportWritten,
+)
 
 REFRESH = 0.25
 PLAIN_EVERY = 5.0
 
 
 class Progress:
-    """Counts for the display; subclasses show them."""
+    """Keeps what the display shows, from the events; subclasses show it."""
+
+    every = PLAIN_EVERY
 
     def __init__(self, console: Console):
         self.console = console
         self.target = ""
         self.phase_text = ""
-        self.campaign: Any = None
+        self.counts = Counts()
         self.found: list[tuple[str, str, str]] = []
-        self.reports: list[Any] = []
+        self.reports: list[ReportWritten] = []
         self._last = 0.0
 
-    def start(self, campaign: Any) -> None:
-        self.campaign = campaign
-        self.phase_text = "fuzzing"
-
-    def case(self, campaign: Any) -> None:
-        now = time.monotonic()
-        if now - self._last >= self.every:
-            self._last = now
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, CampaignStarted):
+            self.target, self.phase_text, self.counts = event.target, "fuzzing", Counts()
+        elif isinstance(event, (CaseDone, CampaignFinished)):
+            self.counts = event.counts
+            now = time.monotonic()
+            if now - self._last >= self.every:
+                self._last = now
+                self.show()
+        elif isinstance(event, BugFound):
+            self.counts = event.counts
+            self.found.append((event.target, str(event.finding.kind), event.finding.title))
+            self.show_bug(event)
+        elif isinstance(event, Minimizing):
+            self.phase_text = "minimizing"
             self.show()
-
-    def bug(self, campaign: Any, finding: Any) -> None:
-        self.found.append((campaign.target, finding.kind, finding.title))
-        self.show_bug(campaign, finding)
-
-    def phase(self, campaign: Any, text: str) -> None:
-        self.phase_text = text
-        self.show()
-
-    def report(self, campaign: Any, record: Any) -> None:
-        self.reports.append(record)
-        self.show()
+        elif isinstance(event, ReportWritten):
+            self.reports.append(event)
+            self.show_report(event)
 
     def status(self) -> str:
-        c = self.campaign
-        if c is None:
+        if not self.target:
             return ""
-        s = c.stats
-        rate = s.ops / s.elapsed if s.elapsed > 0 else 0.0
-        return (f"{c.target}: {self.phase_text}, {s.cases} test cases, {s.ops} ops, "
-                f"{rate:,.0f} ops/s, {plural(len(c.bugs), 'bug')}, {s.elapsed:.1f}s")
-
-    every = PLAIN_EVERY
+        c = self.counts
+        return (f"{self.target}: {self.phase_text}, {c.cases} test cases, {c.ops} ops, "
+                f"{c.rate:,.0f} ops/s, {plural(c.bugs, 'bug')}, {c.seconds:.1f}s")
 
     def show(self) -> None:
         pass
 
-    def show_bug(self, campaign: Any, finding: Any) -> None:
+    def show_bug(self, event: BugFound) -> None:
         pass
+
+    def show_report(self, event: ReportWritten) -> None:
+        self.show()
 
     def close(self) -> None:
         pass
+
+
+def report_line(event: ReportWritten) -> str:
+    """One report on one line, for logs: module, kind, title, repro size, reliability, folder."""
+    state = f"reproduced {event.reproduced}/{event.replays}" if event.minimized else "as found"
+    return f"{event.target}: {event.kind}: {event.title} ({event.steps} steps, {state}) -> {event.folder}"
 
 
 class PlainProgress(Progress):
@@ -79,12 +96,12 @@ class PlainProgress(Progress):
         if line:
             self.console.print(line, soft_wrap=True)
 
-    def show_bug(self, campaign: Any, finding: Any) -> None:
-        self.console.print(f"{campaign.target}: found {finding.kind}: {finding.title}", soft_wrap=True)
+    def show_bug(self, event: BugFound) -> None:
+        self.console.print(f"{event.target}: found {event.finding.kind}: {event.finding.title}",
+                           soft_wrap=True)
 
-    def report(self, campaign: Any, record: Any) -> None:
-        self.reports.append(record)
-        self.console.print(f"reported {finding_line(campaign.target, record)}", soft_wrap=True)
+    def show_report(self, event: ReportWritten) -> None:
+        self.console.print(f"reported {report_line(event)}", soft_wrap=True)
 
 
 class LiveProgress(Progress):
@@ -109,7 +126,7 @@ class LiveProgress(Progress):
     def show(self) -> None:
         self.live.update(self.render(), refresh=True)
 
-    def show_bug(self, campaign: Any, finding: Any) -> None:
+    def show_bug(self, event: BugFound) -> None:
         self.show()
 
     def close(self) -> None:

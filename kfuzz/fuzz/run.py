@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import tempfile
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from hypothesis.configuration import set_hypothesis_home_dir
 
 from ..executor import make_executor
-from ..executor.worker import ForkExecutor
 from ..kernel import ModuleIndex
 from ..kernel.image import cached_image
 from ..kernel.index import module_files
-from .campaign import BugRecord, Campaign, FuzzOptions, now
+from .campaign import Campaign, FuzzOptions
+from .events import Counts, Events, RunFinished
+from .repro import BugRecord
 
 
 @dataclass
@@ -24,6 +25,9 @@ class FuzzResult:
     ops: int = 0
     seconds: float = 0.0
     interrupted: bool = False
+
+    def counts(self) -> Counts:
+        return Counts(self.cases, self.ops, self.seconds, len(self.records))
 
 
 def resolve_targets(paths: list[Path], module_path: Path | None) -> tuple[list[str], ModuleIndex]:
@@ -45,49 +49,42 @@ def closure(index: ModuleIndex, target: str) -> ModuleIndex:
     todo = [target]
     while todo:
         name = todo.pop()
-        if name in names or index.get(name) is None:
+        image = index.get(name)
+        if name in names or image is None:
             continue
         names.append(name)
-        image = index.get(name)
         todo += index.load_order(name) + image.softdep_post
-    return ModuleIndex(index.get(n) for n in sorted(names))
+    return ModuleIndex(image for n in sorted(names) if (image := index.get(n)) is not None)
 
 
-def fuzz(targets: list[str], index: ModuleIndex, opts: FuzzOptions, progress: Any,
+def fuzz(targets: list[str], index: ModuleIndex, opts: FuzzOptions, events: Events,
          isolation: str = "fork") -> FuzzResult:
     result = FuzzResult()
+    run = uuid.uuid4().hex  # a bug found again in this run counts once
     # Hypothesis keeps caches of its own beside its database: in .kfuzz/ too, never in
     # a .hypothesis/ of the user's working directory
     home = opts.db_dir / "hypothesis" if opts.db_dir else Path(tempfile.gettempdir()) / "kfuzz-hypothesis"
     set_hypothesis_home_dir(str(home))
     share = opts.time_budget / len(targets) if opts.time_budget else None
-    for target in targets:
-        executor = make_executor(isolation, closure(index, target), opts.op_timeout)
-        campaign = Campaign(target, executor.session.index if hasattr(executor, "session")
-                            else executor.index, executor, opts, progress, share)
-        progress.start(campaign)
-        try:
-            for record in campaign.run():
-                result.records.append((target, record))
-        except KeyboardInterrupt:
-            result.interrupted = True
-            _save_what_was_found(campaign, executor)
-            for record in campaign.bugs.values():
-                result.records.append((target, record))
-            return result
-        finally:
-            result.cases += campaign.stats.cases
-            result.ops += campaign.stats.ops
-            result.seconds += campaign.stats.elapsed
-            executor.close()
+    try:
+        for target in targets:
+            scope = closure(index, target)
+            executor = make_executor(isolation, scope, opts.op_timeout)
+            campaign = Campaign(target, scope, executor, opts, events, share, run)
+            try:
+                for record in campaign.run():
+                    result.records.append((target, record))
+            except KeyboardInterrupt:
+                result.interrupted = True
+                campaign.save_what_was_found()
+                for record in campaign.bugs.values():
+                    result.records.append((target, record))
+                return result
+            finally:
+                result.cases += campaign.stats.cases
+                result.ops += campaign.stats.ops
+                result.seconds += campaign.stats.elapsed
+                executor.close()
+    finally:
+        events.emit(RunFinished(result.counts(), result.interrupted))
     return result
-
-
-def _save_what_was_found(campaign: Campaign, executor: Any) -> None:
-    """On Ctrl-C: report every bug met so far, unminimized, so nothing is lost."""
-    if isinstance(executor, ForkExecutor):
-        executor.kill()  # a request may have been cut off mid-way
-    when = now()
-    for record in campaign.bugs.values():
-        if record.reported is None:
-            campaign.finish(record, when, quick=True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .current import current
-from .errno import EBUSY, EINVAL, ENOMEM, EPERM, errname
+from .errno import EBUSY, EINVAL, ENODEV, ENOMEM, EPERM, errname
 from .faults import should_fail
 from .frames import caller_site
 
@@ -231,6 +231,28 @@ class Bus:
         dev.present = False
         self.devices.remove(dev)
         kernel.log.write(f"{dev.bus} {dev.name}: device removed")
+        return 0
+
+    def bind_device(self, dev: Device) -> int:
+        """`echo NAME > /sys/bus/*/drivers/DRV/bind`: probe with the first matching driver."""
+        if self.kernel.uid != 0:
+            return -EPERM
+        if not dev.present:
+            return -ENODEV
+        if dev.driver is not None:
+            return -EBUSY
+        for drv in list(self.drivers):
+            if self.try_bind(dev, drv):
+                return 0
+        return -ENODEV
+
+    def unbind_device(self, dev: Device) -> int:
+        """`echo NAME > /sys/bus/*/drivers/DRV/unbind`: remove, release devres, stay plugged."""
+        if self.kernel.uid != 0:
+            return -EPERM
+        if not dev.present or dev.driver is None:
+            return -ENODEV
+        self.unbind(dev)
         return 0
 
     def owned_by(self, mod: Any) -> list[Driver]:

@@ -56,7 +56,7 @@ def module_stack(frame: FrameType | None = None) -> list[Site]:
 def caller_site(prefer: Module | None = None) -> Site | None:
     """The innermost module function on the stack (see guilty_site), or the
     innermost one of `prefer` when `prefer` has one."""
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     mine: list[Site] = []
     other: list[Site] = []
     while frame is not None:

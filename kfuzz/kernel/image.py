@@ -7,6 +7,7 @@ code object, so an insmod costs what running the module's body and init costs.
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import CodeType
@@ -18,8 +19,9 @@ from .signing import Signature, split_signature, verify
 GPL_COMPATIBLE = ("GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL",
                   "Dual MIT/GPL", "Dual MPL/GPL")
 PARAM_TYPES = {"int": int, "bool": bool, "str": str}
-ID_MAKERS = {"pci_device_id": pci_device_id, "usb_device_id": usb_device_id,
-             "platform_device_id": platform_device_id}
+ID_MAKERS: dict[str, Callable[..., DeviceId]] = {
+    "pci_device_id": pci_device_id, "usb_device_id": usb_device_id,
+    "platform_device_id": platform_device_id}
 
 
 class ModuleFileError(Exception):
@@ -89,7 +91,7 @@ class ModuleImage:
         return state
 
 
-def _const(node: ast.AST, path: Path) -> Any:
+def _const(node: ast.expr, path: Path) -> Any:
     names = {"PCI_ANY_ID": PCI_ANY_ID, "True": True, "False": False, "None": None}
     if isinstance(node, ast.Name) and node.id in names:
         return names[node.id]
@@ -104,6 +106,11 @@ def _call_name(node: ast.AST) -> str | None:
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
         return node.func.id
     return None
+
+
+def _call(node: ast.AST) -> ast.Call | None:
+    """The node as a call of a plain name, as metadata is written."""
+    return node if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) else None
 
 
 class _Reader:
@@ -123,19 +130,20 @@ class _Reader:
                     if isinstance(dec, ast.Name):
                         self.marker(dec.id, stmt.name)
         for node in ast.walk(tree):
-            name = _call_name(node)
-            if name is None:
+            call = _call(node)
+            if call is None:
                 if isinstance(node, ast.Constant):
                     self.constant(node.value)
                 continue
+            name = _call_name(call) or ""
             if name == "module_param":
-                self.param(node)
-            elif name == "import_symbol" and node.args:
-                sym = _const(node.args[0], self.path)
+                self.param(call)
+            elif name == "import_symbol" and call.args:
+                sym = _const(call.args[0], self.path)
                 if sym not in self.image.imports:
                     self.image.imports.append(sym)
-            elif node.args and isinstance(node.args[0], ast.Name):
-                self.marker(name, node.args[0].id)
+            elif call.args and isinstance(call.args[0], ast.Name):
+                self.marker(name, call.args[0].id)
 
     def constant(self, value: Any) -> None:
         if isinstance(value, int) and not isinstance(value, bool):
@@ -183,12 +191,13 @@ class _Reader:
                 slot.append(word)
 
     def device_id(self, node: ast.expr) -> DeviceId:
-        name = _call_name(node)
-        if name not in ID_MAKERS:
+        call = _call(node)
+        name = _call_name(node) or ""
+        if call is None or name not in ID_MAKERS:
             raise ModuleFileError(self.path, node.lineno, f"'{ast.unparse(node)}' is not a device id",
                                   "use pci_device_id(v, d), usb_device_id(v, p) or platform_device_id(name)")
-        args = [_const(a, self.path) for a in node.args]
-        kwargs = {k.arg: _const(k.value, self.path) for k in node.keywords}
+        args = [_const(a, self.path) for a in call.args]
+        kwargs = {k.arg: _const(k.value, self.path) for k in call.keywords if k.arg}
         try:
             return ID_MAKERS[name](*args, **kwargs)
         except TypeError as err:

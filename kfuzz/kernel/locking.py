@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from .current import current
 from .frames import Site, caller_site, format_stack
+
+L = TypeVar("L", bound="Lock")
 
 
 @dataclass(eq=False)
@@ -46,7 +48,7 @@ class Locking:
         self.atomic_depth = 0
 
     # -- classes --------------------------------------------------------------
-    def new_lock(self, kind: type[Lock]) -> Lock:
+    def new_lock(self, kind: type[L]) -> L:
         site = caller_site()
         key = (site.filename, site.lineno) if site else ("kernel", 0)
         cls = self.classes.get(key)

@@ -17,6 +17,9 @@ class Log:
     costs a counter, not memory.
     """
 
+    # the worker's pstore: each line is kept there too, to outlive a dying worker
+    pstore: Any = None
+
     def __init__(self, clock: Any):
         self.lines: list[str] = []
         self.suppressed = 0
@@ -28,7 +31,10 @@ class Log:
             return
         stamp = self._clock.jiffies / self._clock.HZ
         for part in str(msg).rstrip("\n").split("\n"):
-            self.lines.append(f"[{stamp:12.6f}] {part}")
+            line = f"[{stamp:12.6f}] {part}"
+            self.lines.append(line)
+            if self.pstore is not None:
+                self.pstore.write(line)
 
     def dmesg(self) -> list[str]:
         if self.suppressed:

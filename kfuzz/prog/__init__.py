@@ -1,8 +1,11 @@
-"""Programs: operations, the `.kfz` text form, and running one on a kernel."""
+"""Programs: the operation table, typed operations, the `.kfz` text form, the runner."""
 
-from .parse import ProgramError, format_data, load_program, parse_program
+from .ops import SPECS, TABLE, OpSpec, Props
+from .outcome import OpResult, Outcome, Reply, Result
+from .parse import ProgramError, format_data, load_program, parse_op, parse_program
 from .program import Op, Program
-from .run import Outcome, execute, kernel_config, program_index, run_program
+from .session import KernelSession, kernel_config, program_index, run_program
 
-__all__ = ["Op", "Outcome", "Program", "ProgramError", "execute", "format_data", "kernel_config",
-           "load_program", "parse_program", "program_index", "run_program"]
+__all__ = ["SPECS", "TABLE", "KernelSession", "Op", "OpResult", "OpSpec", "Outcome", "Program",
+           "ProgramError", "Props", "Reply", "Result", "format_data", "kernel_config", "load_program",
+           "parse_op", "parse_program", "program_index", "run_program"]

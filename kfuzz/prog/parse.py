@@ -5,17 +5,19 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, NoReturn
 
-from ..kernel.device import parse_device_id
 from ..kernel.signing import load_public
-from .program import BINDS, SETTINGS, VERBS, Op, Program
+from .args import NAME, Mismatch
+from .ops import SPECS, VERBS, OpSpec, Props, usage
+from .program import SETTINGS, Op, Program
+from .values import format_data, parse_data
 
-NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
-MODNAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*$")
-PARAM = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=\S*$")
+__all__ = ["ProgramError", "format_data", "load_program", "parse_data", "parse_program"]
+
 FAULT = re.compile(r"\s*\(fail_nth:\s*(\S+?)\)\s*$")
-SYSCTLS = ("kernel.modules_disabled", "kernel.panic_on_warn")
 CHECKS = ("python-leak",)
+HOLDS = {"fd": "an open file (fdN)", "dev": "a device (devN)"}
 
 
 class ProgramError(Exception):
@@ -24,25 +26,6 @@ class ProgramError(Exception):
     def __init__(self, where: str, lineno: int, message: str):
         self.where, self.lineno, self.message = where, lineno, message
         super().__init__(f"{where}:{lineno}: {message}")
-
-
-def parse_int(text: str) -> int:
-    return int(text, 0)
-
-
-def parse_data(text: str) -> bytes:
-    """`"quoted"` with backslash escapes, or `x'68656c6c6f'`."""
-    if text.startswith("x'") and text.endswith("'") and len(text) >= 3:
-        return bytes.fromhex(text[2:-1])
-    if len(text) >= 2 and text[0] == text[-1] == '"':
-        return text[1:-1].encode("latin-1", "backslashreplace").decode("unicode_escape").encode("latin-1")
-    raise ValueError(text)
-
-
-def format_data(data: bytes) -> str:
-    if all(32 <= b < 127 and b not in b'"\\' for b in data):
-        return f'"{data.decode()}"'
-    return f"x'{data.hex()}'"
 
 
 def split_comment(text: str) -> tuple[str, str]:
@@ -86,11 +69,12 @@ def tokenize(text: str) -> list[str]:
 
 
 class _Parser:
-    def __init__(self, where: str):
+    def __init__(self, where: str, check_refs: bool = True):
         self.where = where
-        self.bound: set[str] = set()
+        self.check_refs = check_refs
+        self.bound: dict[str, str] = {}  # name -> the resource it holds
 
-    def fail(self, lineno: int, message: str) -> None:
+    def fail(self, lineno: int, message: str) -> NoReturn:
         raise ProgramError(self.where, lineno, message)
 
     def op(self, text: str, lineno: int) -> Op:
@@ -128,99 +112,62 @@ class _Parser:
             tokens = tokens[:at]
         if not tokens:
             self.fail(lineno, "expected an operation")
-        verb, args = tokens[0], tokens[1:]
-        if verb not in VERBS:
-            self.fail(lineno, f"unknown operation '{verb}' (expected one of {', '.join(VERBS)})")
-        if BINDS.get(verb) and not bind:
-            self.fail(lineno, f"'{verb}' names what it creates: add '-> name'")
-        if bind and not BINDS.get(verb):
-            self.fail(lineno, f"'{verb}' creates nothing to name with '->'")
-        problem = self.check_args(verb, args)
-        if problem:
-            self.fail(lineno, problem)
-        op = Op(verb, tuple(args), bind, fail_nth, nobody, lineno)
-        for name in op.uses():
-            if name not in self.bound:
-                self.fail(lineno, f"'{name}' is not defined by an earlier '-> {name}'")
-        if bind:
-            self.bound.add(bind)
+        spec = SPECS.get(" ".join(tokens[:2])) if len(tokens) > 1 else None
+        spec = spec or SPECS.get(tokens[0])
+        if spec is None:
+            self.fail(lineno, f"unknown operation '{tokens[0]}' (expected one of {', '.join(VERBS)})")
+        if bind and not spec.binds:
+            self.fail(lineno, f"'{spec.verb}' creates nothing to name with '->'")
+        for prop, given in (("fail_nth", fail_nth), ("nobody", nobody)):
+            if given and prop not in spec.props:
+                self.fail(lineno, f"'{spec.verb}' takes no {prop}")
+        args = self.args(spec, tokens[len(spec.verb.split()):], lineno)
+        op = Op(spec.verb, args, bind, Props(fail_nth, nobody), lineno)
+        for ref in op.refs() if self.check_refs else ():
+            held = self.bound.get(ref.name)
+            if held is None:
+                self.fail(lineno, f"'{ref.name}' is not defined by an earlier '-> {ref.name}'")
+            if held != ref.resource:
+                self.fail(lineno, f"'{ref.name}' is {HOLDS[held]}, and '{spec.verb}' takes "
+                                  f"{HOLDS[ref.resource]}")
+        if bind and spec.binds:
+            self.bound[bind] = spec.binds
         return op
 
-    def check_args(self, verb: str, args: list[str]) -> str | None:
-        usage = {
-            "insmod": "insmod NAME [key=value ...]", "rmmod": "rmmod NAME [-f]",
-            "modprobe": "modprobe NAME [key=value ...] or modprobe -r NAME",
-            "plug": "plug BUS ID -> devN", "unplug": "unplug devN", "open": "open PATH -> fdN",
-            "read": "read fdN COUNT", "write": "write fdN DATA", "ioctl": "ioctl fdN CMD ARG",
-            "close": "close fdN", "irq": "irq N or irq devN", "tick": "tick N",
-            "suspend": "suspend", "sysctl": "sysctl NAME VALUE",
-        }[verb]
+    def args(self, spec: OpSpec, tokens: list[str], lineno: int) -> tuple[Any, ...]:
+        expected = f"expected '{usage(spec.verb.split()[0])}'"
+        values, i = [], 0
         try:
-            ok = self._args_ok(verb, args)
+            for kind in spec.args:
+                value, i = kind.parse(tokens, i)
+                values.append(value)
+            if i != len(tokens):
+                raise Mismatch()
+        except Mismatch:
+            self.fail(lineno, expected)
         except ValueError as err:
-            return f"{err}; expected '{usage}'"
-        return None if ok else f"expected '{usage}'"
+            self.fail(lineno, f"{err}; {expected}")
+        return tuple(values)
 
-    def _args_ok(self, verb: str, args: list[str]) -> bool:
-        n = len(args)
-        if verb in ("insmod", "modprobe"):
-            if verb == "modprobe" and args[:1] == ["-r"]:
-                return n == 2 and bool(MODNAME.match(args[1]))
-            if n < 1 or not MODNAME.match(args[0]):
-                return False
-            for p in args[1:]:
-                if not PARAM.match(p):
-                    raise ValueError(f"bad parameter '{p}', parameters are key=value")
-            return True
-        if verb == "rmmod":
-            return 1 <= n <= 2 and bool(MODNAME.match(args[0])) and args[1:] in ([], ["-f"])
-        if verb == "plug":
-            if n != 2:
-                return False
-            parse_device_id(args[0], args[1])
-            return True
-        if verb in ("unplug", "close"):
-            return n == 1 and bool(NAME.match(args[0]))
-        if verb == "open":
-            return n == 1 and args[0].startswith(("/dev/", "/proc/"))
-        if verb == "read":
-            return n == 2 and NAME.match(args[0]) is not None and _nonneg(args[1])
-        if verb == "write":
-            if n != 2 or not NAME.match(args[0]):
-                return False
-            try:
-                parse_data(args[1])
-            except ValueError:
-                raise ValueError(f"bad DATA {args[1]}: write a quoted string or x'hex'") from None
-            return True
-        if verb == "ioctl":
-            return n == 3 and NAME.match(args[0]) is not None and _int(args[1]) and _int(args[2])
-        if verb == "irq":
-            return n == 1 and (_nonneg(args[0]) or NAME.match(args[0]) is not None)
-        if verb == "tick":
-            return n == 1 and _nonneg(args[0])
-        if verb == "suspend":
-            return n == 0
-        if verb == "sysctl":
-            if n != 2:
-                return False
-            if args[0] not in SYSCTLS:
-                raise ValueError(f"unknown sysctl '{args[0]}' (known: {', '.join(SYSCTLS)})")
-            return args[1] in ("0", "1")
-        return False
-
-    def locate(self, word: str, what: str, lineno: int, base_dir: Path) -> Path:
-        """A path of the header: relative to the repro file, else to the current directory."""
+    def locate(self, word: str, what: str, lineno: int, base_dir: Path,
+               module_path: Path | None = None) -> Path:
+        """A path of the header: the repro's folder, then the current directory, then
+        the module path; a file mailed beside its repro is found by its name alone."""
         path = Path(word)
-        if not path.is_absolute():
-            near = base_dir / path
-            path = near if near.exists() or not path.exists() else path
-        if not path.exists():
-            self.fail(lineno, f"{what} '{word}' not found (paths are relative to the "
-                              f"repro file or the current directory)")
-        return path
+        if path.is_absolute() and path.exists():
+            return path
+        places = [base_dir / path, base_dir / path.name, path, Path(path.name)]
+        if module_path is not None:
+            places += [module_path / path.name, *sorted(module_path.rglob(path.name))]
+        for place in places:
+            if place.is_file():
+                return place
+        also = f", or {module_path}" if module_path is not None else ", or pass --module-path FOLDER"
+        self.fail(lineno, f"{what} '{word}' not found (looked beside the repro file, in the "
+                          f"current directory{also})")
 
-    def header(self, prog: Program, text: str, lineno: int, base_dir: Path) -> None:
+    def header(self, prog: Program, text: str, lineno: int, base_dir: Path,
+               module_path: Path | None) -> None:
         body = text[1:].strip()
         key, sep, value = body.partition(":")
         if not sep or key.strip() not in ("modules", "kernel", "check"):
@@ -233,7 +180,7 @@ class _Parser:
             return
         if key.strip() == "modules":
             for word in value.split():
-                prog.modules.append(self.locate(word, "module file", lineno, base_dir))
+                prog.modules.append(self.locate(word, "module file", lineno, base_dir, module_path))
             return
         for word in value.split():
             name, eq, val = word.partition("=")
@@ -243,29 +190,19 @@ class _Parser:
             if name != "keyring" and val not in ("0", "1"):
                 self.fail(lineno, f"kernel setting {name} is 0 or 1, not '{val}'")
             if name == "keyring":
-                key = self.locate(val, "keyring file", lineno, base_dir)
+                keyfile = self.locate(val, "keyring file", lineno, base_dir)
                 try:
-                    load_public(key)
+                    load_public(keyfile)
                 except (OSError, ValueError) as exc:
                     self.fail(lineno, f"keyring file '{val}' is not an Ed25519 public key in PEM "
                                       f"form ({exc}); make one with `kfuzz keygen`")
-                val = str(key)
+                val = str(keyfile)
             prog.settings[name] = val
 
 
-def _int(text: str) -> bool:
-    try:
-        parse_int(text)
-        return True
-    except ValueError:
-        return False
-
-
-def _nonneg(text: str) -> bool:
-    return _int(text) and parse_int(text) >= 0
-
-
-def parse_program(text: str, base_dir: Path | None = None, where: str = "<program>") -> Program:
+def parse_program(text: str, base_dir: Path | None = None, where: str = "<program>",
+                  module_path: Path | None = None) -> Program:
+    """Reads a program; a line it cannot read is a ProgramError naming it."""
     base_dir = Path(base_dir) if base_dir else Path.cwd()
     parser = _Parser(where)
     prog = Program()
@@ -273,19 +210,46 @@ def parse_program(text: str, base_dir: Path | None = None, where: str = "<progra
         stripped = raw.strip()
         if not stripped or stripped.startswith("#"):
             if stripped.startswith("#"):
-                parser.header(prog, stripped, lineno, base_dir)
+                parser.header(prog, stripped, lineno, base_dir, module_path)
             prog.lines.append(raw.rstrip())
             continue
         prog.lines.append(parser.op(stripped, lineno))
+    prog.lines = name_unnamed(prog.lines)
     return prog
 
 
-def load_program(path: Path) -> Program:
+def name_unnamed(lines: list[Op | str]) -> list[Op | str]:
+    """Gives a name to each operation whose `-> name` was left out, one no line uses."""
+    taken = {line.bind for line in lines if isinstance(line, Op) and line.bind}
+    counts: dict[str, int] = {}
+    out: list[Op | str] = []
+    for line in lines:
+        if isinstance(line, Op) and line.spec.binds and not line.bind:
+            resource = line.spec.binds
+            n = counts.get(resource, 0)
+            while f"{resource}{n}" in taken:
+                n += 1
+            counts[resource] = n + 1
+            taken.add(f"{resource}{n}")
+            line = replace(line, bind=f"{resource}{n}")
+        out.append(line)
+    return out
+
+
+def parse_op(text: str) -> Op:
+    """One operation line, for code and tests that build programs by hand: the names
+    it uses are taken as bound, with the resource the operation expects."""
+    parser = _Parser("<op>", check_refs=False)
+    op = parser.op(text, 0)
+    return replace(op, bind=f"{op.spec.binds}0") if op.spec.binds and not op.bind else op
+
+
+def load_program(path: Path, module_path: Path | None = None) -> Program:
     path = Path(path)
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as err:
         raise ProgramError(str(path), 0, f"cannot read: {err}") from None
-    prog = parse_program(text, path.parent, str(path))
+    prog = parse_program(text, path.parent, str(path), module_path)
     prog.path = path
     return prog

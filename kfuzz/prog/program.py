@@ -1,56 +1,75 @@
-"""A program: a list of operations as plain data that prints back as `.kfz` text."""
+"""A program: a list of typed operations that prints back as `.kfz` text."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
-# The operations of repro-format.md: verb -> does it bind a name with `-> name`.
-BINDS = {"plug": True, "open": True}
-VERBS = ("insmod", "rmmod", "modprobe", "plug", "unplug", "open", "read", "write", "ioctl",
-         "close", "irq", "tick", "suspend", "sysctl")
+from .ops import SPECS, OpSpec, Props
+from .values import Ref
+
 SETTINGS = ("sig_enforce", "autoload", "panic_on_warn", "modules_disabled", "keyring")
 
 
 @dataclass(frozen=True)
 class Op:
-    """One line: `verb args... [-> bind] [(fail_nth: N)]`, maybe `as nobody`.
+    """One line: `verb args... [-> bind]` with its properties, typed when it was read.
 
-    Arguments are kept as the text tokens of the line, validated when parsed,
-    so that a program prints back exactly as it was written.
+    `args` hold one value per argument of the verb's table entry: `Num`, `Data`,
+    `Ref`, a `DeviceId`, a module name, parameters as (key, value) pairs.
     """
 
     verb: str
-    args: tuple[str, ...] = ()
+    args: tuple[Any, ...] = ()
     bind: str | None = None
-    fail_nth: int | None = None
-    nobody: bool = False
-    lineno: int = 0
-    comment: str = ""  # a `# ...` after the operation, printed back with it
+    props: Props = Props()
+    lineno: int = field(default=0, compare=False)
+    comment: str = field(default="", compare=False)  # a `# ...` after the operation
+
+    @property
+    def spec(self) -> OpSpec:
+        return SPECS[self.verb]
+
+    @property
+    def fail_nth(self) -> int | None:
+        return self.props.fail_nth
+
+    @property
+    def nobody(self) -> bool:
+        return self.props.nobody
 
     def format(self) -> str:
-        text = " ".join((self.verb, *self.args))
-        if self.nobody:
+        words = [self.verb]
+        for kind, value in zip(self.spec.args, self.args, strict=True):
+            words += kind.format(value)
+        text = " ".join(words)
+        if self.props.nobody:
             text = "as nobody " + text
         if self.bind:
             text += f" -> {self.bind}"
-        if self.fail_nth:
-            text += f" (fail_nth: {self.fail_nth})"
+        if self.props.fail_nth:
+            text += f" (fail_nth: {self.props.fail_nth})"
         if self.comment:
             text += f"  {self.comment}"
         return text
 
+    def refs(self) -> list[Ref]:
+        return [r for kind, value in zip(self.spec.args, self.args, strict=True)
+                for r in kind.refs(value)]
+
     def uses(self) -> list[str]:
         """The names this operation refers to (devN, fdN)."""
-        if self.verb in ("unplug", "read", "write", "ioctl", "close") and self.args:
-            return [self.args[0]]
-        if self.verb == "irq" and self.args and not self.args[0].lstrip("-").isdigit() \
-                and not self.args[0].startswith("0x"):
-            return [self.args[0]]
-        return []
+        return [r.name for r in self.refs()]
+
+    def renamed(self, names: dict[str, str]) -> Op:
+        """The same operation with the names it uses renamed."""
+        args = tuple(Ref(names.get(v.name, v.name), v.resource) if isinstance(v, Ref) else v
+                     for v in self.args)
+        return replace(self, args=args)
 
     def without_fault(self) -> Op:
-        return replace(self, fail_nth=None)
+        return replace(self, props=replace(self.props, fail_nth=None))
 
 
 @dataclass
@@ -73,17 +92,13 @@ class Program:
 
     def with_ops(self, ops: list[Op]) -> Program:
         """The same header with other operations (what the minimizer tries)."""
-        header = [line for line in self.lines if isinstance(line, str) and line.startswith("#")
-                  and not self._after_first_op(line)]
-        return Program(header + list(ops), list(self.modules), dict(self.settings), self.path,
+        first = next((i for i, x in enumerate(self.lines) if isinstance(x, Op)), len(self.lines))
+        head = [line for line in self.lines[:first] if isinstance(line, str) and line.startswith("#")]
+        return Program([*head, *ops], list(self.modules), dict(self.settings), self.path,
                        list(self.checks))
 
-    def _after_first_op(self, line: str) -> bool:
-        first = next((i for i, x in enumerate(self.lines) if isinstance(x, Op)), len(self.lines))
-        return self.lines.index(line) > first
 
-
-def header(modules: list[str], settings: dict[str, str], checks: list[str] = (),
+def header(modules: list[str], settings: dict[str, str], checks: list[str] | tuple[str, ...] = (),
            title: str = "kfuzz repro") -> list[str]:
     lines = [f"# {title}", f"# modules: {' '.join(modules)}"]
     if settings:

@@ -13,28 +13,12 @@ import re
 import shutil
 import stat
 import tempfile
-from dataclasses import dataclass, field
+import uuid
 from pathlib import Path
+from typing import Any
 
-from ..kernel import Finding
 from .markdown import report_markdown, test_source
-
-
-@dataclass
-class BugReport:
-    """A minimized, replayed bug as report.json records it."""
-
-    finding: Finding
-    repro: str
-    steps: int
-    reproduced: int
-    replays: int
-    seed: int | None
-    dmesg: list[str] = field(default_factory=list)
-
-    @property
-    def title(self) -> str:
-        return self.finding.title
+from .record import ReportRecord
 
 
 def folder_name(kind: str, title: str) -> str:
@@ -42,10 +26,20 @@ def folder_name(kind: str, title: str) -> str:
     return f"{kind}-{slug}"[:120]
 
 
-def read_report(folder: Path) -> dict | None:
+def read_report(folder: Path) -> dict[str, Any] | None:
+    """The folder's report.json as a dict, or None when there is none to read."""
     try:
-        return json.loads((folder / "report.json").read_text())
+        data = json.loads((folder / "report.json").read_text())
     except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def read_record(folder: Path) -> ReportRecord | None:
+    data = read_report(folder)
+    try:
+        return ReportRecord.from_json(data) if data is not None else None
+    except (TypeError, ValueError):
         return None
 
 
@@ -68,27 +62,7 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
-def _record(rep: BugReport, now: str, old: dict | None) -> dict:
-    f = rep.finding
-    data = {
-        "title": f.title, "kind": f.kind, "module": f.module, "function": f.function,
-        "repro": rep.repro, "steps": rep.steps, "reproduced": rep.reproduced,
-        "replays": rep.replays, "first_seen": now, "last_seen": now, "count": 1,
-        "seed": rep.seed, "dmesg": rep.dmesg, "message": f.message,
-        "traceback": f.traceback, "alloc_site": f.alloc_site, "free_site": f.free_site,
-    }
-    if old:
-        data["first_seen"] = old.get("first_seen", now)
-        data["count"] = int(old.get("count", 0)) + 1
-        better = (rep.steps, -rep.reproduced) <= (old.get("steps", 1 << 30), -old.get("reproduced", 0))
-        if not better:
-            for key in ("repro", "steps", "reproduced", "replays", "seed", "dmesg", "message",
-                        "traceback", "alloc_site", "free_site"):
-                data[key] = old.get(key, data[key])
-    return data
-
-
-def _files(data: dict) -> dict[str, str]:
+def _files(data: dict[str, Any]) -> dict[str, str]:
     return {
         "repro.kfz": data["repro"],
         "report.md": report_markdown(data),
@@ -106,14 +80,15 @@ addopts = --import-mode=importlib -p no:cacheprovider
 """
 
 
-def write_report(root: Path, rep: BugReport, now: str) -> Path:
-    """Writes or updates the bug's folder under root; returns the folder."""
+def write_report(root: Path, record: ReportRecord, now: str, run: str | None = None) -> Path:
+    """Writes or updates the bug's folder under root; returns the folder. Each run
+    counts once (`run` names it), however often it writes the folder."""
     root.mkdir(parents=True, exist_ok=True)
     if not (root / "pytest.ini").exists():
         _atomic_write(root / "pytest.ini", PYTEST_INI)
-    folder = root / folder_name(rep.finding.kind, rep.title)
-    old = read_report(folder)
-    files = _files(_record(rep, now, old))
+    folder = root / folder_name(record.kind, record.title)
+    old = read_record(folder)
+    files = _files(record.merged(old, now, run or uuid.uuid4().hex).to_json())
     if old is None:
         staging = Path(tempfile.mkdtemp(dir=root, prefix=".staging-"))
         try:

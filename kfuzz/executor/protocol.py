@@ -1,0 +1,95 @@
+"""The executor interface, and the requests that cross to a kernel worker.
+
+A request or a reply is a dataclass of plain values with to/from JSON, so that
+it can cross a pipe today and a machine later. No kernel object ever crosses:
+an operation goes as its typed `Op` (or, in JSON, its `.kfz` line), and comes
+back as a `Reply` whose result is plain data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..kernel import ModuleIndex
+from ..prog import KernelSession, Op, Outcome, Program, Reply, parse_op, parse_program
+
+
+class Executor(Protocol):
+    """Where a test case's kernel runs: a worker process, or this process."""
+
+    index: ModuleIndex
+    restarts: int
+
+    def begin(self, settings: dict[str, str]) -> None:
+        """Starts a test case: its kernel is made fresh with the next request."""
+
+    def step(self, op: Op) -> Reply:
+        """Runs one operation of the test case."""
+
+    def end(self) -> Reply:
+        """Cleans up and checks at the end of the test case."""
+
+    def run(self, prog: Program) -> Outcome:
+        """A whole program in a fresh kernel (replay, minimization, python-leak)."""
+
+    def abort(self) -> None:
+        """After an interruption: whatever was in flight is dropped."""
+
+    def close(self) -> None:
+        """Ends the kernel's process, if it has one."""
+
+
+@dataclass
+class StepRequest:
+    op: Op
+    settings: dict[str, str] | None = None  # begin a fresh kernel first
+
+    def to_json(self) -> dict[str, Any]:
+        return {"step": self.op.format(), "settings": self.settings}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StepRequest:
+        return cls(parse_op(data["step"]), data.get("settings"))
+
+
+@dataclass
+class EndRequest:
+    settings: dict[str, str] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"end": True, "settings": self.settings}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> EndRequest:
+        return cls(data.get("settings"))
+
+
+@dataclass
+class RunRequest:
+    program: Program
+
+    def to_json(self) -> dict[str, Any]:
+        prog = self.program
+        return {"run": [op.format() for op in prog.ops], "modules": [str(p) for p in prog.modules],
+                "settings": prog.settings, "checks": prog.checks}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunRequest:
+        prog = parse_program("\n".join(data["run"]))
+        prog.modules = [Path(p) for p in data["modules"]]
+        prog.settings, prog.checks = dict(data["settings"]), list(data["checks"])
+        return cls(prog)
+
+
+Request = StepRequest | EndRequest | RunRequest
+
+
+def serve(session: KernelSession, request: Request) -> Reply | Outcome:
+    """What a kernel session answers to a request."""
+    if isinstance(request, StepRequest):
+        return session.step(request.op, request.settings)
+    if isinstance(request, EndRequest):
+        return session.end(request.settings)
+    return session.run(request.program)

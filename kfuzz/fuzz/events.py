@@ -1,0 +1,93 @@
+"""What a run tells its listeners: typed events, the only window into a campaign.
+
+The live display is one listener; tests, benchmarks and (later) CI outputs
+listen the same way instead of reaching into a campaign.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..kernel import Finding
+
+
+@dataclass(frozen=True)
+class Counts:
+    """A campaign's figures so far."""
+
+    cases: int = 0
+    ops: int = 0
+    seconds: float = 0.0
+    bugs: int = 0
+
+    @property
+    def rate(self) -> float:
+        return self.ops / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class CampaignStarted:
+    target: str
+    seed: int
+
+
+@dataclass(frozen=True)
+class CaseDone:
+    target: str
+    counts: Counts
+
+
+@dataclass(frozen=True)
+class BugFound:
+    target: str
+    finding: Finding
+    steps: int
+    counts: Counts  # the campaign's figures when it was found
+
+
+@dataclass(frozen=True)
+class Minimizing:
+    target: str
+    bugs: int
+
+
+@dataclass(frozen=True)
+class ReportWritten:
+    target: str
+    title: str
+    kind: str
+    steps: int
+    reproduced: int
+    replays: int
+    minimized: bool
+    folder: Path
+
+
+@dataclass(frozen=True)
+class CampaignFinished:
+    target: str
+    counts: Counts
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    counts: Counts
+    interrupted: bool
+
+
+Event = (CampaignStarted | CaseDone | BugFound | Minimizing | ReportWritten | CampaignFinished
+         | RunFinished)
+Listener = Callable[[Event], None]
+
+
+class Events:
+    """The listeners of one run; `emit` tells each of them, in order."""
+
+    def __init__(self, *listeners: Listener):
+        self.listeners = list(listeners)
+
+    def emit(self, event: Event) -> None:
+        for listener in self.listeners:
+            listener(event)

@@ -1,0 +1,90 @@
+"""From a bug as found to its report: minimize, replay N times, build the record, write.
+
+A repro is checked by its title, never by "it failed": a shrink that turns one
+bug into another is a different bug, not a smaller repro.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ..executor import Executor
+from ..kernel import Finding, ModuleIndex
+from ..prog import Op, Outcome, Program
+from ..prog.program import header
+from ..report import ReportRecord, folder_name, sha256_of, write_report
+from .minimize import minimize
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class BugRecord:
+    """One bug of a campaign: its finding and the shortest program seen to give it."""
+
+    finding: Finding
+    ops: list[Op]
+    checks: list[str] = field(default_factory=list)
+    reported: Path | None = None
+    reproduced: int = 0
+    replays: int = 0
+    minimized: bool = False
+
+
+class ReproPipeline:
+    """Turns the bugs of one target into report folders, through its executor."""
+
+    def __init__(self, executor: Executor, index: ModuleIndex, settings: dict[str, str],
+                 reports: Path, seed: int, replays: int, run: str):
+        self.executor = executor
+        self.index = index
+        self.settings = settings
+        self.reports = reports
+        self.seed = seed
+        self.replays = replays
+        self.run = run
+
+    def program(self, ops: list[Op], checks: list[str] | tuple[str, ...] = (),
+                base: Path | None = None) -> Program:
+        """The ops as a program over every module of the index, paths relative to `base`."""
+        lines: list[Op | str] = [*header(self.shown(base), self.settings, list(checks)), *ops]
+        return Program(lines, self.paths(), dict(self.settings), None, list(checks))
+
+    def paths(self) -> list[Path]:
+        return [img.path for _, img in sorted(self.index.images.items())]
+
+    def shown(self, base: Path | None) -> list[str]:
+        return [os.path.relpath(p.resolve(), base.resolve()) if base else str(p) for p in self.paths()]
+
+    def reproduces(self, title: str, ops: list[Op], checks: list[str]) -> Outcome | None:
+        outcome = self.executor.run(self.program(ops, checks))
+        return outcome if outcome.finding is not None and outcome.finding.title == title else None
+
+    def finish(self, bug: BugRecord, when: str, quick: bool = False) -> Path:
+        """Minimize (unless quick), replay, and write the report folder."""
+        title = bug.finding.title
+        ops = bug.ops
+        if not quick and not bug.checks:
+            ops = minimize(ops, lambda cand: self.reproduces(title, cand, bug.checks) is not None)
+        outcomes = [self.reproduces(title, ops, bug.checks) for _ in range(self.replays)]
+        good = [o for o in outcomes if o is not None]
+        finding = good[-1].finding if good and good[-1].finding else bug.finding
+        bug.ops, bug.reproduced, bug.replays = ops, len(good), len(outcomes)
+        bug.minimized = not quick
+        bug.reported = self.write(bug, finding, good[-1].dmesg if good else [], when)
+        return bug.reported
+
+    def write(self, bug: BugRecord, finding: Finding, dmesg: list[str], when: str) -> Path:
+        folder = self.reports / folder_name(finding.kind, finding.title)
+        prog = self.program(bug.ops, bug.checks, base=folder)
+        modules = {shown: sha256_of(path) for shown, path in
+                   zip(self.shown(folder), self.paths(), strict=True)}
+        record = ReportRecord.of(finding, prog.format(), len(bug.ops), reproduced=bug.reproduced,
+                                 replays=bug.replays, minimized=bug.minimized, seed=self.seed,
+                                 dmesg=dmesg, modules=modules)
+        return write_report(self.reports, record, when, self.run)

@@ -1,0 +1,262 @@
+"""Argument kinds: how one kind of argument is read, printed, simplified and resolved.
+
+The operation table (ops.py) names a kind for each argument; the parser, the
+printer, the minimizer, the runner and the state machine all work through it,
+never per operation.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ..kernel.device import Device, DeviceId, parse_device_id
+from ..kernel.errno import EBADF, ENODEV
+from ..kernel.fs import File
+from .values import Data, Num, Params, Ref
+
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
+MODNAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*$")
+PARAM = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=\S*$")
+SYSCTLS = ("kernel.modules_disabled", "kernel.panic_on_warn")
+
+# what a bound name holds, and the errno an operation on a name holding anything else gets
+RESOURCES: dict[str, tuple[type, int]] = {"fd": (File, EBADF), "dev": (Device, ENODEV)}
+
+
+class Unresolved(Exception):
+    """A name that holds nothing usable now: the operation returns this errno."""
+
+    def __init__(self, errno: int):
+        super().__init__(errno)
+        self.errno = errno
+
+
+class Mismatch(ValueError):
+    """The tokens do not fit the usage at all (the message is then the usage)."""
+
+
+def _token(tokens: list[str], i: int) -> str:
+    if i >= len(tokens):
+        raise Mismatch()
+    return tokens[i]
+
+
+@dataclass(frozen=True)
+class ArgKind:
+    """One argument of an operation. `role` tells the state machine what to draw."""
+
+    usage: str
+    role: str = ""
+
+    def parse(self, tokens: list[str], i: int) -> tuple[Any, int]:
+        raise NotImplementedError
+
+    def format(self, value: Any) -> list[str]:
+        return [str(value)]
+
+    def refs(self, value: Any) -> list[Ref]:
+        return []
+
+    def simpler(self, value: Any) -> list[Any]:
+        """Plainer values to try, plainest first (none by default)."""
+        return []
+
+    def resolve(self, value: Any, names: dict[str, Any]) -> Any:
+        """The plain value the kernel handler takes."""
+        return value
+
+
+@dataclass(frozen=True)
+class Int(ArgKind):
+    """An integer, `0x` allowed. With `plain`, the minimizer tries 0 and 1."""
+
+    minimum: int | None = None
+    plain: bool = True
+
+    def parse(self, tokens: list[str], i: int) -> tuple[Num, int]:
+        try:
+            value = Num.parse(_token(tokens, i))
+        except ValueError:
+            raise Mismatch() from None
+        if self.minimum is not None and value < self.minimum:
+            raise Mismatch()
+        return value, i + 1
+
+    def format(self, value: Any) -> list[str]:
+        return [value.text if isinstance(value, Num) else str(value)]
+
+    def simpler(self, value: Any) -> list[Any]:
+        if not self.plain or value == 0:
+            return []
+        return [Num(0)] if value == 1 else [Num(0), Num(1)]
+
+    def resolve(self, value: Any, names: dict[str, Any]) -> int:
+        return int(value)
+
+
+@dataclass(frozen=True)
+class DataArg(ArgKind):
+    def parse(self, tokens: list[str], i: int) -> tuple[Data, int]:
+        text = _token(tokens, i)
+        try:
+            return Data.parse(text), i + 1
+        except ValueError:
+            raise ValueError(f"bad DATA {text}: write a quoted string or x'hex'") from None
+
+    def format(self, value: Any) -> list[str]:
+        return [value.text if isinstance(value, Data) else Data(value).text]
+
+    def simpler(self, value: Any) -> list[Any]:
+        """The data cut to one byte, then to half of itself."""
+        return [Data(value[:n]) for n in sorted({1, len(value) // 2}) if n < len(value)]
+
+    def resolve(self, value: Any, names: dict[str, Any]) -> bytes:
+        return bytes(value)
+
+
+@dataclass(frozen=True)
+class Word(ArgKind):
+    """A word matching a pattern (a module name), or one of a fixed set."""
+
+    pattern: re.Pattern[str] | None = None
+    choices: tuple[str, ...] = ()
+    what: str = ""
+
+    def parse(self, tokens: list[str], i: int) -> tuple[str, int]:
+        word = _token(tokens, i)
+        if self.choices and word not in self.choices:
+            if self.what:
+                raise ValueError(f"unknown {self.what} '{word}' (known: {', '.join(self.choices)})")
+            raise Mismatch()
+        if self.pattern is not None and not self.pattern.match(word):
+            raise Mismatch()
+        return word, i + 1
+
+
+@dataclass(frozen=True)
+class PathArg(ArgKind):
+    def parse(self, tokens: list[str], i: int) -> tuple[str, int]:
+        word = _token(tokens, i)
+        if not word.startswith(("/dev/", "/proc/")):
+            raise Mismatch()
+        return word, i + 1
+
+
+@dataclass(frozen=True)
+class ParamsArg(ArgKind):
+    """`key=value ...` to the end of the operation; values stay text, as the kernel parses them."""
+
+    def parse(self, tokens: list[str], i: int) -> tuple[Params, int]:
+        out = []
+        for word in tokens[i:]:
+            if not PARAM.match(word):
+                raise ValueError(f"bad parameter '{word}', parameters are key=value")
+            key, _, value = word.partition("=")
+            out.append((key, value))
+        return tuple(out), len(tokens)
+
+    def format(self, value: Any) -> list[str]:
+        return [f"{k}={v}" for k, v in value]
+
+    def resolve(self, value: Any, names: dict[str, Any]) -> dict[str, str]:
+        return dict(value)
+
+
+@dataclass(frozen=True)
+class Flag(ArgKind):
+    """An optional word such as `-f`; its value is whether it was given."""
+
+    word: str = ""
+    fuzzed: bool = True
+
+    def parse(self, tokens: list[str], i: int) -> tuple[bool, int]:
+        if i < len(tokens) and tokens[i] == self.word:
+            return True, i + 1
+        return False, i
+
+    def format(self, value: Any) -> list[str]:
+        return [self.word] if value else []
+
+    def simpler(self, value: Any) -> list[Any]:
+        return [False] if value else []
+
+
+@dataclass(frozen=True)
+class DeviceIdArg(ArgKind):
+    """`BUS ID`: two words, `pci 8086:1234`, `usb 046d:c52b`, `platform NAME`."""
+
+    def parse(self, tokens: list[str], i: int) -> tuple[DeviceId, int]:
+        bus, text = _token(tokens, i), _token(tokens, i + 1)
+        return parse_device_id(bus, text), i + 2
+
+    def format(self, value: Any) -> list[str]:
+        return [value.bus, value.format()]
+
+
+@dataclass(frozen=True)
+class SettingArg(ArgKind):
+    """`NAME VALUE` of a sysctl; the value stays text, as the kernel parses it."""
+
+    names: tuple[str, ...] = SYSCTLS
+    values: tuple[str, ...] = ("0", "1")
+
+    def parse(self, tokens: list[str], i: int) -> tuple[tuple[str, str], int]:
+        name, value = _token(tokens, i), _token(tokens, i + 1)
+        if name not in self.names:
+            raise ValueError(f"unknown sysctl '{name}' (known: {', '.join(self.names)})")
+        if value not in self.values:
+            raise Mismatch()
+        return (name, value), i + 2
+
+    def format(self, value: Any) -> list[str]:
+        return list(value)
+
+
+@dataclass(frozen=True)
+class Use(ArgKind):
+    """A name an earlier operation bound (`fd0`, `dev0`). With `consumes`, the
+    operation ends what the name holds (close, unplug)."""
+
+    resource: str = "fd"
+    consumes: bool = False
+
+    def parse(self, tokens: list[str], i: int) -> tuple[Ref, int]:
+        word = _token(tokens, i)
+        if not NAME.match(word):
+            raise Mismatch()
+        return Ref(word, self.resource), i + 1
+
+    def refs(self, value: Any) -> list[Ref]:
+        return [value]
+
+    def resolve(self, value: Any, names: dict[str, Any]) -> Any:
+        cls, errno = RESOURCES[self.resource]
+        obj = names.get(value.name)
+        if not isinstance(obj, cls):
+            raise Unresolved(-errno)
+        return obj
+
+
+@dataclass(frozen=True)
+class Line(ArgKind):
+    """An interrupt line: a number, or a device (`devN`) whose line it is."""
+
+    def parse(self, tokens: list[str], i: int) -> tuple[Num | Ref, int]:
+        word = _token(tokens, i)
+        if NAME.match(word):
+            return Ref(word, "dev"), i + 1
+        return Int(self.usage, minimum=0).parse(tokens, i)
+
+    def format(self, value: Any) -> list[str]:
+        return [value.name] if isinstance(value, Ref) else Int(self.usage).format(value)
+
+    def refs(self, value: Any) -> list[Ref]:
+        return [value] if isinstance(value, Ref) else []
+
+    def resolve(self, value: Any, names: dict[str, Any]) -> int:
+        if isinstance(value, Ref):
+            dev = Use("devN", resource="dev").resolve(value, names)
+            return int(dev.irq)
+        return int(value)

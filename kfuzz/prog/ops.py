@@ -1,0 +1,142 @@
+"""The one table of operations: each `.kfz` verb, its arguments, its kernel handler.
+
+Parsing, printing, the names an operation uses and binds, renumbering,
+minimization and the state machine's generation all walk this table. A new
+verb is one entry here and its handler in the kernel subsystem it drives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from ..kernel import Kernel
+from ..kernel.device import Device, DeviceId
+from .args import (
+    MODNAME,
+    ArgKind,
+    DataArg,
+    DeviceIdArg,
+    Flag,
+    Int,
+    Line,
+    ParamsArg,
+    PathArg,
+    SettingArg,
+    Use,
+    Word,
+)
+
+Handler = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Props:
+    """The generic properties any operation may carry, parsed and minimized generically.
+
+    `fail_nth` is written `(fail_nth: N)` after the operation, `nobody` as `as nobody`
+    before it. Minimizing tries each at its default.
+    """
+
+    fail_nth: int | None = None
+    nobody: bool = False
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    def without(self, name: str) -> Props:
+        """These properties with one back at its default, for the minimizer."""
+        return replace(self, **{name: getattr(Props(), name)})
+
+
+# what the fuzzer draws for an operation's properties
+DRAW_EXTRAS = "extras"  # mostly none, some fault injection, some `as nobody`
+DRAW_FAULTS = "faults"  # mostly none, some fault injection
+DRAW_NONE = ""
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """One verb. `binds` is the resource (`fd`, `dev`) a `-> name` holds."""
+
+    verb: str
+    args: tuple[ArgKind, ...]
+    handler: Handler
+    binds: str | None = None
+    props: tuple[str, ...] = ("fail_nth", "nobody")
+    draw: str = DRAW_FAULTS  # the properties the fuzzer draws
+    after: int = 0  # the fuzzer uses it only after this many operations
+    rule: str = ""  # the state machine's rule: verbs that share one are drawn as one step
+
+    @property
+    def rule_name(self) -> str:
+        return self.rule or self.verb
+
+    @property
+    def usage(self) -> str:
+        words = [self.verb, *(a.usage for a in self.args)]
+        if self.binds:
+            words.append(f"-> {self.binds}N")
+        return " ".join(words)
+
+    @property
+    def needs_devices(self) -> bool:
+        """Whether it only makes sense where a device table can be plugged."""
+        return self.binds == "dev" or any(
+            isinstance(a, (DeviceIdArg, Line)) or (isinstance(a, Use) and a.resource == "dev")
+            for a in self.args)
+
+
+def _plug(kernel: Kernel, dev_id: DeviceId) -> Any:
+    return kernel.bus.plug(dev_id)
+
+
+def _bind(kernel: Kernel, dev: Device) -> int:
+    return kernel.bus.bind_device(dev)
+
+
+def _unbind(kernel: Kernel, dev: Device) -> int:
+    return kernel.bus.unbind_device(dev)
+
+
+def _sysctl(kernel: Kernel, setting: tuple[str, str]) -> int:
+    return kernel._op_sysctl(*setting)
+
+
+LOAD = (Word("NAME", "module", pattern=MODNAME), ParamsArg("[key=value ...]", "params"))
+LOADED = Word("NAME", "loaded", pattern=MODNAME)
+FD = Use("fdN", "fd", resource="fd")
+DEV = Use("devN", "dev", resource="dev")
+
+TABLE: tuple[OpSpec, ...] = (
+    OpSpec("insmod", LOAD, Kernel._op_insmod, draw=DRAW_EXTRAS, rule="load"),
+    OpSpec("rmmod", (LOADED, Flag("[-f]", word="-f", fuzzed=False)), Kernel._op_rmmod,
+           draw=DRAW_EXTRAS, rule="unload"),
+    OpSpec("modprobe", LOAD, Kernel._op_modprobe, draw=DRAW_EXTRAS, rule="load"),
+    OpSpec("modprobe -r", (LOADED,), Kernel._op_modprobe_remove, draw=DRAW_EXTRAS, rule="unload"),
+    OpSpec("plug", (DeviceIdArg("BUS ID", "device"),), _plug, binds="dev"),
+    OpSpec("unplug", (Use("devN", "dev", resource="dev", consumes=True),), Kernel._op_unplug,
+           draw=DRAW_NONE),
+    OpSpec("unbind", (DEV,), _unbind, rule="bind"),
+    OpSpec("bind", (DEV,), _bind, rule="bind"),
+    OpSpec("open", (PathArg("PATH", "path"),), Kernel._op_open, binds="fd", draw=DRAW_EXTRAS),
+    OpSpec("read", (FD, Int("COUNT", "count", minimum=0)), Kernel._op_read),
+    OpSpec("write", (FD, DataArg("DATA", "data")), Kernel._op_write),
+    OpSpec("ioctl", (FD, Int("CMD", "cmd", plain=False), Int("ARG", "arg")), Kernel._op_ioctl),
+    OpSpec("close", (Use("fdN", "fd", resource="fd", consumes=True),), Kernel._op_close,
+           draw=DRAW_NONE),
+    OpSpec("irq", (Line("N|devN", "line"),), Kernel._op_irq),
+    OpSpec("tick", (Int("N", "jiffies", minimum=0),), Kernel._op_tick),
+    OpSpec("suspend", (), Kernel._op_suspend),
+    OpSpec("sysctl", (SettingArg("NAME VALUE", "sysctl"),), _sysctl, draw=DRAW_NONE, after=8),
+)
+
+SPECS: dict[str, OpSpec] = {spec.verb: spec for spec in TABLE}
+VERBS: tuple[str, ...] = tuple(dict.fromkeys(spec.verb.split()[0] for spec in TABLE))
+
+
+def usage(first_word: str) -> str:
+    """Every usage of a verb (`modprobe NAME ... or modprobe -r NAME`)."""
+    return " or ".join(s.usage for s in TABLE if s.verb.split()[0] == first_word)

@@ -1,0 +1,97 @@
+"""What running an operation or a program gives back: plain values only.
+
+No kernel object (a File, a Device, a Buffer, the Kernel) is in here, so a
+reply can cross a pipe, or later a network, and be written as JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..kernel import Finding
+from ..kernel.device import Device
+from ..kernel.errno import errname
+from ..kernel.fs import File
+from .values import format_data
+
+# An operation's result as plain data: an int stays an int, an errno is its name
+# ("-ENOMEM"), data is its `.kfz` literal, a bound object is its name, and None is
+# an operation that a finding cut short.
+Result = int | str | None
+
+
+def describe(result: Any, bind: str | None = None) -> Result:
+    if result is None:
+        return None
+    if isinstance(result, int):
+        return errname(result) if result < 0 else int(result)
+    if isinstance(result, (bytes, bytearray)):
+        return format_data(bytes(result))
+    if isinstance(result, (Device, File)) and bind:
+        return bind
+    return repr(result)
+
+
+def failed(result: Result) -> bool:
+    """An errno: the operation failed, and a name it would have bound stays unbound."""
+    return isinstance(result, str) and result.startswith("-E")
+
+
+@dataclass
+class Reply:
+    """What the fuzzer learns from one operation: its result, a finding if one
+    fired, and the device nodes and loaded modules there are now."""
+
+    result: Result
+    finding: Finding | None = None
+    nodes: tuple[str, ...] = ()
+    loaded: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not failed(self.result)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"result": self.result, "finding": self.finding.to_dict() if self.finding else None,
+                "nodes": list(self.nodes), "loaded": list(self.loaded)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Reply:
+        finding = Finding.from_dict(data["finding"]) if data.get("finding") else None
+        return cls(data["result"], finding, tuple(data["nodes"]), tuple(data["loaded"]))
+
+
+@dataclass
+class OpResult:
+    """One line of a program and what it returned."""
+
+    op: str
+    result: Result
+
+    def to_json(self) -> dict[str, Any]:
+        return {"op": self.op, "result": self.result}
+
+
+@dataclass
+class Outcome:
+    """What a program did: its first finding, the kernel log, each line's result."""
+
+    finding: Finding | None
+    dmesg: list[str]
+    results: list[OpResult] = field(default_factory=list)
+    taints: str = "G"
+
+    @property
+    def failed(self) -> bool:
+        return self.finding is not None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"finding": self.finding.to_dict() if self.finding else None, "dmesg": list(self.dmesg),
+                "results": [r.to_json() for r in self.results], "taints": self.taints}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Outcome:
+        finding = Finding.from_dict(data["finding"]) if data.get("finding") else None
+        return cls(finding, list(data["dmesg"]), [OpResult(r["op"], r["result"]) for r in data["results"]],
+                   data.get("taints", "G"))

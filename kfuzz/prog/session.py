@@ -1,0 +1,193 @@
+"""The one runner: a kernel session runs every program, one operation at a time.
+
+Fuzzing, replay, minimization and the python-leak check all go through
+`KernelSession`: `begin` makes a fresh kernel, `step` runs one operation through
+the operation table, `end` cleans up and checks. `run_program` is exactly that.
+An operation that runs too long is stopped by a timer signal that turns into a
+`hang` finding at the module line it was on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from types import FrameType
+
+from ..kernel import Kernel, KernelConfig, ModuleIndex
+from ..kernel.current import running_kernel
+from ..kernel.frames import module_stack
+from ..kernel.log import PrintRedirect
+from ..kernel.signing import load_public
+from .args import RESOURCES, Unresolved
+from .heapcheck import check_python_leak
+from .outcome import OpResult, Outcome, Reply, describe
+from .program import Op, Program
+
+
+def kernel_config(settings: dict[str, str]) -> KernelConfig:
+    keys: tuple[bytes, ...] = ()
+    if settings.get("keyring"):
+        keys = (load_public(Path(settings["keyring"])),)
+    return KernelConfig(
+        sig_enforce=settings.get("sig_enforce") == "1",
+        autoload=settings.get("autoload", "1") == "1",
+        panic_on_warn=settings.get("panic_on_warn") == "1",
+        modules_disabled=settings.get("modules_disabled") == "1",
+        trusted_keys=keys,
+    )
+
+
+def program_index(prog: Program) -> ModuleIndex:
+    return ModuleIndex.scan(prog.modules)
+
+
+class KernelSession:
+    """Test cases on fresh kernels of one module index, in this process."""
+
+    def __init__(self, index: ModuleIndex, op_timeout: float | None = None):
+        self.index = index
+        self.op_timeout = op_timeout
+        self._kernel: Kernel | None = None
+        self.names: dict[str, object] = {}
+        self._configs: dict[tuple[tuple[str, str], ...], KernelConfig] = {}
+        self._armed = False
+        # told each operation's `.kfz` line as it starts (the worker keeps it for a crash report)
+        self.on_op: Callable[[str], None] | None = None
+        if op_timeout:
+            signal.signal(signal.SIGALRM, self._on_alarm)
+
+    @property
+    def kernel(self) -> Kernel:
+        if self._kernel is None:
+            raise RuntimeError("no test case begun")
+        return self._kernel
+
+    # -- the hang timer ---------------------------------------------------------------
+    def _on_alarm(self, signum: int, frame: FrameType | None) -> None:
+        kernel = running_kernel()
+        if not self._armed or kernel is None:
+            return
+        self._armed = False
+        kernel.report("hang", "INFO: task hung in {fn}",
+                      f"INFO: task kfuzz blocked for more than {self.op_timeout:g} seconds",
+                      stack=module_stack(frame))
+
+    @contextlib.contextmanager
+    def guard(self) -> Iterator[None]:
+        if not self.op_timeout:
+            yield
+            return
+        self._armed = True
+        signal.setitimer(signal.ITIMER_REAL, self.op_timeout)
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            self._armed = False
+
+    @contextlib.contextmanager
+    def _output_to_log(self) -> Iterator[None]:
+        sink = PrintRedirect(self.kernel.log)
+        out, err = sys.stdout, sys.stderr
+        sys.stdout = sys.stderr = sink
+        try:
+            yield
+        finally:
+            sys.stdout, sys.stderr = out, err
+            sink.flush()
+
+    # -- test cases ---------------------------------------------------------------------
+    def begin(self, settings: dict[str, str]) -> None:
+        key = tuple(sorted(settings.items()))
+        config = self._configs.get(key)
+        if config is None:
+            config = self._configs[key] = kernel_config(settings)
+        self._kernel = Kernel(self.index, replace(config))
+        self.names = {}
+
+    def _reply(self, result: object, bind: str | None = None) -> Reply:
+        kernel = self.kernel
+        return Reply(describe(result, bind), kernel.findings[0] if kernel.findings else None,
+                     tuple(kernel.fs.nodes), tuple(kernel.loader.modules))
+
+    def execute(self, op: Op) -> object:
+        """Runs one operation through its table entry; binds its name when it succeeded."""
+        spec = op.spec
+        try:
+            values = [kind.resolve(value, self.names) for kind, value in zip(spec.args, op.args, strict=True)]
+        except Unresolved as err:
+            return err.errno
+        kernel = self.kernel
+        result = kernel.run_op(spec.handler, kernel, *values, fail_nth=op.fail_nth, nobody=op.nobody)
+        if op.bind:
+            if spec.binds and isinstance(result, RESOURCES[spec.binds][0]):
+                self.names[op.bind] = result
+            else:
+                self.names.pop(op.bind, None)
+        return result
+
+    def step(self, op: Op, settings: dict[str, str] | None = None) -> Reply:
+        """One operation; with `settings`, in a fresh kernel begun for it (one round
+        trip for the worker instead of two)."""
+        if settings is not None:
+            self.begin(settings)
+        if self.on_op is not None:
+            self.on_op(op.format())
+        with self._output_to_log(), self.guard():
+            result = self.execute(op)
+        return self._reply(result, op.bind)
+
+    def end(self, settings: dict[str, str] | None = None) -> Reply:
+        """The end-of-program clean-up and its checks."""
+        if settings is not None:
+            self.begin(settings)
+        if self.on_op is not None:
+            self.on_op("clean-up")
+        if not self.kernel.findings:
+            with self._output_to_log(), self.guard():
+                self.kernel.do("cleanup")
+        return self._reply(0)
+
+    def dmesg(self) -> list[str]:
+        return self._kernel.log.dmesg() if self._kernel else []
+
+    def run(self, prog: Program) -> Outcome:
+        """A whole program: begin, each operation, end. Its outcome is its first finding."""
+        if not self._knows(prog):
+            return KernelSession(program_index(prog), self.op_timeout).run(prog)
+        self.begin(prog.settings)
+        results: list[OpResult] = []
+
+        def run_ops() -> None:
+            results.clear()
+            for op in prog.ops:
+                reply = self.step(op)
+                results.append(OpResult(replace(op, comment="").format(), reply.result))
+                if reply.finding is not None:
+                    return
+
+        if "python-leak" in prog.checks:
+            check_python_leak(self.kernel, run_ops)
+        else:
+            run_ops()
+        self.end()
+        kernel = self.kernel
+        return Outcome(kernel.findings[0] if kernel.findings else None, kernel.log.dmesg(), results,
+                       kernel.taint_string())
+
+    def _knows(self, prog: Program) -> bool:
+        """Whether the program's module files are this session's."""
+        for path in prog.modules:
+            image = self.index.get(path.stem)
+            if image is None or image.path.resolve() != path.resolve():
+                return False
+        return True
+
+
+def run_program(prog: Program, index: ModuleIndex | None = None) -> Outcome:
+    """Runs the program on a fresh kernel in this process."""
+    return KernelSession(index if index is not None else program_index(prog)).run(prog)
