@@ -13,13 +13,10 @@ import sys
 import time
 from pathlib import Path
 
-from rich.console import Console
-
 from kfuzz.executor import make_executor
-from kfuzz.fuzz import FuzzOptions, closure, resolve_targets
+from kfuzz.fuzz import Campaign, Events, FuzzOptions, closure, resolve_targets
 from kfuzz.fuzz.bugs import StopFuzzing
-from kfuzz.fuzz.campaign import Campaign
-from kfuzz.fuzz.progress import Progress
+from kfuzz.fuzz.events import BugFound, Event
 
 ROOT = Path(__file__).resolve().parent.parent
 BUGGY = ROOT / "target_modules" / "buggy"
@@ -32,17 +29,16 @@ PLANTED = {  # module -> the kind its planted bug is
 }
 
 
-class FirstFind(Progress):
-    """Stops the campaign at the first finding of the planted kind."""
+class FirstFind:
+    """A listener that stops the campaign at the first finding of the planted kind."""
 
     def __init__(self, kind: str):
-        super().__init__(Console(quiet=True))
         self.kind = kind
         self.at: float | None = None
 
-    def bug(self, campaign, finding) -> None:  # noqa: ANN001
-        if finding.kind == self.kind and self.at is None:
-            self.at = campaign.stats.elapsed
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, BugFound) and event.finding.kind == self.kind and self.at is None:
+            self.at = event.counts.seconds
             raise StopFuzzing()
 
 
@@ -51,7 +47,7 @@ def time_to_find(target: str, index, seed: int, cap: float, isolation: str) -> f
     sub = closure(index, target)
     executor = make_executor(isolation, sub, opts.op_timeout)
     progress = FirstFind(PLANTED[target])
-    campaign = Campaign(target, sub, executor, opts, progress, cap)
+    campaign = Campaign(target, sub, executor, opts, Events(progress), cap)
     try:
         try:
             campaign.probe_python_leak()

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import builtins
-import contextlib
 import statistics
 import time
 from collections.abc import Callable
@@ -24,8 +23,7 @@ from pathlib import Path
 from kfuzz.kernel import Kernel, ModuleIndex
 from kfuzz.kernel.current import pop, push
 from kfuzz.kernel.image import read_image
-from kfuzz.kernel.log import PrintRedirect
-from kfuzz.prog import execute, parse_program
+from kfuzz.prog import KernelSession, parse_program
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = ROOT / "target_modules"
@@ -70,14 +68,14 @@ def per_call(fn: Callable[[], object], seconds: float, repeats: int = 5) -> floa
 def mixed_program(index: ModuleIndex) -> tuple[Callable[[], None], int]:
     prog = parse_program(MIXED, Path("mixed.kfz"))
 
+    session = KernelSession(index)  # no operation timeout: the figure is the kernel's own cost
+
     def run() -> None:
-        kernel = Kernel(index)
-        names: dict[str, object] = {}
-        with contextlib.redirect_stdout(PrintRedirect(kernel.log)):
-            for op in prog.ops:
-                execute(kernel, op, names)
-        if kernel.findings:
-            raise SystemExit(f"the mixed program found a bug: {kernel.findings[0].title}")
+        session.begin({})
+        for op in prog.ops:
+            reply = session.step(op)
+            if reply.finding is not None:
+                raise SystemExit(f"the mixed program found a bug: {reply.finding.title}")
 
     return run, len(prog.ops)
 

@@ -21,15 +21,11 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from kfuzz.executor.session import KernelSession
-from rich.console import Console
-
 from kfuzz.executor import make_executor
-from kfuzz.fuzz import FuzzOptions, closure, resolve_targets
+from kfuzz.fuzz import Events, FuzzOptions, closure, resolve_targets
 from kfuzz.fuzz.campaign import Campaign, Stats
-from kfuzz.fuzz.progress import Progress
 from kfuzz.kernel import ModuleIndex
-from kfuzz.prog import Op, Outcome, Program
+from kfuzz.prog import KernelSession, Op, Outcome, Program, Reply
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = ROOT / "target_modules"
@@ -74,19 +70,23 @@ class SpawnPerCase:
         self._start()
         self._ask("begin", settings)
 
-    def step(self, op: Op) -> Any:
-        return self._ask("step", op)
+    def step(self, op: Op) -> Reply:
+        reply: Reply = self._ask("step", op)
+        return reply
 
-    def end(self) -> Any:
-        reply = self._ask("end")
+    def end(self) -> Reply:
+        reply: Reply = self._ask("end")
         self._stop()
         return reply
 
-    def replay(self, prog: Program) -> Outcome:
+    def run(self, prog: Program) -> Outcome:
         self._start()
-        outcome = self._ask("replay", prog)
+        outcome: Outcome = self._ask("run", prog)
         self._stop()
         return outcome
+
+    def abort(self) -> None:
+        self.close()
 
     def close(self) -> None:
         if self.proc is not None:
@@ -99,7 +99,7 @@ def measure(mode: str, target: str, index: ModuleIndex, cases: int, seed: int) -
     sub = closure(index, target)
     executor = (SpawnPerCase(sub, opts.op_timeout) if mode == "spawn"
                 else make_executor(mode, sub, opts.op_timeout))
-    campaign = Campaign(target, sub, executor, opts, Progress(Console(quiet=True)), None)
+    campaign = Campaign(target, sub, executor, opts, Events(), None)
     try:
         campaign.stats = Stats()
         campaign.hypothesis_round(seed)
