@@ -131,7 +131,7 @@ def replay_json(path: Path, prog: Program, outcome: Outcome, changed: list[Chang
         record.update((k, v) for k, v in found.items() if k in record)
     record["dmesg"] = outcome.dmesg
     record["results"] = [r.to_json() for r in outcome.results]
-    record["changed_modules"] = [str(c.path) for c in changed]
+    record["changed_modules"] = [{"path": str(c.path), "then": c.then, "now": c.now} for c in changed]
     return record
 
 

@@ -549,3 +549,64 @@ def test_script_fuzz_writes_a_report_that_replays(tmp_path: Path) -> None:
                             timeout=60, cwd=tmp_path)
     assert replay.returncode == 1, replay.stderr
     assert json.loads(replay.stdout)["title"] == OOB_TITLE
+
+
+# -- replay: repro files that people write, move and mail --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def report_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A report folder written by a short fuzzing run of oobwrite."""
+    reports = tmp_path_factory.mktemp("fuzzed") / "reports"
+    result = kfuzz("fuzz", BUGGY / "oobwrite.py", "--max-examples", "60", "--seed", "0", "--no-db",
+                   "--reports", reports, "--module-path", TARGETS)
+    assert result.exit_code == 1, result.output
+    [folder] = [p for p in reports.iterdir() if p.is_dir()]
+    return folder
+
+
+def test_a_report_folder_mailed_with_its_module_replays_anywhere(
+        report_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    mailed = tmp_path / "inbox" / report_folder.name
+    shutil.copytree(report_folder, mailed)
+    shutil.copy(BUGGY / "oobwrite.py", mailed / "oobwrite.py")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = kfuzz("replay", "--json", mailed)
+    assert result.exit_code == 1, result.output
+    [record] = json_lines(result)
+    assert record["title"] == OOB_TITLE and record["changed_modules"] == []
+
+
+def test_replay_says_when_a_module_differs_from_the_reports(
+        report_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    mailed = tmp_path / report_folder.name
+    shutil.copytree(report_folder, mailed)
+    fixed = (BUGGY / "oobwrite.py").read_text() + "\n# fixed, perhaps\n"
+    (mailed / "oobwrite.py").write_text(fixed)
+    monkeypatch.chdir(tmp_path)
+    result = kfuzz("replay", mailed)
+    assert "oobwrite.py changed since the report" in " ".join(result.stdout.split()), result.stdout
+    [record] = json_lines(kfuzz("replay", "--json", mailed))
+    [changed] = record["changed_modules"]
+    assert changed["path"].endswith("oobwrite.py") and changed["then"] != changed["now"]
+
+
+def test_replay_finds_a_module_in_the_current_directory_then_on_the_module_path(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    kfz = write_kfz(tmp_path / "r.kfz", "insmod oobwrite", "open /dev/oobwrite -> fd0",
+                    'write fd0 "' + "A" * 70 + '"', modules=(Path("gone/oobwrite.py"),))
+    monkeypatch.chdir(tmp_path)
+    missing = kfuzz("replay", kfz)
+    assert missing.exit_code == 2
+    assert "r.kfz:2" in missing.stderr and "--module-path" in missing.stderr, missing.stderr
+    found = kfuzz("replay", "--json", "--module-path", BUGGY, kfz)
+    assert found.exit_code == 1 and json_lines(found)[0]["title"] == OOB_TITLE, found.output
+    shutil.copy(BUGGY / "oobwrite.py", tmp_path / "cwd_copy.py")
+    (tmp_path / "oobwrite.py").write_text((BUGGY / "oobwrite.py").read_text())
+    sub = tmp_path / "repros"
+    sub.mkdir()
+    moved = kfz.rename(sub / "r.kfz")
+    in_cwd = kfuzz("replay", "--json", moved)
+    assert in_cwd.exit_code == 1 and json_lines(in_cwd)[0]["title"] == OOB_TITLE, in_cwd.output

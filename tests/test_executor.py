@@ -33,6 +33,9 @@ def w_ioctl(file, cmd, arg):
         return 0
     if cmd == 7:
         return sum(range(10**13))  # C code: the timer signal cannot cut in
+    if cmd == 8:
+        print("w: last words before the crash")
+        os._exit(7)
     return -ENOTTY
 """
 
@@ -116,3 +119,17 @@ def test_a_hang_the_timer_signal_cannot_cut_is_bounded_too(worker: ForkExecutor,
     assert outcome.finding is not None and outcome.finding.kind == "hang"
     # the replay's bound: each operation's timeout, plus the grace the parent allows
     assert time.monotonic() - started < worker.op_timeout * 5 + GRACE + 2
+
+
+def test_a_crash_keeps_the_kernel_log_and_names_the_operation_in_flight(worker: ForkExecutor, lab) -> None:  # noqa: ANN001
+    # as pstore keeps a dying kernel's log: the lines written during the fatal
+    # operation survive the worker, in a fuzzing step and in a replay alike
+    finding = case(worker, ioctl(8))[2].finding
+    assert finding is not None and finding.title == "kernel process exited with code 7 in w_ioctl"
+    assert "during 'ioctl fd0 8 0'" in finding.message
+    prog = parse_program(f"# modules: {lab.paths[0]}\ninsmod w\nopen /dev/w -> fd0\nioctl fd0 8 0\n")
+    outcome = worker.run(prog)
+    assert outcome.finding is not None and outcome.finding.title == finding.title
+    assert "during 'ioctl fd0 8 0'" in outcome.finding.message
+    assert any("w: last words before the crash" in line for line in outcome.dmesg), outcome.dmesg
+    assert any("w: " in line and "taint" in line for line in outcome.dmesg)  # from insmod, earlier

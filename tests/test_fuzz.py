@@ -129,6 +129,7 @@ BAD_MODULES = {
         import os, signal
 
         def killer_ioctl(file, cmd, arg):
+            print("killer: going down")
             os.kill(os.getpid(), signal.SIGSEGV)
         """),
 }
@@ -160,6 +161,12 @@ def test_fuzzer_survives_modules_that_misbehave(name: str, tmp_path: Path) -> No
     assert kind in kinds, [rec.finding.title for _, rec in result.records]
     assert result.cases >= 10  # it went on fuzzing after the bug
     assert all(rec.reported is not None for _, rec in result.records)
+    if kind == "crash":  # its report keeps the dying kernel's log, as pstore does
+        rec = next(rec for _, rec in result.records if rec.finding.kind == "crash")
+        data = json.loads((rec.reported / "report.json").read_text())
+        assert "during 'ioctl fd" in data["message"], data["message"]
+        assert any("killer: going down" in line for line in data["dmesg"]), data["dmesg"]
+        assert "killer: going down" in (rec.reported / "report.md").read_text()
 
 
 def test_a_run_tells_its_listeners_what_happened(tmp_path: Path) -> None:

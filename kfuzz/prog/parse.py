@@ -152,11 +152,10 @@ class _Parser:
     def locate(self, word: str, what: str, lineno: int, base_dir: Path,
                module_path: Path | None = None) -> Path:
         """A path of the header: the repro's folder, then the current directory, then
-        the module path; a file mailed beside its repro is found by its name alone."""
+        the module path. A file of that name beside the repro comes first: whoever
+        mails or copies a report folder with its module (perhaps fixed) means that one."""
         path = Path(word)
-        if path.is_absolute() and path.exists():
-            return path
-        places = [base_dir / path, base_dir / path.name, path, Path(path.name)]
+        places = [base_dir / path.name, base_dir / path, path, Path(path.name)]
         if module_path is not None:
             places += [module_path / path.name, *sorted(module_path.rglob(path.name))]
         for place in places:
