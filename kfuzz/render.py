@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.console import Group, RenderableType
 from rich.panel import Panel
@@ -12,6 +12,9 @@ from rich.text import Text
 from .kernel import Finding, ModuleImage
 from .prog import Outcome
 from .prog.outcome import failed
+
+if TYPE_CHECKING:
+    from .fuzz import BugRecord, FuzzResult
 
 
 def finding_panel(f: Finding) -> RenderableType:
@@ -81,25 +84,25 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def _summary(result: Any) -> Text:
+def _summary(result: FuzzResult) -> Text:
     rate = result.ops / result.seconds if result.seconds else 0.0
     return Text(f"{result.cases} test cases, {result.ops} operations in {result.seconds:.1f}s "
                 f"({rate:,.0f} ops/s), {plural(len(result.records), 'bug')}", style="bold")
 
 
-def finding_line(target: str, rec: Any) -> str:
+def finding_line(target: str, rec: BugRecord) -> str:
     """One bug on one line, for logs: module, kind, title, repro size, reliability, folder."""
     return (f"{target}: {rec.finding.kind}: {rec.finding.title} ({len(rec.ops)} steps, "
             f"reproduced {rec.reproduced}/{rec.replays}) -> {rec.reported or '-'}")
 
 
-def findings_lines(result: Any) -> RenderableType:
+def findings_lines(result: FuzzResult) -> RenderableType:
     """The end of a fuzz run when not on a terminal: lines that do not wrap."""
     lines = [finding_line(target, rec) for target, rec in result.records] or ["no finding"]
     return Group(_summary(result), *(Text(line) for line in lines))
 
 
-def findings_table(result: Any) -> RenderableType:
+def findings_table(result: FuzzResult) -> RenderableType:
     """The end of a fuzz run: one row per bug, with its report folder."""
     summary = _summary(result)
     if not result.records:

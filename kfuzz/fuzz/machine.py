@@ -9,9 +9,10 @@ that makes one instead, so every step Hypothesis spends reaches the kernel.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule
@@ -32,7 +33,7 @@ from ..prog.args import (
     Word,
 )
 from ..prog.ops import DRAW_EXTRAS, DRAW_FAULTS
-from ..prog.values import Data, Num, Ref
+from ..prog.values import ArgValue, Data, Num, Ref
 from .dictionary import TICKS
 
 if TYPE_CHECKING:
@@ -57,7 +58,10 @@ def index_of(n: int) -> st.SearchStrategy[int]:
     return st.integers(0, n - 1)
 
 
-def pick(data: Any, items: list[Any] | tuple[Any, ...], label: str) -> Any:
+T = TypeVar("T")
+
+
+def pick(data: st.DataObject, items: Sequence[T], label: str) -> T:
     return items[data.draw(index_of(len(items)), label=label)]
 
 
@@ -100,7 +104,7 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
             return reply.ok and not self.done
 
         # -- drawing an operation by its table entry ----------------------------------------
-        def draw(self, kind: ArgKind, prior: list[Any], data: Any) -> Any:
+        def draw(self, kind: ArgKind, prior: list[ArgValue], data: st.DataObject) -> ArgValue | Instead:
             """One argument of its kind, or Instead when what it needs is missing."""
             if isinstance(kind, Use):
                 names = self.held[kind.resource]
@@ -116,9 +120,10 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
                     return pick(data, sorted(self.loaded), "module") if self.loaded else Instead("load")
                 return data.draw(modules, label="module")
             if isinstance(kind, ParamsArg):
-                plist = d.params.get(prior[0], [])
+                module = str(prior[0])  # the parameters follow the module's name
+                plist = d.params.get(module, [])
                 drawn = [(pname, data.draw(values, label=pname))
-                         for (pname, _), values in zip(plist, params.get(prior[0], []), strict=True)]
+                         for (pname, _), values in zip(plist, params.get(module, []), strict=True)]
                 return tuple((k, v) for k, v in drawn if v is not None)
             if isinstance(kind, PathArg):
                 if not self.seen_nodes:
@@ -136,8 +141,8 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
                 return data.draw(SYSCTLS, label="sysctl")
             raise TypeError(f"no strategy for {kind!r}")
 
-        def run(self, spec: OpSpec, data: Any) -> None:
-            args: list[Any] = []
+        def run(self, spec: OpSpec, data: st.DataObject) -> None:
+            args: list[ArgValue] = []
             for kind in spec.args:
                 value = self.draw(kind, args, data)
                 if isinstance(value, Instead):
@@ -155,7 +160,7 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
             if self.send(Op(spec.verb, tuple(args), bind, props)) and bind and spec.binds:
                 self.held[spec.binds].append(bind)
 
-        def make(self, what: str, data: Any) -> None:
+        def make(self, what: str, data: st.DataObject) -> None:
             """The step that makes what a rule needed: a module, a node, a file, a device."""
             if what == "node":  # make something that makes a node
                 loaded = d.targets[0] in self.loaded
@@ -164,7 +169,7 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
                 return self.run_rule(rules["load"], data)
             self.run(SPECS[{"fd": "open", "dev": "plug"}[what]], data)
 
-        def run_rule(self, specs: list[OpSpec], data: Any) -> None:
+        def run_rule(self, specs: list[OpSpec], data: st.DataObject) -> None:
             """One of the verbs that share a rule (insmod or modprobe...)."""
             self.run(pick(data, specs, "verb") if len(specs) > 1 else specs[0], data)
 
@@ -181,16 +186,26 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
             continue  # nothing to plug: spend every step on what can reach code
         rules.setdefault(spec.rule_name, []).append(spec)
     for name, specs in rules.items():
-        setattr(KernelMachine, name, _rule(name, specs))
+        setattr(KernelMachine, name, rule(data=st.data())(_step(name, specs)))
     return KernelMachine
 
 
-def _rule(name: str, specs: list[OpSpec]) -> Any:
+class _Runs(Protocol):
+    """What a rule's step needs of the machine."""
+
+    done: bool
+    ops: list[Op]
+
+    def run_rule(self, specs: list[OpSpec], data: st.DataObject) -> None: ...
+
+
+def _step(name: str, specs: list[OpSpec]) -> Callable[[_Runs, st.DataObject], None]:
+    """The body of one rule: the verbs that share it, once the case is long enough."""
     after = min(spec.after for spec in specs)
 
-    def step(self: Any, data: Any) -> None:
+    def step(self: _Runs, data: st.DataObject) -> None:
         if not self.done and len(self.ops) >= after:
             self.run_rule(specs, data)
 
     step.__name__ = name
-    return rule(data=st.data())(step)
+    return step

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Generic, TypeVar
 
 from ..kernel.device import Device, DeviceId, parse_device_id
 from ..kernel.errno import EBADF, ENODEV
@@ -20,6 +20,7 @@ NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
 MODNAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*$")
 PARAM = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=\S*$")
 SYSCTLS = ("kernel.modules_disabled", "kernel.panic_on_warn")
+V = TypeVar("V")
 
 # what a bound name holds, and the errno an operation on a name holding anything else gets
 RESOURCES: dict[str, tuple[type, int]] = {"fd": (File, EBADF), "dev": (Device, ENODEV)}
@@ -44,32 +45,32 @@ def _token(tokens: list[str], i: int) -> str:
 
 
 @dataclass(frozen=True)
-class ArgKind:
+class ArgKind(Generic[V]):
     """One argument of an operation. `role` tells the state machine what to draw."""
 
     usage: str
     role: str = ""
 
-    def parse(self, tokens: list[str], i: int) -> tuple[Any, int]:
+    def parse(self, tokens: list[str], i: int) -> tuple[V, int]:
         raise NotImplementedError
 
-    def format(self, value: Any) -> list[str]:
+    def format(self, value: V) -> list[str]:
         return [str(value)]
 
-    def refs(self, value: Any) -> list[Ref]:
+    def refs(self, value: V) -> list[Ref]:
         return []
 
-    def simpler(self, value: Any) -> list[Any]:
+    def simpler(self, value: V) -> list[V]:
         """Plainer values to try, plainest first (none by default)."""
         return []
 
-    def resolve(self, value: Any, names: dict[str, Any]) -> Any:
+    def resolve(self, value: V, names: dict[str, object]) -> object:
         """The plain value the kernel handler takes."""
         return value
 
 
 @dataclass(frozen=True)
-class Int(ArgKind):
+class Int(ArgKind[Num]):
     """An integer, `0x` allowed. With `plain`, the minimizer tries 0 and 1."""
 
     minimum: int | None = None
@@ -84,20 +85,20 @@ class Int(ArgKind):
             raise Mismatch()
         return value, i + 1
 
-    def format(self, value: Any) -> list[str]:
+    def format(self, value: Num) -> list[str]:
         return [value.text if isinstance(value, Num) else str(value)]
 
-    def simpler(self, value: Any) -> list[Any]:
+    def simpler(self, value: Num) -> list[Num]:
         if not self.plain or value == 0:
             return []
         return [Num(0)] if value == 1 else [Num(0), Num(1)]
 
-    def resolve(self, value: Any, names: dict[str, Any]) -> int:
+    def resolve(self, value: Num, names: dict[str, object]) -> int:
         return int(value)
 
 
 @dataclass(frozen=True)
-class DataArg(ArgKind):
+class DataArg(ArgKind[bytes]):
     def parse(self, tokens: list[str], i: int) -> tuple[Data, int]:
         text = _token(tokens, i)
         try:
@@ -105,19 +106,19 @@ class DataArg(ArgKind):
         except ValueError:
             raise ValueError(f"bad DATA {text}: write a quoted string or x'hex'") from None
 
-    def format(self, value: Any) -> list[str]:
+    def format(self, value: bytes) -> list[str]:
         return [value.text if isinstance(value, Data) else Data(value).text]
 
-    def simpler(self, value: Any) -> list[Any]:
+    def simpler(self, value: bytes) -> list[bytes]:
         """The data cut to one byte, then to half of itself."""
         return [Data(value[:n]) for n in sorted({1, len(value) // 2}) if n < len(value)]
 
-    def resolve(self, value: Any, names: dict[str, Any]) -> bytes:
+    def resolve(self, value: bytes, names: dict[str, object]) -> bytes:
         return bytes(value)
 
 
 @dataclass(frozen=True)
-class Word(ArgKind):
+class Word(ArgKind[str]):
     """A word matching a pattern (a module name), or one of a fixed set."""
 
     pattern: re.Pattern[str] | None = None
@@ -136,7 +137,7 @@ class Word(ArgKind):
 
 
 @dataclass(frozen=True)
-class PathArg(ArgKind):
+class PathArg(ArgKind[str]):
     def parse(self, tokens: list[str], i: int) -> tuple[str, int]:
         word = _token(tokens, i)
         if not word.startswith(("/dev/", "/proc/")):
@@ -145,7 +146,7 @@ class PathArg(ArgKind):
 
 
 @dataclass(frozen=True)
-class ParamsArg(ArgKind):
+class ParamsArg(ArgKind[Params]):
     """`key=value ...` to the end of the operation; values stay text, as the kernel parses them."""
 
     def parse(self, tokens: list[str], i: int) -> tuple[Params, int]:
@@ -157,15 +158,15 @@ class ParamsArg(ArgKind):
             out.append((key, value))
         return tuple(out), len(tokens)
 
-    def format(self, value: Any) -> list[str]:
+    def format(self, value: Params) -> list[str]:
         return [f"{k}={v}" for k, v in value]
 
-    def resolve(self, value: Any, names: dict[str, Any]) -> dict[str, str]:
+    def resolve(self, value: Params, names: dict[str, object]) -> dict[str, str]:
         return dict(value)
 
 
 @dataclass(frozen=True)
-class Flag(ArgKind):
+class Flag(ArgKind[bool]):
     """An optional word such as `-f`; its value is whether it was given."""
 
     word: str = ""
@@ -176,27 +177,27 @@ class Flag(ArgKind):
             return True, i + 1
         return False, i
 
-    def format(self, value: Any) -> list[str]:
+    def format(self, value: bool) -> list[str]:
         return [self.word] if value else []
 
-    def simpler(self, value: Any) -> list[Any]:
+    def simpler(self, value: bool) -> list[bool]:
         return [False] if value else []
 
 
 @dataclass(frozen=True)
-class DeviceIdArg(ArgKind):
+class DeviceIdArg(ArgKind[DeviceId]):
     """`BUS ID`: two words, `pci 8086:1234`, `usb 046d:c52b`, `platform NAME`."""
 
     def parse(self, tokens: list[str], i: int) -> tuple[DeviceId, int]:
         bus, text = _token(tokens, i), _token(tokens, i + 1)
         return parse_device_id(bus, text), i + 2
 
-    def format(self, value: Any) -> list[str]:
+    def format(self, value: DeviceId) -> list[str]:
         return [value.bus, value.format()]
 
 
 @dataclass(frozen=True)
-class SettingArg(ArgKind):
+class SettingArg(ArgKind[tuple[str, str]]):
     """`NAME VALUE` of a sysctl; the value stays text, as the kernel parses it."""
 
     names: tuple[str, ...] = SYSCTLS
@@ -210,12 +211,12 @@ class SettingArg(ArgKind):
             raise Mismatch()
         return (name, value), i + 2
 
-    def format(self, value: Any) -> list[str]:
+    def format(self, value: tuple[str, str]) -> list[str]:
         return list(value)
 
 
 @dataclass(frozen=True)
-class Use(ArgKind):
+class Use(ArgKind[Ref]):
     """A name an earlier operation bound (`fd0`, `dev0`). With `consumes`, the
     operation ends what the name holds (close, unplug)."""
 
@@ -228,10 +229,10 @@ class Use(ArgKind):
             raise Mismatch()
         return Ref(word, self.resource), i + 1
 
-    def refs(self, value: Any) -> list[Ref]:
+    def refs(self, value: Ref) -> list[Ref]:
         return [value]
 
-    def resolve(self, value: Any, names: dict[str, Any]) -> Any:
+    def resolve(self, value: Ref, names: dict[str, object]) -> object:
         cls, errno = RESOURCES[self.resource]
         obj = names.get(value.name)
         if not isinstance(obj, cls):
@@ -240,7 +241,7 @@ class Use(ArgKind):
 
 
 @dataclass(frozen=True)
-class Line(ArgKind):
+class Line(ArgKind[Num | Ref]):
     """An interrupt line: a number, or a device (`devN`) whose line it is."""
 
     def parse(self, tokens: list[str], i: int) -> tuple[Num | Ref, int]:
@@ -249,14 +250,15 @@ class Line(ArgKind):
             return Ref(word, "dev"), i + 1
         return Int(self.usage, minimum=0).parse(tokens, i)
 
-    def format(self, value: Any) -> list[str]:
+    def format(self, value: Num | Ref) -> list[str]:
         return [value.name] if isinstance(value, Ref) else Int(self.usage).format(value)
 
-    def refs(self, value: Any) -> list[Ref]:
+    def refs(self, value: Num | Ref) -> list[Ref]:
         return [value] if isinstance(value, Ref) else []
 
-    def resolve(self, value: Any, names: dict[str, Any]) -> int:
+    def resolve(self, value: Num | Ref, names: dict[str, object]) -> int:
         if isinstance(value, Ref):
             dev = Use("devN", resource="dev").resolve(value, names)
+            assert isinstance(dev, Device)  # resolve() returns only what the name's resource holds
             return int(dev.irq)
         return int(value)

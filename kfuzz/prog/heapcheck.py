@@ -14,7 +14,6 @@ import tracemalloc
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 from ..kernel import Kernel
 from ..kernel.frames import Site
@@ -80,7 +79,7 @@ def check_python_leak(kernel: Kernel, cycle: Callable[[], None]) -> None:
     _report(kernel, site, size, count)
 
 
-def _report(kernel: Kernel, site: Site, size: int, count: int) -> Any:
+def _report(kernel: Kernel, site: Site, size: int, count: int) -> None:
     from ..kernel import current
 
     current.push(kernel)

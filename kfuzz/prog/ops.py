@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
-from typing import Any
 
 from ..kernel import Kernel
 from ..kernel.device import Device, DeviceId
@@ -28,7 +27,7 @@ from .args import (
     Word,
 )
 
-Handler = Callable[..., Any]
+Handler = Callable[..., object]  # called with the resolved arguments
 
 
 @dataclass(frozen=True)
@@ -89,7 +88,7 @@ class OpSpec:
             for a in self.args)
 
 
-def _plug(kernel: Kernel, dev_id: DeviceId) -> Any:
+def _plug(kernel: Kernel, dev_id: DeviceId) -> Device | int:
     return kernel.bus.plug(dev_id)
 
 

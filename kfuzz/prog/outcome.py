@@ -21,7 +21,7 @@ from .values import format_data
 Result = int | str | None
 
 
-def describe(result: Any, bind: str | None = None) -> Result:
+def describe(result: object, bind: str | None = None) -> Result:
     if result is None:
         return None
     if isinstance(result, int):

@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from ..kernel.signing import load_public
 from .args import NAME, Mismatch
 from .ops import SPECS, VERBS, OpSpec, Props, usage
 from .program import SETTINGS, Op, Program
-from .values import format_data, parse_data
+from .values import ArgValue, format_data, parse_data
 
 __all__ = ["ProgramError", "format_data", "load_program", "parse_data", "parse_program"]
 
@@ -134,7 +134,7 @@ class _Parser:
             self.bound[bind] = spec.binds
         return op
 
-    def args(self, spec: OpSpec, tokens: list[str], lineno: int) -> tuple[Any, ...]:
+    def args(self, spec: OpSpec, tokens: list[str], lineno: int) -> tuple[ArgValue, ...]:
         expected = f"expected '{usage(spec.verb.split()[0])}'"
         values, i = [], 0
         try:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from .ops import SPECS, OpSpec, Props
-from .values import Ref
+from .values import ArgValue, Ref
 
 SETTINGS = ("sig_enforce", "autoload", "panic_on_warn", "modules_disabled", "keyring")
 
@@ -21,7 +20,7 @@ class Op:
     """
 
     verb: str
-    args: tuple[Any, ...] = ()
+    args: tuple[ArgValue, ...] = ()
     bind: str | None = None
     props: Props = Props()
     lineno: int = field(default=0, compare=False)

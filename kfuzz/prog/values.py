@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..kernel.device import DeviceId
+
 
 class Num(int):
     """An integer argument, with the spelling it was written in (`0x10`, `16`)."""
@@ -63,6 +65,10 @@ class Ref:
 
 
 Params = tuple[tuple[str, str], ...]
+
+# every value an argument kind reads: a number, data, a bound name, a word or
+# path, a flag, parameters, a device id, a sysctl setting
+ArgValue = Num | Data | bytes | Ref | str | bool | Params | DeviceId | tuple[str, str]
 Setting = tuple[str, str]
 
 
