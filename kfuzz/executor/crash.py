@@ -6,7 +6,8 @@ import mmap
 import re
 import signal
 
-from ..kernel import Finding
+from ..kernel import Finding, titles
+from ..kernel.findings import FrameRef
 from ..kernel.frames import ANONYMOUS
 
 CRUMB_SIZE = 512
@@ -49,12 +50,13 @@ class Breadcrumb:
         return (module, function) if function else None
 
 
-def innermost_module_frame(dump: str, module_files: dict[str, str]) -> tuple[str, str, str] | None:
-    """(module, function, 'file:line') from a faulthandler dump, most recent call first."""
+def innermost_module_frame(dump: str, module_files: dict[str, str]) -> tuple[str, FrameRef] | None:
+    """(module, frame) of the innermost module function in a faulthandler dump,
+    which lists the most recent call first."""
     for m in FRAME.finditer(dump):
         module = module_files.get(m.group("file"))
         if module and m.group("fn") not in ANONYMOUS:
-            return module, m.group("fn"), f"{m.group('file')}:{m.group('line')}"
+            return module, FrameRef(m.group("file"), int(m.group("line")), m.group("fn"))
     return None
 
 
@@ -67,15 +69,16 @@ def crash_finding(exitcode: int | None, crumb: tuple[str, str] | None, dump: str
             what = f"killed by signal {-exitcode}"
     else:
         what = f"exited with code {exitcode}"
-    frame = innermost_module_frame(dump, module_files)
-    module, function = (frame[0], frame[1]) if frame else (crumb or ("?", during))
-    trace = [f"  at {frame[2]}"] if frame else []
-    return Finding("crash", f"kernel process {what} in {function}", module, function,
-                   f"the kernel process {what} during '{during}'", trace)
+    found = innermost_module_frame(dump, module_files)
+    site = found[1] if found else None  # only the dump knows a line; the breadcrumb does not
+    module, function = (found[0], found[1].function) if found else (crumb or ("?", during))
+    trace = [f"  at {site.file}:{site.line}"] if site else []
+    return Finding(titles.CRASH.kind, titles.CRASH.format(what=what, fn=function), module, function,
+                   f"the kernel process {what} during '{during}'", trace, site=site)
 
 
 def hang_finding(crumb: tuple[str, str] | None, timeout: float, during: str) -> Finding:
     module, function = crumb or ("?", during)
-    return Finding("hang", f"INFO: task hung in {function}", module, function,
+    return Finding(titles.HANG.kind, titles.HANG.format(fn=function), module, function,
                    f"INFO: '{during}' did not return in {timeout:g} seconds and ignored "
                    "the timer signal; the kernel process was killed")

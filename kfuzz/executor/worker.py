@@ -20,7 +20,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
-from ..kernel import Finding, Kernel, ModuleIndex
+from ..kernel import Finding, Kernel, Kind, ModuleIndex
 from ..kernel.log import Log
 from ..prog import KernelSession, Op, Outcome, Program, Reply
 from ..prog.heapcheck import CYCLES, WARMUP
@@ -184,7 +184,7 @@ class ForkExecutor:
         if status == "error":
             raise RuntimeError(f"kfuzz worker failed on {request!r}:\n{value}")
         finding = value.finding
-        if finding is not None and finding.kind == "hang":
+        if finding is not None and finding.kind is Kind.HANG:
             self.kill()  # it answered, but module code was cut off mid-way: start clean
         return value
 

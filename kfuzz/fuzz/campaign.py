@@ -19,7 +19,7 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis.stateful import get_state_machine_test
 
 from ..executor import Executor
-from ..kernel import Finding, ModuleIndex
+from ..kernel import Finding, Kind, ModuleIndex
 from ..prog import Op, Reply, parse_op
 from .bugs import KfuzzBug, StopFuzzing, bug_type
 from .database import KeepingDatabase
@@ -184,6 +184,6 @@ class Campaign:
         outcome = self.executor.run(self.repro.program(ops, ["python-leak"]))
         if outcome.finding is not None:
             # another bug met on the way is an ordinary one: minimized, replayed plainly
-            checks = ["python-leak"] if outcome.finding.kind == "python-leak" else []
+            checks = ["python-leak"] if outcome.finding.kind is Kind.PYTHON_LEAK else []
             self.bugs.setdefault(outcome.finding.title, BugRecord(outcome.finding, ops, checks))
             self.events.emit(BugFound(self.target, outcome.finding, len(ops), self.counts()))

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import titles
 from .current import current
 
 
 def WARN_ON(cond: Any) -> bool:
     """Logs a WARNING with the site and taints W; execution goes on."""
     if cond:
-        current().warn("WARNING in {fn}", "WARN_ON(cond) triggered")
+        current().warn(titles.WARN_ON, "WARN_ON(cond) triggered")
     return bool(cond)
 
 
@@ -24,8 +25,8 @@ def BUG_ON(cond: Any) -> None:
 
 
 def BUG() -> None:
-    current().bug("bug", "kernel BUG in {fn}", "kernel BUG: BUG() or BUG_ON() reached")
+    current().bug(titles.BUG, "kernel BUG: BUG() or BUG_ON() reached")
 
 
 def panic(msg: Any) -> None:
-    current().bug("bug", "kernel panic in {fn}", f"Kernel panic - not syncing: {msg}")
+    current().bug(titles.PANIC, f"Kernel panic - not syncing: {msg}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from . import titles
 from .current import current
 from .errno import EBUSY, EINVAL, ENOMEM
 from .faults import should_fail
@@ -53,7 +54,7 @@ def unregister_chrdev(major: int, name: str) -> None:
     kernel = current()
     node = kernel.chrdevs.get(major)
     if node is None or node.path != f"/dev/{name}":
-        kernel.warn("WARNING: unregister_chrdev of unknown device in {fn}",
+        kernel.warn(titles.UNREGISTER_CHRDEV_UNKNOWN,
                     f"unregister_chrdev({major}, '{name}'): no such registration")
         return
     del kernel.chrdevs[major]
@@ -67,7 +68,7 @@ def misc_register(misc: MiscDevice) -> int:
     if not misc.name or misc.fops is None:
         return -EINVAL
     if misc in kernel.miscs:
-        kernel.warn("WARNING: misc device registered twice in {fn}",
+        kernel.warn(titles.MISC_REGISTER_TWICE,
                     f"misc_register() of {misc!r}, which is registered")
         return -EBUSY
     node = Node(f"/dev/{misc.name}", "misc", misc.fops, mode=misc.mode,
@@ -82,7 +83,7 @@ def misc_deregister(misc: MiscDevice) -> None:
     kernel = current()
     node = kernel.miscs.pop(misc, None)
     if node is None:
-        kernel.warn("WARNING: misc_deregister of unregistered device in {fn}",
+        kernel.warn(titles.MISC_DEREGISTER_UNKNOWN,
                     f"misc_deregister() of {misc!r}, which is not registered")
         return
     kernel.fs.remove(node.path)

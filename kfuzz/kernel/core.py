@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import current as _current
+from . import titles
 from .device import Bus, Device
 from .errno import EINVAL, EPERM
 from .faults import Faults
-from .findings import Finding, KernelStop, LoadAbort
+from .findings import Finding, KernelStop, Kind, LoadAbort
 from .frames import Site, format_stack, guilty_site, module_stack, traceback_sites
 from .fs import File, Fs, Node
 from .index import ModuleIndex
@@ -23,6 +24,7 @@ from .mm import Memory
 from .module import Module, ModuleState, module_of
 from .pm import Pm
 from .timer import HZ, Timers
+from .titles import Title
 from .workqueue import DelayedWork, Workqueues
 
 SYSCTLS = ("kernel.modules_disabled", "kernel.panic_on_warn", "kernel.sig_enforce",
@@ -83,7 +85,7 @@ class Kernel:
             code = getattr(getattr(fn, "__func__", fn), "__code__", None)
             site = Site(mod.name, name, code.co_filename if code else "?",
                         code.co_firstlineno if code else 0)
-            self.report("unloaded-code", "BUG: unable to handle page fault in {fn}",
+            self.report(titles.UNLOADED_CODE,
                         f"BUG: unable to handle page fault: call into {name} of module "
                         f"{mod.name}, which is unloaded", site=site, stack=[site] + module_stack())
         if mod is None:
@@ -112,43 +114,44 @@ class Kernel:
     def oops(self, exc: BaseException, sites: list[Site]) -> None:
         text = str(exc)
         if isinstance(exc, MemoryError):
-            self.report("crash", "kernel process out of memory in {fn}",
+            self.report(titles.OUT_OF_MEMORY,
                         f"Out of memory: the kernel process hit its memory limit ({text or 'MemoryError'})",
                         site=guilty_site(sites), stack=sites)
         null = isinstance(exc, (AttributeError, TypeError)) and "NoneType" in text
-        title = ("BUG: kernel NULL pointer dereference in {fn}" if null
-                 else f"Oops: {type(exc).__name__} in {{fn}}")
-        self.report("oops", title, f"Oops: {type(exc).__name__}: {text}",
-                    site=guilty_site(sites), stack=sites)
+        self.report(titles.NULL_DEREF if null else titles.OOPS, f"Oops: {type(exc).__name__}: {text}",
+                    site=guilty_site(sites), stack=sites, exc=type(exc).__name__)
 
     # -- findings -----------------------------------------------------------------------
-    def report(self, kind: str, title: str, message: str, *, site: Site | None = None,
+    def report(self, title: Title, message: str, *, site: Site | None = None,
                stack: list[Site] | None = None, module: str | None = None,
                alloc: list[str] | None = None, free: list[str] | None = None,
-               fatal: bool = True) -> Finding:
-        """Records a finding and, when fatal, unwinds module code with KernelStop."""
+               fatal: bool = True, **fields: object) -> Finding:
+        """Records a finding and, when fatal, unwinds module code with KernelStop.
+
+        The title is an entry of the titles table, filled with the guilty function
+        as `{fn}` and `fields`; its kind is the title's."""
         if stack is None:
             stack = module_stack(sys._getframe(1))
         site = site or guilty_site(stack)
         function = site.function if site else "?"
         module = module or (site.module if site else "?")
-        finding = Finding(kind, title.format(fn=function), module, function, message,
-                          format_stack(stack), alloc or [], free or [])
+        finding = Finding(title.kind, title.format(fn=function, **fields), module, function, message,
+                          format_stack(stack), alloc or [], free or [], site.ref() if site else None)
         self.findings.append(finding)
-        if kind in ("oops", "bug"):
+        if title.kind in (Kind.OOPS, Kind.BUG):
             self.taints.add("D")
         self._log_finding(finding)
         if fatal:
             raise KernelStop(finding)
         return finding
 
-    def warn(self, title: str, message: str) -> None:
+    def warn(self, title: Title, message: str) -> None:
         self.taints.add("W")
-        self.report("warning", title, message, stack=module_stack(sys._getframe(1)),
+        self.report(title, message, stack=module_stack(sys._getframe(1)),
                     fatal=self.config.panic_on_warn)
 
-    def bug(self, kind: str, title: str, message: str) -> None:
-        self.report(kind, title, message, stack=module_stack(sys._getframe(1)))
+    def bug(self, title: Title, message: str) -> None:
+        self.report(title, message, stack=module_stack(sys._getframe(1)))
 
     def _log_finding(self, f: Finding) -> None:
         write = self.log.write
@@ -175,9 +178,9 @@ class Kernel:
     def check_gone(self, mod: Module) -> None:
         """After exit() or a failed init nothing of the module may stay behind."""
         for what, name, site in self.leftovers(mod):
-            self.report("dangling-registration", f"WARNING: dangling {what} {name} after unload",
+            self.report(titles.DANGLING,
                         f"module {mod.name} is gone but its {what} '{name}' is still registered",
-                        site=site, stack=[site] if site else [], module=mod.name)
+                        site=site, stack=[site] if site else [], module=mod.name, what=what, name=name)
         for buf in self.mm.owned_by(mod):
             self.mm.report_leak(buf, mod)
 
@@ -213,7 +216,7 @@ class Kernel:
         self.faults.arm(fail_nth)
         try:
             result = handler(*args)
-            self.locking.check_released("WARNING: lock held when returning to user space in {fn}",
+            self.locking.check_released(titles.LOCK_HELD_RETURNING,
                                         "lock held when returning to user space")
             return result
         except KernelStop:

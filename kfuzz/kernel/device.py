@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import titles
 from .current import current
 from .errno import EBUSY, EINVAL, ENODEV, ENOMEM, EPERM, errname
 from .faults import should_fail
@@ -149,7 +150,7 @@ class Bus:
 
     def unregister(self, drv: Driver) -> None:
         if drv not in self.drivers:
-            self.kernel.warn("WARNING: unregistering unknown driver in {fn}",
+            self.kernel.warn(titles.DRIVER_UNREGISTER_UNKNOWN,
                              f"driver_unregister() of '{drv.name}', which is not registered")
             return
         for dev in list(self.bind_order):

@@ -7,6 +7,7 @@ import sys
 from dataclasses import dataclass
 from types import FrameType, TracebackType
 
+from .findings import FrameRef
 from .module import Module
 
 # frames a title never names: the function they are written in is named instead
@@ -28,6 +29,10 @@ class Site:
         line = linecache.getline(self.filename, self.lineno).strip()
         text = f'  File "{self.filename}", line {self.lineno}, in {self.function}'
         return f"{text}\n    {line}" if line else text
+
+    def ref(self) -> FrameRef:
+        """The site as plain data, for a finding (no module object, no source line)."""
+        return FrameRef(self.filename, self.lineno, self.function)
 
 
 def _frame_module(frame: FrameType) -> Module | None:

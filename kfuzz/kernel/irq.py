@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from . import titles
 from .current import current
 from .errno import EBUSY, EINVAL, ENOMEM
 from .faults import should_fail
@@ -55,7 +56,7 @@ class Irqs:
             if action.dev_id is dev_id or action.dev_id == dev_id:
                 actions.remove(action)
                 return
-        self.kernel.warn("WARNING: trying to free already-free IRQ in {fn}",
+        self.kernel.warn(titles.FREE_IRQ_TWICE,
                          f"Trying to free already-free IRQ {irq}")
 
     def raise_line(self, irq: int) -> int:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from . import titles
 from .current import current
 from .frames import Site, caller_site, format_stack
+from .titles import Title
 
 L = TypeVar("L", bound="Lock")
 
@@ -76,7 +78,7 @@ class Locking:
         if lock.sleeping:
             self.might_sleep()
         if lock in self.held:
-            kernel.report("lockdep", "possible recursive locking in {fn}",
+            kernel.report(titles.RECURSIVE_LOCKING,
                           f"possible recursive locking detected: {lock!r} is already held "
                           f"(taken at {lock.held_at.function if lock.held_at else '?'})")
         site = caller_site()
@@ -85,7 +87,7 @@ class Locking:
                 if prev.cls is lock.cls:
                     continue
                 if self._reaches(lock.cls, prev.cls):
-                    kernel.report("lockdep", "possible circular locking dependency in {fn}",
+                    kernel.report(titles.CIRCULAR_LOCKING,
                                   f"possible circular locking dependency detected: taking "
                                   f"{lock!r} while holding {prev!r}, but {lock.cls.name} -> "
                                   f"{prev.cls.name} was seen before")
@@ -97,7 +99,7 @@ class Locking:
 
     def release(self, lock: Lock) -> None:
         if lock not in self.held:
-            self.kernel.report("lockdep", "WARNING: bad unlock balance in {fn}",
+            self.kernel.report(titles.BAD_UNLOCK,
                                f"bad unlock balance detected: {lock!r} is not held")
             return
         self.held.remove(lock)
@@ -111,10 +113,10 @@ class Locking:
         if kernel.hardirq or kernel.softirq or self.atomic_depth or kernel.irqs_off:
             where = ("hard-IRQ" if kernel.hardirq else "softirq" if kernel.softirq
                      else "spinlock held" if self.atomic_depth else "IRQs disabled")
-            kernel.report("atomic-sleep", "BUG: sleeping function called from invalid context in {fn}",
+            kernel.report(titles.ATOMIC_SLEEP,
                           f"BUG: sleeping function called from invalid context ({where})")
 
-    def check_released(self, title: str, what: str) -> None:
+    def check_released(self, title: Title, what: str) -> None:
         """No lock may stay held past an operation or a work item."""
         if not self.held:
             return
@@ -123,7 +125,7 @@ class Locking:
         held = list(self.held)
         self.held.clear()
         self.atomic_depth = 0
-        self.kernel.report("lockdep", title,
+        self.kernel.report(title,
                            f"{what}: {', '.join(map(repr, held))} still held",
                            site=site, stack=[site] if site else [],
                            module=site.module if site else None)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import titles
 from .current import current
 from .errno import ENOMEM  # noqa: F401  (re-exported for callers)
 from .faults import should_fail
+from .findings import Kind
 from .frames import Site, format_stack, guilty_site, module_stack
 from .module import Module
 
@@ -15,6 +17,10 @@ GFP_ATOMIC = 0x20
 GFP_NOWAIT = 0x800
 __GFP_ZERO = 0x100
 GFP_DIRECT_RECLAIM = 0x400  # __GFP_DIRECT_RECLAIM: in GFP_KERNEL, not GFP_ATOMIC or GFP_NOWAIT
+
+# what KASAN says of a bad access: its title and the first words of its message
+ACCESS_BUGS = {Kind.USE_AFTER_FREE: (titles.USE_AFTER_FREE, "use of freed memory"),
+               Kind.OUT_OF_BOUNDS: (titles.OUT_OF_BOUNDS, "access out of bounds")}
 
 
 class Buffer:
@@ -38,7 +44,7 @@ class Buffer:
     # -- checks -------------------------------------------------------------
     def _kb_check(self, what: str) -> None:
         if self._kb_free is not None:
-            self._kb_mm.report_access(self, "use-after-free", what)
+            self._kb_mm.report_access(self, Kind.USE_AFTER_FREE, what)
 
     def _kb_range(self, key: Any, length: int | None = None) -> tuple[int, int]:
         size = len(self._kb_data)
@@ -50,12 +56,12 @@ class Buffer:
             if length is not None:
                 stop = max(stop, start + length)
             if start < 0 or stop > size or start > stop:
-                self._kb_mm.report_access(self, "out-of-bounds", f"bytes {start}..{stop} of {size}")
+                self._kb_mm.report_access(self, Kind.OUT_OF_BOUNDS, f"bytes {start}..{stop} of {size}")
             return start, stop
         if not isinstance(key, int):
             raise TypeError(f"kernel buffer index must be int, not {type(key).__name__}")
         if not 0 <= key < size:
-            self._kb_mm.report_access(self, "out-of-bounds", f"byte {key} of {size}")
+            self._kb_mm.report_access(self, Kind.OUT_OF_BOUNDS, f"byte {key} of {size}")
         return key, key + 1
 
     # -- byte access ----------------------------------------------------------
@@ -141,24 +147,21 @@ class Memory:
             return
         kernel = self.kernel
         if not isinstance(buf, Buffer):
-            kernel.report("double-free", "KASAN: invalid-free in {fn}",
+            kernel.report(titles.INVALID_FREE,
                           f"kfree() of an object that kmalloc did not return: {buf!r}")
             return
         if buf._kb_free is not None:
-            kernel.report("double-free", "KASAN: double-free in {fn}",
+            kernel.report(titles.DOUBLE_FREE,
                           f"double-free of {len(buf._kb_data)}-byte buffer",
                           alloc=format_stack(buf._kb_alloc), free=format_stack(buf._kb_free))
             return
         object.__setattr__(buf, "_kb_free", module_stack() or ([by] if by else []))
         self.live.pop(id(buf), None)
 
-    def report_access(self, buf: Buffer, kind: str, what: str) -> None:
+    def report_access(self, buf: Buffer, kind: Kind, what: str) -> None:
         size = len(buf._kb_data)
-        title = {"use-after-free": "KASAN: use-after-free in {fn}",
-                 "out-of-bounds": "KASAN: slab-out-of-bounds in {fn}"}[kind]
-        what = {"use-after-free": "use of freed memory", "out-of-bounds": "access out of bounds"}[kind] \
-            + f": {what} of a {size}-byte buffer"
-        self.kernel.report(kind, title, what,
+        title, said = ACCESS_BUGS[kind]
+        self.kernel.report(title, f"{said}: {what} of a {size}-byte buffer",
                            alloc=format_stack(buf._kb_alloc),
                            free=format_stack(buf._kb_free or []))
 
@@ -171,7 +174,7 @@ class Memory:
         mine = [s for s in alloc if mod is None or s.module == mod.name]
         site = guilty_site(mine or alloc)
         self.kernel.report(
-            "memory-leak", "memory leak in {fn}",
+            titles.MEMORY_LEAK,
             f"unreferenced object of size {len(buf._kb_data)} (module {mod.name if mod else '?'})",
             site=site, stack=alloc, alloc=format_stack(alloc))
 

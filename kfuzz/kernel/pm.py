@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from . import titles
 from .current import current
 from .errno import EEXIST, ENOENT, ENOMEM, EPERM
 from .faults import should_fail
@@ -27,7 +28,7 @@ class Pm:
         if should_fail("register_pm_notifier"):
             return -ENOMEM
         if any(f is fn for f, _, _ in self.notifiers):
-            self.kernel.warn("WARNING: notifier registered twice in {fn}",
+            self.kernel.warn(titles.NOTIFIER_REGISTER_TWICE,
                              f"notifier callback {getattr(fn, '__name__', fn)} already registered")
             return -EEXIST
         self.notifiers.append((fn, self.kernel.current_module(), caller_site()))

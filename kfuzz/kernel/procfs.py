@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from . import titles
 from .current import current
 from .faults import should_fail
 from .frames import caller_site
@@ -43,7 +44,7 @@ def remove_proc_entry(name: str) -> None:
     kernel = current()
     node = kernel.fs.nodes.get(f"/proc/{name}")
     if node is None or node.kind != "proc":
-        kernel.warn("WARNING: remove_proc_entry of unknown entry in {fn}",
+        kernel.warn(titles.REMOVE_PROC_UNKNOWN,
                     f"remove_proc_entry: name '{name}' is not registered")
         return
     kernel.fs.remove(node.path)

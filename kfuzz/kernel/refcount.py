@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from . import titles
 from .current import current
 from .frames import caller_site
 from .module import Module, ModuleState
@@ -38,7 +39,7 @@ def refcount_read(r: Refcount) -> int:
 
 def refcount_inc(r: Refcount) -> None:
     if r.refs == 0:
-        current().report("refcount", "refcount_t: addition on 0 in {fn}",
+        current().report(titles.REFCOUNT_ADDITION_ON_0,
                          "refcount_t: addition on 0; use-after-free.")
     if r.refs < REFCOUNT_SATURATED:
         r.refs += 1
@@ -53,7 +54,7 @@ def refcount_inc_not_zero(r: Refcount) -> bool:
 
 def refcount_dec_and_test(r: Refcount) -> bool:
     if r.refs == 0:
-        current().report("refcount", "refcount_t: underflow in {fn}",
+        current().report(titles.REFCOUNT_UNDERFLOW,
                          "refcount_t: underflow; use-after-free.")
     if r.refs >= REFCOUNT_SATURATED:
         return False
@@ -63,7 +64,7 @@ def refcount_dec_and_test(r: Refcount) -> bool:
 
 def refcount_dec(r: Refcount) -> None:
     if refcount_dec_and_test(r):
-        current().report("refcount", "refcount_t: decrement hit 0 in {fn}",
+        current().report(titles.REFCOUNT_DECREMENT_HIT_0,
                          "refcount_t: decrement hit 0; leaking memory.")
 
 
@@ -106,8 +107,8 @@ def module_get(mod: Module) -> None:
 
 def module_put_ref(mod: Module) -> None:
     if mod.refcnt <= 0:
-        current().report("refcount", f"module {mod.name}: refcount underflow in {{fn}}",
-                         f"module_put() of {mod.name} with no reference held")
+        current().report(titles.MODULE_REFCOUNT_UNDERFLOW,
+                         f"module_put() of {mod.name} with no reference held", mod=mod.name)
         return
     mod.refcnt -= 1
     site = caller_site()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import titles
 from .module import Module
 
 
@@ -41,10 +42,10 @@ def check_refs(kernel: Any) -> None:
         if mod.permanent or mod.refcnt <= 0:
             continue
         site = next((s for s in reversed(mod.ref_sites) if s is not None), None)
-        kernel.report("refcount", f"module {mod.name}: reference leaked in {{fn}}",
+        kernel.report(titles.MODULE_REFERENCE_LEAKED,
                       f"module {mod.name} cannot be unloaded: refcount {mod.refcnt} "
                       "after every file was closed and every device unplugged",
-                      site=site, stack=[site] if site else [], module=mod.name)
+                      site=site, stack=[site] if site else [], module=mod.name, mod=mod.name)
 
 
 def check_empty(kernel: Any) -> None:

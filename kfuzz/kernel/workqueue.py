@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import titles
 from .current import current
 from .faults import should_fail
 from .frames import Site, caller_site
@@ -52,7 +53,7 @@ class Workqueues:
 
     def queue(self, wq: Workqueue, work: Work) -> bool:
         if wq.destroyed:
-            self.kernel.warn("WARNING: queue_work on destroyed workqueue in {fn}",
+            self.kernel.warn(titles.QUEUE_WORK_DESTROYED,
                              f"queue_work() on destroyed {wq!r}")
             return False
         if work.pending:
@@ -77,7 +78,7 @@ class Workqueues:
             work.queue.items.remove(work)
         work.pending = False
         kernel.call(work.func, work)
-        kernel.locking.check_released("BUG: workqueue leaked lock in {fn}",
+        kernel.locking.check_released(titles.WORKQUEUE_LEAKED_LOCK,
                                       f"workqueue leaked lock in {getattr(work.func, '__name__', '?')}")
 
     def run_queue(self, wq: Workqueue) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
-from ..kernel import Kernel
+from ..kernel import Kernel, titles
 from ..kernel.frames import Site
 
 WARMUP = 2
@@ -84,7 +84,7 @@ def _report(kernel: Kernel, site: Site, size: int, count: int) -> None:
 
     current.push(kernel)
     try:
-        kernel.report("python-leak", "Python heap leak in {fn}",
+        kernel.report(titles.PYTHON_LEAK,
                       f"the Python heap grew by {size} bytes in {count} objects over {CYCLES} "
                       f"load/unload cycles, allocated by module code",
                       site=site, stack=[site], fatal=False)

@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
-from ..kernel import Kernel, KernelConfig, ModuleIndex
+from ..kernel import Kernel, KernelConfig, ModuleIndex, titles
 from ..kernel.current import running_kernel
 from ..kernel.frames import module_stack
 from ..kernel.log import PrintRedirect
@@ -72,7 +72,7 @@ class KernelSession:
         if not self._armed or kernel is None:
             return
         self._armed = False
-        kernel.report("hang", "INFO: task hung in {fn}",
+        kernel.report(titles.HANG,
                       f"INFO: task kfuzz blocked for more than {self.op_timeout:g} seconds",
                       stack=module_stack(frame))
 

@@ -65,7 +65,7 @@ class ReportRecord:
     def of(cls, finding: Finding, repro: str, steps: int, *, reproduced: int = 0, replays: int = 0,
            minimized: bool = False, seed: int | None = None, dmesg: list[str] | None = None,
            modules: dict[str, str] | None = None) -> ReportRecord:
-        site = getattr(finding, "site", None)
+        site = finding.site
         site_dict = None
         if site is not None:
             site_dict = {"file": shown_path(site.file), "line": site.line, "function": site.function}

@@ -1,0 +1,81 @@
+"""Every finding title, each format written once: a title is a bug's identity.
+
+A report folder is named by its title and the minimizer keeps a program only
+while it gives the same title, so a format must never change by accident.
+`{fn}` is the guilty function; other fields are named where they are used.
+Each entry has a golden test in tests/test_titles.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .findings import Kind
+
+
+@dataclass(frozen=True)
+class Title:
+    """One title format and the kind of finding it names."""
+
+    kind: Kind
+    fmt: str
+
+    def format(self, **fields: object) -> str:
+        return self.fmt.format(**fields)
+
+
+# -- memory (KASAN, kmemleak) ----------------------------------------------------------
+MEMORY_LEAK = Title(Kind.MEMORY_LEAK, "memory leak in {fn}")
+USE_AFTER_FREE = Title(Kind.USE_AFTER_FREE, "KASAN: use-after-free in {fn}")
+OUT_OF_BOUNDS = Title(Kind.OUT_OF_BOUNDS, "KASAN: slab-out-of-bounds in {fn}")
+DOUBLE_FREE = Title(Kind.DOUBLE_FREE, "KASAN: double-free in {fn}")
+INVALID_FREE = Title(Kind.DOUBLE_FREE, "KASAN: invalid-free in {fn}")
+
+# -- what a module leaves behind ------------------------------------------------------
+DANGLING = Title(Kind.DANGLING_REGISTRATION, "WARNING: dangling {what} {name} after unload")
+UNLOADED_CODE = Title(Kind.UNLOADED_CODE, "BUG: unable to handle page fault in {fn}")
+
+# -- oopses: an exception escaped module code -----------------------------------------
+NULL_DEREF = Title(Kind.OOPS, "BUG: kernel NULL pointer dereference in {fn}")
+OOPS = Title(Kind.OOPS, "Oops: {exc} in {fn}")
+
+# -- locking and context ---------------------------------------------------------------
+ATOMIC_SLEEP = Title(Kind.ATOMIC_SLEEP, "BUG: sleeping function called from invalid context in {fn}")
+RECURSIVE_LOCKING = Title(Kind.LOCKDEP, "possible recursive locking in {fn}")
+CIRCULAR_LOCKING = Title(Kind.LOCKDEP, "possible circular locking dependency in {fn}")
+BAD_UNLOCK = Title(Kind.LOCKDEP, "WARNING: bad unlock balance in {fn}")
+LOCK_HELD_RETURNING = Title(Kind.LOCKDEP, "WARNING: lock held when returning to user space in {fn}")
+WORKQUEUE_LEAKED_LOCK = Title(Kind.LOCKDEP, "BUG: workqueue leaked lock in {fn}")
+
+# -- reference counts ------------------------------------------------------------------
+REFCOUNT_ADDITION_ON_0 = Title(Kind.REFCOUNT, "refcount_t: addition on 0 in {fn}")
+REFCOUNT_UNDERFLOW = Title(Kind.REFCOUNT, "refcount_t: underflow in {fn}")
+REFCOUNT_DECREMENT_HIT_0 = Title(Kind.REFCOUNT, "refcount_t: decrement hit 0 in {fn}")
+MODULE_REFCOUNT_UNDERFLOW = Title(Kind.REFCOUNT, "module {mod}: refcount underflow in {fn}")
+MODULE_REFERENCE_LEAKED = Title(Kind.REFCOUNT, "module {mod}: reference leaked in {fn}")
+
+# -- warnings: WARN_ON and the kernel's own misuse checks ------------------------------
+WARN_ON = Title(Kind.WARNING, "WARNING in {fn}")
+FREE_IRQ_TWICE = Title(Kind.WARNING, "WARNING: trying to free already-free IRQ in {fn}")
+REMOVE_PROC_UNKNOWN = Title(Kind.WARNING, "WARNING: remove_proc_entry of unknown entry in {fn}")
+QUEUE_WORK_DESTROYED = Title(Kind.WARNING, "WARNING: queue_work on destroyed workqueue in {fn}")
+UNREGISTER_CHRDEV_UNKNOWN = Title(Kind.WARNING, "WARNING: unregister_chrdev of unknown device in {fn}")
+MISC_REGISTER_TWICE = Title(Kind.WARNING, "WARNING: misc device registered twice in {fn}")
+MISC_DEREGISTER_UNKNOWN = Title(Kind.WARNING, "WARNING: misc_deregister of unregistered device in {fn}")
+DRIVER_UNREGISTER_UNKNOWN = Title(Kind.WARNING, "WARNING: unregistering unknown driver in {fn}")
+NOTIFIER_REGISTER_TWICE = Title(Kind.WARNING, "WARNING: notifier registered twice in {fn}")
+
+# -- BUG() and panic() -----------------------------------------------------------------
+BUG = Title(Kind.BUG, "kernel BUG in {fn}")
+PANIC = Title(Kind.BUG, "kernel panic in {fn}")
+
+# -- the kernel's process: stuck, out of memory, dead ----------------------------------
+HANG = Title(Kind.HANG, "INFO: task hung in {fn}")
+OUT_OF_MEMORY = Title(Kind.CRASH, "kernel process out of memory in {fn}")
+CRASH = Title(Kind.CRASH, "kernel process {what} in {fn}")
+
+# -- the python-leak check ---------------------------------------------------------------
+PYTHON_LEAK = Title(Kind.PYTHON_LEAK, "Python heap leak in {fn}")
+
+# the table by stable key: the constant's name
+TITLES: dict[str, Title] = {name: value for name, value in globals().items() if isinstance(value, Title)}
