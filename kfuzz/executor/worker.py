@@ -13,17 +13,16 @@ import multiprocessing
 import os
 import resource
 import select
-import signal
 import tempfile
 import traceback
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 from ..kernel import Finding, Kernel, Kind, ModuleIndex
 from ..kernel.log import Log
 from ..prog import KernelSession, Op, Outcome, Program, Reply
 from ..prog.heapcheck import CYCLES, WARMUP
+from .child import Child
 from .crash import Breadcrumb, crash_finding, hang_finding
 from .inprocess import InProcessExecutor
 from .protocol import EndRequest, Executor, Request, RunRequest, StepRequest, serve
@@ -49,13 +48,12 @@ def _limit_memory(megabytes: int) -> None:
 
 
 def _worker_main(conn: Connection, index: ModuleIndex, op_timeout: float, crumb: Breadcrumb,
-                 pstore: Pstore, fault_path: str, memory_mb: int) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+                 pstore: Pstore, fault_fd: int, memory_mb: int) -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
-    fault_file = open(fault_path, "w")  # noqa: SIM115 - open for the worker's whole life
-    faulthandler.enable(fault_file)
+    os.close(devnull)
+    faulthandler.enable(fault_fd)
     _limit_memory(memory_mb)
     session = KernelSession(index, op_timeout)
     session.on_op = pstore.in_flight
@@ -102,8 +100,7 @@ class ForkExecutor:
         self._affinity: set[int] | None = None
         self.op_timeout = op_timeout
         self.memory_mb = memory_mb
-        self.ctx = multiprocessing.get_context("fork")
-        self.proc: BaseProcess | None = None
+        self.proc: Child | None = None
         self.conn: Connection | None = None
         self.crumb = Breadcrumb()
         self.pstore = Pstore()
@@ -122,17 +119,20 @@ class ForkExecutor:
             self._affinity = os.sched_getaffinity(0)
             if cpu is not None and cpu in self._affinity:
                 os.sched_setaffinity(0, {cpu})  # the worker inherits it at fork
-        parent, child = self.ctx.Pipe()
-        self.proc = self.ctx.Process(
-            target=_worker_main, daemon=True,
-            args=(child, self.index, self.op_timeout, self.crumb, self.pstore, self.fault_path,
-                  self.memory_mb))
+        parent, child = multiprocessing.Pipe()
+        fault_fd = os.open(self.fault_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+
+        def work() -> None:
+            _worker_main(child, self.index, self.op_timeout, self.crumb, self.pstore, fault_fd,
+                         self.memory_mb)
+
         gc.freeze()  # the worker's collector leaves the inherited heap alone (no copy-on-write)
         try:
-            self.proc.start()
+            self.proc = Child(work, keep=(child.fileno(), fault_fd))
         finally:
             gc.unfreeze()
-        child.close()
+            child.close()
+            os.close(fault_fd)
         self.conn = parent
         self.poller = select.poll()
         self.poller.register(parent.fileno(), select.POLLIN)
@@ -140,7 +140,7 @@ class ForkExecutor:
     def kill(self) -> None:
         if self.proc is not None:
             self.proc.kill()
-            self.proc.join(5)
+            self.proc.wait(5)
         if self.conn is not None:
             self.conn.close()
         self.proc = self.conn = None
@@ -157,10 +157,10 @@ class ForkExecutor:
                 self.conn.send(None)
             except OSError:
                 pass
-            self.proc.join(2)
+            self.proc.wait(2)
             if self.proc.is_alive():
                 self.proc.kill()
-                self.proc.join(2)
+                self.proc.wait(2)
             self.conn.close()
             self.proc = self.conn = None
         if self._affinity is not None:
@@ -192,7 +192,7 @@ class ForkExecutor:
         crumb, during = self.crumb.read(), self.pstore.operation()
         exitcode = None
         if self.proc is not None:
-            self.proc.join(5)
+            self.proc.wait(5)
             exitcode = self.proc.exitcode
         try:
             dump = Path(self.fault_path).read_text()
