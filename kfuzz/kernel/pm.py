@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from .current import current
 from .errno import EEXIST, ENOENT, ENOMEM, EPERM
 from .faults import should_fail
 from .frames import Site, caller_site
+from .subsystem import Leftover, fname
 
 PM_HIBERNATION_PREPARE = 1
 PM_POST_HIBERNATION = 2
@@ -68,6 +69,12 @@ class Pm:
 
     def owned_by(self, mod: Any) -> list[tuple[Callable[[int], int], Any, Site | None]]:
         return [e for e in self.notifiers if e[1] is mod]
+
+    def leftovers(self, mod: Any) -> list[Leftover]:
+        return [Leftover("pm notifier", fname(fn), site) for fn, _, site in self.owned_by(mod)]
+
+    def owners(self) -> Iterable[Any]:
+        return (owner for _, owner, _ in self.notifiers)
 
 
 def register_pm_notifier(fn: Callable[[int], int]) -> int:
