@@ -43,7 +43,7 @@ def register_chrdev(major: int, name: str, fops: FileOperations) -> int:
     elif not 0 < major < 512:
         return -EINVAL
     node = Node(f"/dev/{name}", "chrdev", fops, owner=kernel.current_module(),
-                obj=major, site=caller_site())
+                obj=major, site=caller_site(), what="chrdev registration")
     if not kernel.fs.add(node):
         return -EBUSY
     majors[major] = node
@@ -72,7 +72,7 @@ def misc_register(misc: MiscDevice) -> int:
                     f"misc_register() of {misc!r}, which is registered")
         return -EBUSY
     node = Node(f"/dev/{misc.name}", "misc", misc.fops, mode=misc.mode,
-                owner=kernel.current_module(), obj=misc, site=caller_site())
+                owner=kernel.current_module(), obj=misc, site=caller_site(), what="misc device")
     if not kernel.fs.add(node):
         return -EBUSY
     kernel.miscs[misc] = node

@@ -23,9 +23,10 @@ from .log import Log
 from .mm import Memory
 from .module import Module, ModuleState, module_of
 from .pm import Pm
+from .subsystem import Leftover, Subsystem
 from .timer import HZ, Timers
 from .titles import Title
-from .workqueue import DelayedWork, Workqueues
+from .workqueue import Workqueues
 
 SYSCTLS = ("kernel.modules_disabled", "kernel.panic_on_warn", "kernel.sig_enforce",
            "kernel.autoload")
@@ -72,6 +73,10 @@ class Kernel:
         self.timers = Timers(self)
         self.workqueues = Workqueues(self)
         self.pm = Pm(self)
+        # where a module can leave something behind, in the order it is reported; memory
+        # last: a registration left behind is the cause, the buffers it holds the effect
+        self.subsystems: list[Subsystem] = [self.fs, self.bus, self.irqs, self.timers,
+                                            self.workqueues, self.pm, self.mm]
 
     # -- context ----------------------------------------------------------------------
     def current_module(self) -> Module | None:
@@ -176,31 +181,20 @@ class Kernel:
 
     # -- checks at unload ----------------------------------------------------------------
     def check_gone(self, mod: Module) -> None:
-        """After exit() or a failed init nothing of the module may stay behind."""
-        for what, name, site in self.leftovers(mod):
+        """After exit() or a failed init nothing of the module may stay behind. What is
+        left stays registered, so that a callback of it that fires later is unloaded code."""
+        for left in self.leftovers(mod):
+            if left.report is not None:
+                left.report()
+                continue
+            what, name, site = left.what, left.name, left.site
             self.report(titles.DANGLING,
                         f"module {mod.name} is gone but its {what} '{name}' is still registered",
                         site=site, stack=[site] if site else [], module=mod.name, what=what, name=name)
-        for buf in self.mm.owned_by(mod):
-            self.mm.report_leak(buf, mod)
 
-    def leftovers(self, mod: Module) -> list[tuple[str, str, Site | None]]:
-        out: list[tuple[str, str, Site | None]] = []
-        for node in self.fs.owned_by(mod):
-            what = {"chrdev": "chrdev registration", "misc": "misc device",
-                    "proc": "proc entry"}[node.kind]
-            out.append((what, node.path.rsplit("/", 1)[1], node.site))
-        out += [("driver", d.name, d.site) for d in self.bus.owned_by(mod)]
-        out += [("irq handler", _fname(a.handler), a.site) for a in self.irqs.owned_by(mod)]
-        for t in self.timers.owned_by(mod):
-            if isinstance(t.data, DelayedWork):
-                out.append(("delayed work", _fname(t.data.func), t.site))
-            else:
-                out.append(("timer", _fname(t.function), t.site))
-        out += [("work", _fname(w.func), w.site) for w in self.workqueues.owned_work(mod)]
-        out += [("workqueue", q.name, q.site) for q in self.workqueues.owned_queues(mod)]
-        out += [("pm notifier", _fname(fn), site) for fn, _, site in self.pm.owned_by(mod)]
-        return out
+    def leftovers(self, mod: Module) -> list[Leftover]:
+        """What `mod` still holds, subsystem by subsystem."""
+        return [left for sub in self.subsystems for left in sub.leftovers(mod)]
 
     # -- operations from user space ------------------------------------------------------
     def do(self, op: str, *args: Any, fail_nth: int | None = None, nobody: bool = False) -> Any:
@@ -291,7 +285,3 @@ class Kernel:
     def _op_cleanup(self) -> None:
         from .teardown import teardown
         teardown(self)
-
-
-def _fname(fn: Any) -> str:
-    return getattr(fn, "__name__", repr(fn))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +11,7 @@ from .current import current
 from .errno import EBUSY, EINVAL, ENODEV, ENOMEM, EPERM, errname
 from .faults import should_fail
 from .frames import caller_site
+from .subsystem import Leftover
 
 BUSES = ("pci", "usb", "platform")
 PCI_ANY_ID = 0xFFFF
@@ -258,6 +259,12 @@ class Bus:
 
     def owned_by(self, mod: Any) -> list[Driver]:
         return [d for d in self.drivers if d.owner is mod]
+
+    def leftovers(self, mod: Any) -> list[Leftover]:
+        return [Leftover("driver", d.name, d.site) for d in self.owned_by(mod)]
+
+    def owners(self) -> Iterable[Any]:
+        return (d.owner for d in self.drivers)
 
 
 def driver_register(drv: Driver) -> int:

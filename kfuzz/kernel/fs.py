@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errno import EACCES, EBADF, EINVAL, EIO, ENODEV, ENOENT, ENOTTY
 from .refcount import module_put, try_module_get
+from .subsystem import Leftover
 
 
 @dataclass(eq=False)
@@ -23,7 +24,10 @@ class FileOperations:
 
 @dataclass(eq=False)
 class Node:
-    """A /dev or /proc entry: what `open` finds by path."""
+    """A /dev or /proc entry: what `open` finds by path.
+
+    `what` is its name in a dangling-registration title, given by the file that
+    registers it, so a new kind of node touches that file only."""
 
     path: str
     kind: str
@@ -33,6 +37,7 @@ class Node:
     obj: Any = None
     site: Any = None
     removed: bool = False
+    what: str = ""
 
 
 @dataclass(eq=False)
@@ -134,3 +139,9 @@ class Fs:
 
     def owned_by(self, mod: Any) -> list[Node]:
         return [n for n in self.nodes.values() if n.owner is mod]
+
+    def leftovers(self, mod: Any) -> list[Leftover]:
+        return [Leftover(n.what or n.kind, n.path.rsplit("/", 1)[1], n.site) for n in self.owned_by(mod)]
+
+    def owners(self) -> Iterable[Any]:
+        return (n.owner for n in self.nodes.values())

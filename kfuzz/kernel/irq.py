@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +11,7 @@ from .current import current
 from .errno import EBUSY, EINVAL, ENOMEM
 from .faults import should_fail
 from .frames import Site, caller_site
+from .subsystem import Leftover, fname
 
 IRQF_SHARED = 0x80
 IRQF_TRIGGER_RISING = 0x01
@@ -79,6 +80,12 @@ class Irqs:
 
     def owned_by(self, mod: Any) -> list[IrqAction]:
         return [a for acts in self.lines.values() for a in acts if a.owner is mod]
+
+    def leftovers(self, mod: Any) -> list[Leftover]:
+        return [Leftover("irq handler", fname(a.handler), a.site) for a in self.owned_by(mod)]
+
+    def owners(self) -> Iterable[Any]:
+        return (a.owner for acts in self.lines.values() for a in acts)
 
 
 def request_irq(irq: int, handler: Callable[..., int], flags: int, name: str, dev_id: Any) -> int:

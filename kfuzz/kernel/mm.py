@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from functools import partial
 from typing import Any
 
 from . import titles
@@ -11,6 +13,7 @@ from .faults import should_fail
 from .findings import Kind
 from .frames import Site, format_stack, guilty_site, module_stack
 from .module import Module
+from .subsystem import Leftover
 
 GFP_KERNEL = 0xCC0
 GFP_ATOMIC = 0x20
@@ -168,15 +171,28 @@ class Memory:
     def owned_by(self, mod: Module) -> list[Buffer]:
         return [b for b in self.live.values() if b._kb_owner is mod]
 
+    def leftovers(self, mod: Module) -> list[Leftover]:
+        """Each buffer still held is a memory leak, not a dangling registration."""
+        return [Leftover("buffer", f"{len(b._kb_data)} bytes", _leak_site(b, mod),
+                         partial(self.report_leak, b, mod)) for b in self.owned_by(mod)]
+
+    def owners(self) -> Iterable[Module | None]:
+        return (b._kb_owner for b in self.live.values())
+
     def report_leak(self, buf: Buffer, mod: Module | None) -> None:
         """A buffer still held when its module is gone: kmemleak's report."""
         alloc = buf._kb_alloc
-        mine = [s for s in alloc if mod is None or s.module == mod.name]
-        site = guilty_site(mine or alloc)
+        site = _leak_site(buf, mod)
         self.kernel.report(
             titles.MEMORY_LEAK,
             f"unreferenced object of size {len(buf._kb_data)} (module {mod.name if mod else '?'})",
             site=site, stack=alloc, alloc=format_stack(alloc))
+
+
+def _leak_site(buf: Buffer, mod: Module | None) -> Site | None:
+    """The leaking module's innermost frame of the allocation."""
+    mine = [s for s in buf._kb_alloc if mod is None or s.module == mod.name]
+    return guilty_site(mine or buf._kb_alloc)
 
 
 def kmalloc(size: int, flags: int = GFP_KERNEL) -> Buffer | None:

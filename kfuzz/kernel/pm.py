@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import titles
@@ -10,6 +10,7 @@ from .current import current
 from .errno import EEXIST, ENOENT, ENOMEM, EPERM
 from .faults import should_fail
 from .frames import Site, caller_site
+from .subsystem import Leftover, fname
 
 PM_HIBERNATION_PREPARE = 1
 PM_POST_HIBERNATION = 2
@@ -69,6 +70,12 @@ class Pm:
 
     def owned_by(self, mod: Any) -> list[tuple[Callable[[int], int], Any, Site | None]]:
         return [e for e in self.notifiers if e[1] is mod]
+
+    def leftovers(self, mod: Any) -> list[Leftover]:
+        return [Leftover("pm notifier", fname(fn), site) for fn, _, site in self.owned_by(mod)]
+
+    def owners(self) -> Iterable[Any]:
+        return (owner for _, owner, _ in self.notifiers)
 
 
 def register_pm_notifier(fn: Callable[[int], int]) -> int:

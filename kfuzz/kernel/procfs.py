@@ -32,7 +32,7 @@ def proc_create(name: str, mode: int, fops: FileOperations, data: Any = None) ->
         return None
     entry = ProcEntry(name, mode or 0o444, data)
     node = Node(path, "proc", fops, mode=entry.mode, owner=kernel.current_module(),
-                obj=entry, site=caller_site())
+                obj=entry, site=caller_site(), what="proc entry")
     kernel.fs.add(node)
     return entry
 

@@ -49,12 +49,10 @@ def check_refs(kernel: Any) -> None:
 
 
 def check_empty(kernel: Any) -> None:
-    """Nothing may outlive the modules that made it (permanent ones excepted)."""
+    """Nothing may outlive the modules that made it (permanent ones excepted): every
+    subsystem names who holds something, and each module gone is checked as at rmmod."""
     loaded: set[Module] = set(kernel.loader.modules.values())
-    owners = {buf._kb_owner for buf in kernel.mm.live.values()}
-    owners |= {n.owner for n in kernel.fs.nodes.values()}
-    owners |= {d.owner for d in kernel.bus.drivers}
-    owners |= {t.owner for t in kernel.timers.pending}
+    owners = dict.fromkeys(o for sub in kernel.subsystems for o in sub.owners())
     for mod in owners:
         if mod not in loaded and mod is not None:
             kernel.check_gone(mod)

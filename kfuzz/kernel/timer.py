@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from .current import current
 from .frames import Site, caller_site
+from .subsystem import Leftover, fname
 
 HZ = 100
 MAX_FIRINGS_PER_TICK = 10_000
@@ -22,6 +23,9 @@ class Timer:
     site: Site | None = None
     seq: int = 0
     data: Any = None
+    # how a dangling-registration title names it: the timer of a delayed work is "delayed work FN"
+    what: str = "timer"
+    name: str = ""
 
     def __repr__(self) -> str:
         return f"<timer {getattr(self.function, '__name__', '?')}>"
@@ -78,6 +82,12 @@ class Timers:
 
     def owned_by(self, mod: Any) -> list[Timer]:
         return [t for t in self.pending if t.owner is mod]
+
+    def leftovers(self, mod: Any) -> list[Leftover]:
+        return [Leftover(t.what, t.name or fname(t.function), t.site) for t in self.owned_by(mod)]
+
+    def owners(self) -> Iterable[Any]:
+        return (t.owner for t in self.pending)
 
 
 def timer_setup(callback: Callable[[Timer], Any], flags: int = 0) -> Timer:

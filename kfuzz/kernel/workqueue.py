@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +10,7 @@ from . import titles
 from .current import current
 from .faults import should_fail
 from .frames import Site, caller_site
+from .subsystem import Leftover, fname
 from .timer import Timer
 
 MAX_WORK_PER_RUN = 10_000
@@ -100,6 +101,16 @@ class Workqueues:
         items = [w for q in [self.system, *self.queues] for w in q.items if w.owner is mod]
         return items
 
+    def leftovers(self, mod: Any) -> list[Leftover]:
+        """Queued work, then the module's own queues (a delayed work's armed timer is the
+        timers' to report)."""
+        return ([Leftover("work", fname(w.func), w.site) for w in self.owned_work(mod)]
+                + [Leftover("workqueue", q.name, q.site) for q in self.owned_queues(mod)])
+
+    def owners(self) -> Iterable[Any]:
+        yield from (w.owner for q in [self.system, *self.queues] for w in q.items)
+        yield from (q.owner for q in self.queues)
+
 
 def INIT_WORK(func: Callable[[Work], Any]) -> Work:
     return Work(func, owner=current().current_module(), site=caller_site())
@@ -139,7 +150,8 @@ def queue_delayed_work(wq: Workqueue, dwork: DelayedWork, delay: int) -> bool:
     wqs = kernel.workqueues
     if dwork.timer is None:
         dwork.timer = Timer(lambda _t: wqs.queue(dwork.queue or wqs.system, dwork),
-                            owner=dwork.owner, site=dwork.site, data=dwork)
+                            owner=dwork.owner, site=dwork.site, data=dwork,
+                            what="delayed work", name=fname(dwork.func))
     dwork.queue = wq
     kernel.timers.arm(dwork.timer, kernel.jiffies + int(delay))
     return True
