@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from .prog import Outcome, Program, ProgramError, load_program, program_index
 from .render import modinfo_table, outcome_view
 from .replay import ChangedModule, changed_modules, replay_program, repro_file
 from .report import ReportRecord
+from .stopping import exit_status, sigterm_as_interrupt, stop_signal
 
 
 class BadInput(click.ClickException):
@@ -36,14 +38,16 @@ def _console() -> Console:
 
 
 class _Main(click.Group):
-    """The command group; Ctrl-C exits 130 (click's own handling would exit 1, "a bug was found")."""
+    """The command group; Ctrl-C exits 130 and SIGTERM 143 (click's own handling
+    would exit 1, "a bug was found")."""
 
     def invoke(self, ctx: click.Context):  # noqa: ANN201 - click's signature
         try:
-            return super().invoke(ctx)
-        except KeyboardInterrupt:
+            with sigterm_as_interrupt():
+                return super().invoke(ctx)
+        except KeyboardInterrupt as stop:
             click.echo("kfuzz: interrupted", err=True)
-            ctx.exit(130)
+            ctx.exit(exit_status(stop_signal(stop)))
 
 
 def _public_key(path: Path, where: str) -> bytes:
@@ -238,7 +242,12 @@ def fuzz_cmd(paths: tuple[Path, ...], module_path: Path, time_budget: float | No
     in a fresh simulated kernel. Every distinct bug is shrunk to a minimal repro,
     replayed three times and written to REPORTS/KIND-TITLE/.
 
-    Exit status: 0 no finding, 1 findings, 2 bad usage or input, 130 interrupted.
+    Each bug's report folder is written the moment it is found (the program as
+    found), then updated once minimized and replayed. Ctrl-C or SIGTERM stops the
+    run within seconds, leaving every report complete.
+
+    Exit status: 0 no finding, 1 findings, 2 bad usage or input, 130 interrupted
+    (Ctrl-C), 143 terminated (SIGTERM).
     """
     from .fuzz import Events, FuzzOptions, fuzz, resolve_targets
     from .fuzz.progress import make_progress
@@ -273,7 +282,7 @@ def fuzz_cmd(paths: tuple[Path, ...], module_path: Path, time_budget: float | No
         console.print(findings_lines(result), soft_wrap=True)
     if result.interrupted:
         console.print("[yellow]interrupted: the reports above are complete[/yellow]")
-        sys.exit(130)
+        sys.exit(exit_status(result.stopped_by or signal.SIGINT))
     sys.exit(1 if result.records else 0)
 
 

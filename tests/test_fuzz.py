@@ -179,7 +179,10 @@ def test_a_run_tells_its_listeners_what_happened(tmp_path: Path) -> None:
     assert "CaseDone" in names and names.index("BugFound") < names.index("ReportWritten")
     written = [e for e in seen if isinstance(e, ReportWritten)]
     assert {e.title for e in written} == {rec.finding.title for _, rec in result.records}
-    assert all(e.minimized and e.folder.is_dir() for e in written)
+    for title in {e.title for e in written}:  # written as found at once, then minimized
+        states = [(e.minimized, e.replays) for e in written if e.title == title]
+        assert states[0] == (False, 0) and states[-1][0] and states[-1][1] >= 3, states
+    assert all(e.folder.is_dir() for e in written)
     assert seen[-1].counts.cases == result.cases  # type: ignore[union-attr]
 
 

@@ -221,7 +221,7 @@ class ForkExecutor:
         try:
             reply = self.request(request, timeout=self.op_timeout + GRACE)
         except WorkerLost as lost:
-            return Reply("-EIO", lost.finding)
+            return Reply("-EIO", lost.finding, dmesg=self.pstore.dmesg())
         assert isinstance(reply, Reply)
         return reply
 

@@ -37,6 +37,9 @@ from .events import (
 from .machine import make_machine
 from .repro import BugRecord, ReproPipeline, now
 
+# after a stop signal, the run ends within this many seconds (CI kills soon after)
+STOP_WITHIN = 4.0
+
 
 @dataclass
 class FuzzOptions:
@@ -113,13 +116,16 @@ class Campaign:
     def end(self) -> Reply:
         return self.executor.end()
 
-    def found(self, finding: Finding, ops: list[Op], checks: list[str] | None = None) -> None:
+    def found(self, finding: Finding, ops: list[Op], checks: list[str] | None = None,
+              dmesg: list[str] | None = None) -> None:
         record = self.bugs.get(finding.title)
         if record is None:
-            self.bugs[finding.title] = BugRecord(finding, list(ops), checks or [])
+            record = self.bugs[finding.title] = BugRecord(finding, list(ops), checks or [], dmesg=dmesg or [])
             self.events.emit(BugFound(self.target, finding, len(ops), self.counts()))
+            self.repro.as_found(record, now())
+            self.written(record)
         elif len(ops) < len(record.ops):
-            record.ops, record.finding = list(ops), finding
+            record.ops, record.finding, record.dmesg = list(ops), finding, dmesg or []
         if finding.title not in self.ignored:
             raise bug_type(finding.title)(finding)
 
@@ -141,18 +147,29 @@ class Campaign:
 
     def report(self, record: BugRecord, when: str, quick: bool = False) -> None:
         self.repro.finish(record, when, quick)
+        self.written(record)
+
+    def written(self, record: BugRecord) -> None:
         assert record.reported is not None
         self.events.emit(ReportWritten(self.target, record.finding.title, record.finding.kind,
                                        len(record.ops), record.reproduced, record.replays,
                                        record.minimized, record.reported))
 
-    def save_what_was_found(self) -> None:
-        """On an interruption: report every bug met so far, unminimized, so nothing is lost."""
+    def save_what_was_found(self, seconds: float = STOP_WITHIN) -> None:
+        """On an interruption: each bug not yet minimized is replayed as it stands
+        while `seconds` last, else rewritten as found with the shortest program
+        seen; every one is on disk already, so nothing is lost either way."""
         self.executor.abort()  # a request may have been cut off mid-way
         when = now()
+        deadline = time.monotonic() + seconds
         for record in self.bugs.values():
-            if record.reported is None:
+            if record.minimized:
+                continue
+            if time.monotonic() + self.opts.op_timeout * self.opts.replays < deadline:
                 self.report(record, when, quick=True)
+            else:
+                self.repro.as_found(record, when)
+                self.written(record)
 
     def hypothesis_round(self, round_seed: int) -> bool:
         """One Hypothesis run; False once the budget stopped it."""
@@ -185,5 +202,8 @@ class Campaign:
         if outcome.finding is not None:
             # another bug met on the way is an ordinary one: minimized, replayed plainly
             checks = ["python-leak"] if outcome.finding.kind is Kind.PYTHON_LEAK else []
-            self.bugs.setdefault(outcome.finding.title, BugRecord(outcome.finding, ops, checks))
+            record = BugRecord(outcome.finding, ops, checks, dmesg=outcome.dmesg)
+            self.bugs.setdefault(outcome.finding.title, record)
             self.events.emit(BugFound(self.target, outcome.finding, len(ops), self.counts()))
+            self.repro.as_found(record, now())
+            self.written(record)

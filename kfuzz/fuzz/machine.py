@@ -100,7 +100,7 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
                     self.seen_nodes.append(node)
             if reply.finding is not None:
                 self.done = True
-                campaign.found(reply.finding, self.ops)
+                campaign.found(reply.finding, self.ops, dmesg=reply.dmesg)
             return reply.ok and not self.done
 
         # -- drawing an operation by its table entry ----------------------------------------
@@ -178,7 +178,7 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
                 reply = campaign.end()
                 if reply.finding is not None:
                     self.done = True
-                    campaign.found(reply.finding, self.ops)
+                    campaign.found(reply.finding, self.ops, dmesg=reply.dmesg)
 
     rules: dict[str, list[OpSpec]] = {}
     for spec in TABLE:

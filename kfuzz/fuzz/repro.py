@@ -34,6 +34,7 @@ class BugRecord:
     reproduced: int = 0
     replays: int = 0
     minimized: bool = False
+    dmesg: list[str] = field(default_factory=list)  # the kernel log of the program as found
 
 
 class ReproPipeline:
@@ -77,6 +78,14 @@ class ReproPipeline:
         bug.ops, bug.reproduced, bug.replays = ops, len(good), len(outcomes)
         bug.minimized = not quick
         bug.reported = self.write(bug, finding, good[-1].dmesg if good else [], when)
+        return bug.reported
+
+    def as_found(self, bug: BugRecord, when: str) -> Path:
+        """The report the moment a bug is found: its program as found, not yet replayed,
+        so that a run killed from now on still leaves it on disk."""
+        bug.reproduced = bug.replays = 0
+        bug.minimized = False
+        bug.reported = self.write(bug, bug.finding, bug.dmesg, when)
         return bug.reported
 
     def write(self, bug: BugRecord, finding: Finding, dmesg: list[str], when: str) -> Path:

@@ -13,6 +13,7 @@ from ..executor import make_executor
 from ..kernel import ModuleIndex
 from ..kernel.image import cached_image
 from ..kernel.index import module_files
+from ..stopping import stop_signal
 from .campaign import Campaign, FuzzOptions
 from .events import Counts, Events, RunFinished
 from .repro import BugRecord
@@ -25,6 +26,7 @@ class FuzzResult:
     ops: int = 0
     seconds: float = 0.0
     interrupted: bool = False
+    stopped_by: int = 0  # the signal that interrupted the run
 
     def counts(self) -> Counts:
         return Counts(self.cases, self.ops, self.seconds, len(self.records))
@@ -74,8 +76,9 @@ def fuzz(targets: list[str], index: ModuleIndex, opts: FuzzOptions, events: Even
             try:
                 for record in campaign.run():
                     result.records.append((target, record))
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as stop:
                 result.interrupted = True
+                result.stopped_by = stop_signal(stop)
                 campaign.save_what_was_found()
                 for record in campaign.bugs.values():
                     result.records.append((target, record))

@@ -47,6 +47,7 @@ class Reply:
     finding: Finding | None = None
     nodes: tuple[str, ...] = ()
     loaded: tuple[str, ...] = ()
+    dmesg: list[str] = field(default_factory=list)  # the kernel log, sent only with a finding
 
     @property
     def ok(self) -> bool:
@@ -54,12 +55,13 @@ class Reply:
 
     def to_json(self) -> dict[str, Any]:
         return {"result": self.result, "finding": self.finding.to_dict() if self.finding else None,
-                "nodes": list(self.nodes), "loaded": list(self.loaded)}
+                "nodes": list(self.nodes), "loaded": list(self.loaded), "dmesg": list(self.dmesg)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Reply:
         finding = Finding.from_dict(data["finding"]) if data.get("finding") else None
-        return cls(data["result"], finding, tuple(data["nodes"]), tuple(data["loaded"]))
+        return cls(data["result"], finding, tuple(data["nodes"]), tuple(data["loaded"]),
+                   list(data.get("dmesg", [])))
 
 
 @dataclass

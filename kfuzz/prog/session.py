@@ -111,8 +111,9 @@ class KernelSession:
 
     def _reply(self, result: object, bind: str | None = None) -> Reply:
         kernel = self.kernel
-        return Reply(describe(result, bind), kernel.findings[0] if kernel.findings else None,
-                     tuple(kernel.fs.nodes), tuple(kernel.loader.modules))
+        finding = kernel.findings[0] if kernel.findings else None
+        return Reply(describe(result, bind), finding, tuple(kernel.fs.nodes), tuple(kernel.loader.modules),
+                     kernel.log.dmesg() if finding is not None else [])
 
     def execute(self, op: Op) -> object:
         """Runs one operation through its table entry; binds its name when it succeeded."""
