@@ -24,7 +24,8 @@ PLANTED = {  # module -> the kind its planted bug is
     "bugon": "bug", "crashioctl": "crash", "dblfree": "double-free", "hangioctl": "hang",
     "irqsleep": "atomic-sleep", "leakexit": "memory-leak", "leakinit": "memory-leak",
     "lockorder": "lockdep", "modref": "refcount", "noowner": "unloaded-code", "nullpriv": "oops",
-    "oobwrite": "out-of-bounds", "pyleak": "python-leak", "timerleak": "dangling-registration",
+    "oobwrite": "out-of-bounds", "pyleak": "python-leak", "rebindleak": "memory-leak",
+    "rebinduaf": "use-after-free", "timerleak": "dangling-registration",
     "usbuaf": "use-after-free", "warnon": "warning",
 }
 

@@ -21,6 +21,8 @@ PLANTED = {
     "hangioctl": ("hang", "INFO: task hung in hangioctl_ioctl"),
     "crashioctl": ("crash", "kernel process exited with code 3 in crashioctl_ioctl"),
     "pyleak": ("python-leak", "Python heap leak in pyleak_init"),
+    "rebinduaf": ("use-after-free", "KASAN: use-after-free in rebinduaf_probe"),
+    "rebindleak": ("memory-leak", "memory leak in rebindleak_probe"),
 }
 
 # The same bug found from its other side: lockdep names the function whose

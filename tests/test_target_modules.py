@@ -62,6 +62,11 @@ BENIGN = {
     "bugon": "open /dev/bugon -> fd0\nioctl fd0 0x6201 1\nioctl fd0 0x6201 1\nclose fd0",
     "hangioctl": "open /dev/hangioctl -> fd0\nioctl fd0 0x6802 0\nclose fd0",
     "crashioctl": "open /dev/crashioctl -> fd0\nioctl fd0 0x6302 0\nclose fd0",
+    # a device plugged again is a new device: no second probe of the same one
+    "rebinduaf": ("plug pci 10ee:7024 -> dev0\nirq dev0\nunplug dev0\n"
+                  "plug pci 10ee:7024 -> dev1\nirq dev1\nsuspend\nunplug dev1"),
+    "rebindleak": ("plug platform rebindleak -> dev0\nirq dev0\nunplug dev0\n"
+                   "plug platform rebindleak -> dev1\nirq dev1\nsuspend\nunplug dev1"),
 }
 
 
