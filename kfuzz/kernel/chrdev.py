@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from . import titles
 from .current import current
+from .device import Device
 from .errno import EBUSY, EINVAL, ENOMEM
 from .faults import should_fail
 from .frames import caller_site
@@ -22,7 +22,7 @@ class MiscDevice:
     fops: FileOperations | None = None
     minor: int = 255
     mode: int = 0o600
-    this_device: Any = None
+    this_device: Device | None = None  # Linux's device of the node; kfuzz makes none
 
     def __repr__(self) -> str:
         return f"<miscdevice {self.name}>"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, NoReturn, Protocol, TypeVar
 
 from . import current as _current
 from . import titles
-from .device import Bus, Device
+from .device import Bus, Device, DeviceId
 from .errno import EINVAL, EPERM
 from .faults import Faults
 from .findings import Finding, KernelStop, Kind, LoadAbort
@@ -28,6 +28,11 @@ from .timer import HZ, Timers
 from .titles import Title
 from .workqueue import Workqueues
 
+if TYPE_CHECKING:
+    from .chrdev import MiscDevice
+
+R = TypeVar("R")
+
 SYSCTLS = ("kernel.modules_disabled", "kernel.panic_on_warn", "kernel.sig_enforce",
            "kernel.autoload")
 
@@ -43,11 +48,19 @@ class KernelConfig:
     trusted_keys: tuple[bytes, ...] = ()
 
 
+class Tracer(Protocol):
+    """The worker's crash breadcrumb: the module function running now."""
+
+    def enter(self, module: str, function: str) -> None: ...
+
+    def leave(self) -> None: ...
+
+
 class Kernel:
     """One simulated kernel. Cheap to make: the fuzzer makes one per test case."""
 
     HZ = HZ
-    tracer: Any = None  # the worker's crash breadcrumb: enter(module, function) / leave()
+    tracer: Tracer | None = None
 
     def __init__(self, index: ModuleIndex, config: KernelConfig | None = None):
         self.index = index
@@ -67,7 +80,7 @@ class Kernel:
         self.loader = Loader(self)
         self.fs = Fs(self)
         self.chrdevs: dict[int, Node] = {}
-        self.miscs: dict[Any, Node] = {}
+        self.miscs: dict[MiscDevice, Node] = {}
         self.bus = Bus(self)
         self.irqs = Irqs(self)
         self.timers = Timers(self)
@@ -82,7 +95,7 @@ class Kernel:
     def current_module(self) -> Module | None:
         return self.context[-1] if self.context else None
 
-    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+    def call(self, fn: Callable[..., R], *args: object) -> R:
         """Calls module code the way the kernel does: checked, and an oops if it raises."""
         mod = module_of(fn)
         if mod is not None and mod.state is ModuleState.UNLOADED:
@@ -97,7 +110,7 @@ class Kernel:
             return fn(*args)
         return self.run_module_code(mod, fn, *args)
 
-    def run_module_code(self, mod: Module, fn: Callable[..., Any], *args: Any) -> Any:
+    def run_module_code(self, mod: Module, fn: Callable[..., R], *args: object) -> R:
         self.context.append(mod)
         tracer = self.tracer
         if tracer is not None:
@@ -116,15 +129,18 @@ class Kernel:
             if tracer is not None:
                 tracer.leave()
 
-    def oops(self, exc: BaseException, sites: list[Site]) -> None:
+    def oops(self, exc: BaseException, sites: list[Site]) -> NoReturn:
+        """Reports what escaped module code and unwinds with KernelStop, as a fatal report does."""
         text = str(exc)
         if isinstance(exc, MemoryError):
-            self.report(titles.OUT_OF_MEMORY,
-                        f"Out of memory: the kernel process hit its memory limit ({text or 'MemoryError'})",
-                        site=guilty_site(sites), stack=sites)
+            raise KernelStop(self.report(
+                titles.OUT_OF_MEMORY,
+                f"Out of memory: the kernel process hit its memory limit ({text or 'MemoryError'})",
+                site=guilty_site(sites), stack=sites, fatal=False))
         null = isinstance(exc, (AttributeError, TypeError)) and "NoneType" in text
-        self.report(titles.NULL_DEREF if null else titles.OOPS, f"Oops: {type(exc).__name__}: {text}",
-                    site=guilty_site(sites), stack=sites, exc=type(exc).__name__)
+        raise KernelStop(self.report(titles.NULL_DEREF if null else titles.OOPS,
+                                     f"Oops: {type(exc).__name__}: {text}", site=guilty_site(sites),
+                                     stack=sites, exc=type(exc).__name__, fatal=False))
 
     # -- findings -----------------------------------------------------------------------
     def report(self, title: Title, message: str, *, site: Site | None = None,
@@ -197,12 +213,12 @@ class Kernel:
         return [left for sub in self.subsystems for left in sub.leftovers(mod)]
 
     # -- operations from user space ------------------------------------------------------
-    def do(self, op: str, *args: Any, fail_nth: int | None = None, nobody: bool = False) -> Any:
+    def do(self, op: str, *args: object, fail_nth: int | None = None, nobody: bool = False) -> object:
         """Runs the user-space operation `_op_OP`; returns its result (an object or an int)."""
         return self.run_op(getattr(self, f"_op_{op}"), *args, fail_nth=fail_nth, nobody=nobody)
 
-    def run_op(self, handler: Callable[..., Any], *args: Any, fail_nth: int | None = None,
-               nobody: bool = False) -> Any:
+    def run_op(self, handler: Callable[..., R], *args: object, fail_nth: int | None = None,
+               nobody: bool = False) -> R | None:
         """Runs one user-space operation, `handler(*args)`, as a system call runs: as root or
         nobody, with fault injection armed, locks checked on the way back to user space."""
         _current.push(self)
@@ -238,7 +254,7 @@ class Kernel:
             return -EPERM
         return self.loader.modprobe_remove(name)
 
-    def _op_plug(self, bus: str, dev_id: Any) -> Device | int:
+    def _op_plug(self, bus: str, dev_id: DeviceId) -> Device | int:
         return self.bus.plug(dev_id)
 
     def _op_unplug(self, dev: Device) -> int:
@@ -247,13 +263,13 @@ class Kernel:
     def _op_open(self, path: str) -> File | int:
         return self.fs.open(path)
 
-    def _op_read(self, file: File, count: int) -> Any:
+    def _op_read(self, file: File, count: int) -> object:
         return self.fs.read(file, count)
 
-    def _op_write(self, file: File, data: bytes) -> Any:
+    def _op_write(self, file: File, data: bytes) -> object:
         return self.fs.write(file, data)
 
-    def _op_ioctl(self, file: File, cmd: int, arg: int) -> Any:
+    def _op_ioctl(self, file: File, cmd: int, arg: int) -> object:
         return self.fs.ioctl(file, cmd, arg)
 
     def _op_close(self, file: File) -> int:

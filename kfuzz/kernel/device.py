@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import titles
 from .current import current
@@ -12,6 +12,11 @@ from .errno import EBUSY, EINVAL, ENODEV, ENOMEM, EPERM, errname
 from .faults import should_fail
 from .frames import caller_site
 from .subsystem import Leftover
+
+if TYPE_CHECKING:
+    from .core import Kernel
+    from .frames import Site
+    from .module import Module
 
 BUSES = ("pci", "usb", "platform")
 PCI_ANY_ID = 0xFFFF
@@ -80,13 +85,14 @@ class Driver:
     name: str
     bus: str
     id_table: list[DeviceId] = field(default_factory=list)
-    probe: Callable[..., Any] | None = None
-    remove: Callable[..., Any] | None = None
-    suspend: Callable[..., Any] | None = None
-    resume: Callable[..., Any] | None = None
-    owner: Any = None
+    # module code: probe, suspend and resume should give 0 or -errno; the kernel checks
+    probe: Callable[[Device, DeviceId], object] | None = None
+    remove: Callable[[Device], object] | None = None
+    suspend: Callable[[Device], object] | None = None
+    resume: Callable[[Device], object] | None = None
+    owner: Module | None = None
     registered: bool = False
-    site: Any = None
+    site: Site | None = None
 
     def match(self, dev_id: DeviceId) -> DeviceId | None:
         return next((e for e in self.id_table if e.matches(dev_id)), None)
@@ -99,8 +105,8 @@ class Device:
     id: DeviceId
     irq: int
     driver: Driver | None = None
-    drvdata: Any = None
-    devres: list[tuple[str, Callable[[], Any]]] = field(default_factory=list)
+    drvdata: Any = None  # the driver's: whatever it sets, for it to read back
+    devres: list[tuple[str, Callable[[], object]]] = field(default_factory=list)
     present: bool = True
 
     @property
@@ -111,7 +117,7 @@ class Device:
         return f"<device {self.name} {self.id.format()}>"
 
 
-def dev_set_drvdata(dev: Device, data: Any) -> None:
+def dev_set_drvdata(dev: Device, data: object) -> None:
     dev.drvdata = data
 
 
@@ -122,7 +128,7 @@ def dev_get_drvdata(dev: Device) -> Any:
 class Bus:
     """All devices and drivers of the kernel, the three buses together."""
 
-    def __init__(self, kernel: Any):
+    def __init__(self, kernel: Kernel):
         self.kernel = kernel
         self.devices: list[Device] = []
         self.drivers: list[Driver] = []
@@ -257,13 +263,13 @@ class Bus:
         self.unbind(dev)
         return 0
 
-    def owned_by(self, mod: Any) -> list[Driver]:
+    def owned_by(self, mod: Module) -> list[Driver]:
         return [d for d in self.drivers if d.owner is mod]
 
-    def leftovers(self, mod: Any) -> list[Leftover]:
+    def leftovers(self, mod: Module) -> list[Leftover]:
         return [Leftover("driver", d.name, d.site) for d in self.owned_by(mod)]
 
-    def owners(self) -> Iterable[Any]:
+    def owners(self) -> Iterable[Module | None]:
         return (d.owner for d in self.drivers)
 
 

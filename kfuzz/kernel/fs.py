@@ -4,22 +4,30 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errno import EACCES, EBADF, EINVAL, EIO, ENODEV, ENOENT, ENOTTY
 from .refcount import module_put, try_module_get
 from .subsystem import Leftover
 
+if TYPE_CHECKING:
+    from .core import Kernel
+    from .frames import Site
+    from .module import Module
+
 
 @dataclass(eq=False)
 class FileOperations:
-    owner: Any = None
-    open: Callable[..., Any] | None = None
-    read: Callable[..., Any] | None = None
-    write: Callable[..., Any] | None = None
-    unlocked_ioctl: Callable[..., Any] | None = None
-    release: Callable[..., Any] | None = None
-    llseek: Callable[..., Any] | None = None
+    """A driver's file callbacks. Each returns what module-api.md says (0, bytes, a count
+    or -errno), but it is module code: the kernel checks what comes back."""
+
+    owner: Module | None = None
+    open: Callable[[Inode, File], object] | None = None
+    read: Callable[[File, int], object] | None = None
+    write: Callable[[File, bytes], object] | None = None
+    unlocked_ioctl: Callable[[File, int, int], object] | None = None
+    release: Callable[[Inode, File], object] | None = None
+    llseek: Callable[[File, int, int], object] | None = None  # (file, offset, whence)
 
 
 @dataclass(eq=False)
@@ -33,9 +41,9 @@ class Node:
     kind: str
     fops: FileOperations
     mode: int = 0o600
-    owner: Any = None
-    obj: Any = None
-    site: Any = None
+    owner: Module | None = None
+    obj: object = None  # what registered it (a major, a MiscDevice, a ProcEntry)
+    site: Site | None = None
     removed: bool = False
     what: str = ""
 
@@ -43,7 +51,7 @@ class Node:
 @dataclass(eq=False)
 class Inode:
     i_rdev: str
-    i_private: Any = None
+    i_private: Any = None  # the registration's object, for module code to read back
 
 
 @dataclass(eq=False)
@@ -51,19 +59,19 @@ class File:
     node: Node
     fops: FileOperations
     f_inode: Inode
-    private_data: Any = None
+    private_data: Any = None  # the driver's: whatever its open() puts there
     f_pos: int = 0
     f_flags: int = 0
-    pinned: Any = None
+    pinned: Module | None = None
     closed: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # unused by the kernel: module code's own values
 
     def __repr__(self) -> str:
         return f"<file {self.node.path}>"
 
 
 class Fs:
-    def __init__(self, kernel: Any):
+    def __init__(self, kernel: Kernel):
         self.kernel = kernel
         self.nodes: dict[str, Node] = {}
         self.files: list[File] = []
@@ -109,19 +117,19 @@ class Fs:
             return -EIO  # procfs runs file operations down when the entry goes
         return 0
 
-    def read(self, file: File, count: int) -> Any:
+    def read(self, file: File, count: int) -> object:
         err = self._guard(file)
         if err or file.fops.read is None:
             return err or -EINVAL
         return self.kernel.call(file.fops.read, file, count)
 
-    def write(self, file: File, data: bytes) -> Any:
+    def write(self, file: File, data: bytes) -> object:
         err = self._guard(file)
         if err or file.fops.write is None:
             return err or -EINVAL
         return self.kernel.call(file.fops.write, file, data)
 
-    def ioctl(self, file: File, cmd: int, arg: int) -> Any:
+    def ioctl(self, file: File, cmd: int, arg: int) -> object:
         err = self._guard(file)
         if err or file.fops.unlocked_ioctl is None:
             return err or -ENOTTY
@@ -137,11 +145,11 @@ class Fs:
         module_put(file.pinned)
         return 0
 
-    def owned_by(self, mod: Any) -> list[Node]:
+    def owned_by(self, mod: Module) -> list[Node]:
         return [n for n in self.nodes.values() if n.owner is mod]
 
-    def leftovers(self, mod: Any) -> list[Leftover]:
+    def leftovers(self, mod: Module) -> list[Leftover]:
         return [Leftover(n.what or n.kind, n.path.rsplit("/", 1)[1], n.site) for n in self.owned_by(mod)]
 
-    def owners(self) -> Iterable[Any]:
+    def owners(self) -> Iterable[Module | None]:
         return (n.owner for n in self.nodes.values())

@@ -18,7 +18,8 @@ from .signing import Signature, split_signature, verify
 
 GPL_COMPATIBLE = ("GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL",
                   "Dual MIT/GPL", "Dual MPL/GPL")
-PARAM_TYPES = {"int": int, "bool": bool, "str": str}
+ParamValue = int | bool | str  # a module parameter's value, of one of PARAM_TYPES
+PARAM_TYPES: dict[str, type[int] | type[bool] | type[str]] = {"int": int, "bool": bool, "str": str}
 ID_MAKERS: dict[str, Callable[..., DeviceId]] = {
     "pci_device_id": pci_device_id, "usb_device_id": usb_device_id,
     "platform_device_id": platform_device_id}
@@ -37,11 +38,11 @@ class ModuleFileError(Exception):
 class ParamInfo:
     name: str
     type: str
-    default: Any
+    default: ParamValue
     desc: str
     lineno: int
 
-    def convert(self, text: str) -> Any:
+    def convert(self, text: str) -> ParamValue:
         """A value as given on the insmod line; ValueError if it does not convert."""
         if self.type == "int":
             return int(text, 0)
@@ -92,6 +93,8 @@ class ModuleImage:
 
 
 def _const(node: ast.expr, path: Path) -> Any:
+    """A literal of the module's metadata: whatever Python literal the file has, which
+    the caller takes as the type its declaration needs."""
     names = {"PCI_ANY_ID": PCI_ANY_ID, "True": True, "False": False, "None": None}
     if isinstance(node, ast.Name) and node.id in names:
         return names[node.id]
@@ -145,7 +148,7 @@ class _Reader:
             elif call.args and isinstance(call.args[0], ast.Name):
                 self.marker(name, call.args[0].id)
 
-    def constant(self, value: Any) -> None:
+    def constant(self, value: object) -> None:
         if isinstance(value, int) and not isinstance(value, bool):
             if value not in self.image.ints:
                 self.image.ints.append(value)

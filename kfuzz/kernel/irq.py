@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import titles
 from .current import current
@@ -13,6 +13,11 @@ from .faults import should_fail
 from .frames import Site, caller_site
 from .subsystem import Leftover, fname
 
+if TYPE_CHECKING:
+    from .core import Kernel
+    from .device import Device
+    from .module import Module
+
 IRQF_SHARED = 0x80
 IRQF_TRIGGER_RISING = 0x01
 IRQF_ONESHOT = 0x2000
@@ -20,24 +25,28 @@ IRQ_NONE = 0
 IRQ_HANDLED = 1
 IRQ_WAKE_THREAD = 2
 
+# handler(irq, dev_id): dev_id is the driver's own cookie, given back as it was given;
+# the handler should return IRQ_HANDLED or IRQ_NONE, but it is module code
+IrqHandler = Callable[[int, Any], object]
+
 
 @dataclass(eq=False)
 class IrqAction:
     irq: int
-    handler: Callable[[int, Any], int]
+    handler: IrqHandler
     flags: int
     name: str
-    dev_id: Any
-    owner: Any
+    dev_id: object
+    owner: Module | None
     site: Site | None
 
 
 class Irqs:
-    def __init__(self, kernel: Any):
+    def __init__(self, kernel: Kernel):
         self.kernel = kernel
         self.lines: dict[int, list[IrqAction]] = {}
 
-    def request(self, irq: int, handler: Callable[..., int], flags: int, name: str, dev_id: Any,
+    def request(self, irq: int, handler: IrqHandler, flags: int, name: str, dev_id: object,
                 what: str = "request_irq") -> int:
         if should_fail(what):
             return -ENOMEM
@@ -51,7 +60,7 @@ class Irqs:
                                  caller_site()))
         return 0
 
-    def free(self, irq: int, dev_id: Any) -> None:
+    def free(self, irq: int, dev_id: object) -> None:
         actions = self.lines.get(irq, [])
         for action in actions:
             if action.dev_id is dev_id or action.dev_id == dev_id:
@@ -78,26 +87,26 @@ class Irqs:
             kernel.log.write(f"irq {irq}: nobody cared (try booting with the \"irqpoll\" option)")
         return 0
 
-    def owned_by(self, mod: Any) -> list[IrqAction]:
+    def owned_by(self, mod: Module) -> list[IrqAction]:
         return [a for acts in self.lines.values() for a in acts if a.owner is mod]
 
-    def leftovers(self, mod: Any) -> list[Leftover]:
+    def leftovers(self, mod: Module) -> list[Leftover]:
         return [Leftover("irq handler", fname(a.handler), a.site) for a in self.owned_by(mod)]
 
-    def owners(self) -> Iterable[Any]:
+    def owners(self) -> Iterable[Module | None]:
         return (a.owner for acts in self.lines.values() for a in acts)
 
 
-def request_irq(irq: int, handler: Callable[..., int], flags: int, name: str, dev_id: Any) -> int:
+def request_irq(irq: int, handler: IrqHandler, flags: int, name: str, dev_id: object) -> int:
     return current().irqs.request(irq, handler, flags, name, dev_id)
 
 
-def free_irq(irq: int, dev_id: Any) -> None:
+def free_irq(irq: int, dev_id: object) -> None:
     current().irqs.free(irq, dev_id)
 
 
-def devm_request_irq(dev: Any, irq: int, handler: Callable[..., int], flags: int,
-                     name: str, dev_id: Any) -> int:
+def devm_request_irq(dev: Device, irq: int, handler: IrqHandler, flags: int,
+                     name: str, dev_id: object) -> int:
     kernel = current()
     ret = kernel.irqs.request(irq, handler, flags, name, dev_id, "devm_request_irq")
     if ret == 0:

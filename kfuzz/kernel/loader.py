@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from .current import current
 from .errno import EBUSY, EEXIST, EINVAL, EKEYREJECTED, ENOENT, ENOEXEC, EPERM, errname
 from .findings import LoadAbort
 from .module import Module, ModuleState
 
+if TYPE_CHECKING:
+    from .core import Kernel
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., object])
+
 
 class Loader:
-    def __init__(self, kernel: Any):
+    def __init__(self, kernel: Kernel):
         self.kernel = kernel
         self.modules: dict[str, Module] = {}
-        self.symbols: dict[str, tuple[Callable[..., Any], bool, Module]] = {}
+        self.symbols: dict[str, tuple[Callable[..., object], bool, Module]] = {}
         self.loading: tuple[Module, dict[str, str], set[str]] | None = None
 
     # -- insmod ---------------------------------------------------------------------
@@ -179,7 +185,7 @@ class Loader:
             raise RuntimeError(f"{what} may only be called while the module loads")
         return self.loading
 
-    def resolve(self, importer: Module, sym: str) -> Callable[..., Any]:
+    def resolve(self, importer: Module, sym: str) -> Callable[..., object]:
         entry = self.symbols.get(sym)
         if entry is None or (entry[1] and not importer.gpl_compatible) or entry[2] is importer:
             raise LoadAbort(-ENOENT, f"{importer.name}: Unknown symbol {sym} (err -2)")
@@ -189,7 +195,7 @@ class Loader:
             owner.users.append(importer)
         return fn
 
-    def export(self, mod: Module, fn: Callable[..., Any], gpl: bool) -> None:
+    def export(self, mod: Module, fn: Callable[..., object], gpl: bool) -> None:
         sym = fn.__name__
         other = self.symbols.get(sym)
         if other is not None and other[2] is not mod:
@@ -213,8 +219,8 @@ class Loader:
                 for m in self.modules.values()]
 
 
-def module_param(name: str, type: type, default: Any = None, desc: str = "") -> Any:
-    """The value given at insmod, or the default."""
+def module_param(name: str, type: Callable[[str], T], default: T | None = None, desc: str = "") -> T:
+    """The value given at insmod, or the default: of the declared `type` (int, bool or str)."""
     loader = current().loader
     mod, given, used = loader.loading_module("module_param")
     info = mod.image.params.get(name)
@@ -228,17 +234,17 @@ def module_param(name: str, type: type, default: Any = None, desc: str = "") -> 
         except ValueError:
             raise LoadAbort(-EINVAL, f"{mod.name}: `{text}' invalid for parameter `{name}'") from None
     mod.params[name] = value
-    return value
+    return cast(T, value)  # modinfo checked that the default and the conversion are of `type`
 
 
-def import_symbol(name: str) -> Callable[..., Any]:
+def import_symbol(name: str) -> Callable[..., Any]:  # module code uses what it returns as it likes
     loader = current().loader
     importer, _, _ = loader.loading_module("import_symbol")
     return loader.resolve(importer, name)
 
 
-def _exporter(gpl: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    def export(fn: Callable[..., Any]) -> Callable[..., Any]:
+def _exporter(gpl: bool) -> Callable[[F], F]:
+    def export(fn: F) -> F:
         loader = current().loader
         mod, _, _ = loader.loading_module("EXPORT_SYMBOL")
         loader.export(mod, fn, gpl)

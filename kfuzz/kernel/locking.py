@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from . import titles
 from .current import current
 from .frames import Site, caller_site, format_stack
 from .titles import Title
+
+if TYPE_CHECKING:
+    from .core import Kernel
 
 L = TypeVar("L", bound="Lock")
 
@@ -43,7 +46,7 @@ class Mutex(Lock):
 class Locking:
     """The one task's held locks and the lock-order graph of the whole run."""
 
-    def __init__(self, kernel: Any):
+    def __init__(self, kernel: Kernel):
         self.kernel = kernel
         self.held: list[Lock] = []
         self.classes: dict[tuple[str, int], LockClass] = {}

@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 from .current import current
 from .frames import caller_site
 
+if TYPE_CHECKING:
+    from .device import Device
+
 MAX_LINES = 5000
+
+
+class Clock(Protocol):
+    """What stamps a log line: the kernel's jiffies and HZ."""
+
+    @property
+    def jiffies(self) -> int: ...
+
+    @property
+    def HZ(self) -> int: ...
+
+
+class LineSink(Protocol):
+    """Where each line is kept as well: the worker's pstore."""
+
+    def write(self, line: str) -> None: ...
 
 
 class Log:
@@ -18,9 +37,9 @@ class Log:
     """
 
     # the worker's pstore: each line is kept there too, to outlive a dying worker
-    pstore: Any = None
+    pstore: LineSink | None = None
 
-    def __init__(self, clock: Any):
+    def __init__(self, clock: Clock):
         self.lines: list[str] = []
         self.suppressed = 0
         self._clock = clock
@@ -62,36 +81,36 @@ class PrintRedirect:
             self._partial = ""
 
 
-def _prefixed(msg: Any) -> str:
+def _prefixed(msg: object) -> str:
     site = caller_site()
     return f"{site.module}: {msg}" if site else str(msg)
 
 
-def printk(msg: Any) -> None:
+def printk(msg: object) -> None:
     current().log.write(_prefixed(msg))
 
 
-def pr_info(msg: Any) -> None:
+def pr_info(msg: object) -> None:
     current().log.write(_prefixed(msg))
 
 
-def pr_warn(msg: Any) -> None:
+def pr_warn(msg: object) -> None:
     current().log.write(_prefixed(msg))
 
 
-def pr_err(msg: Any) -> None:
+def pr_err(msg: object) -> None:
     current().log.write(_prefixed(msg))
 
 
-def pr_debug(msg: Any) -> None:
+def pr_debug(msg: object) -> None:
     current().log.write(_prefixed(msg))
 
 
-def dev_info(dev: Any, msg: Any) -> None:
+def dev_info(dev: Device, msg: object) -> None:
     current().log.write(f"{dev.driver_name} {dev.name}: {msg}")
 
 
-def dev_err(dev: Any, msg: Any) -> None:
+def dev_err(dev: Device, msg: object) -> None:
     current().log.write(f"{dev.driver_name} {dev.name}: {msg}")
 
 

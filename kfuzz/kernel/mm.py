@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any, SupportsBytes, SupportsIndex, overload
 
 from . import titles
 from .current import current
@@ -14,6 +14,10 @@ from .findings import Kind
 from .frames import Site, format_stack, guilty_site, module_stack
 from .module import Module
 from .subsystem import Leftover
+
+if TYPE_CHECKING:
+    from .core import Kernel
+    from .device import Device
 
 GFP_KERNEL = 0xCC0
 GFP_ATOMIC = 0x20
@@ -49,7 +53,8 @@ class Buffer:
         if self._kb_free is not None:
             self._kb_mm.report_access(self, Kind.USE_AFTER_FREE, what)
 
-    def _kb_range(self, key: Any, length: int | None = None) -> tuple[int, int]:
+    def _kb_range(self, key: object, length: int | None = None) -> tuple[int, int]:
+        """The bytes `key` names; module code may hand in anything, so it is checked here."""
         size = len(self._kb_data)
         if isinstance(key, slice):
             if key.step not in (None, 1):
@@ -77,14 +82,28 @@ class Buffer:
         self._kb_check("size")
         return len(self._kb_data)
 
-    def __getitem__(self, key: Any) -> Any:
+    @overload
+    def __getitem__(self, key: int) -> int: ...
+
+    @overload
+    def __getitem__(self, key: slice) -> bytes: ...
+
+    def __getitem__(self, key: int | slice) -> int | bytes:
         self._kb_check("read")
         start, stop = self._kb_range(key)
         if isinstance(key, slice):
             return bytes(self._kb_data[start:stop])
         return self._kb_data[start]
 
-    def __setitem__(self, key: Any, value: Any) -> None:
+    @overload
+    def __setitem__(self, key: int, value: SupportsIndex) -> None: ...
+
+    @overload
+    def __setitem__(self, key: slice, value: Iterable[SupportsIndex] | SupportsBytes) -> None: ...
+
+    # the overloads say what fits; module code may store anything, and bytearray or
+    # bytes() refuses what is not a byte or bytes (an oops of the module)
+    def __setitem__(self, key: int | slice, value: Any) -> None:
         self._kb_check("write")
         if isinstance(key, slice):
             data = bytes(value)
@@ -98,11 +117,11 @@ class Buffer:
         self._kb_check("read")
         return bytes(self._kb_data)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[int]:
         self._kb_check("read")
         return iter(bytes(self._kb_data))
 
-    # -- struct fields -------------------------------------------------------
+    # -- struct fields: module code stores any value in one and reads it back --
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
@@ -128,7 +147,7 @@ class Buffer:
 class Memory:
     """The slab: live buffers by owner, for leak checks at unload."""
 
-    def __init__(self, kernel: Any):
+    def __init__(self, kernel: Kernel):
         self.kernel = kernel
         self.live: dict[int, Buffer] = {}
 
@@ -144,7 +163,7 @@ class Memory:
         self.live[id(buf)] = buf
         return buf
 
-    def free(self, buf: Any, by: Site | None = None) -> None:
+    def free(self, buf: object, by: Site | None = None) -> None:
         """kfree; `by` names the kernel's own freeing (devres) when no module code does it."""
         if buf is None:
             return
@@ -207,11 +226,11 @@ def kcalloc(n: int, size: int, flags: int = GFP_KERNEL) -> Buffer | None:
     return current().mm.alloc(n * size, flags, "kcalloc")
 
 
-def kfree(buf: Any) -> None:
+def kfree(buf: object) -> None:
     current().mm.free(buf)
 
 
-def devm_kzalloc(dev: Any, size: int, flags: int = GFP_KERNEL) -> Buffer | None:
+def devm_kzalloc(dev: Device, size: int, flags: int = GFP_KERNEL) -> Buffer | None:
     kernel = current()
     buf = kernel.mm.alloc(size, flags, "devm_kzalloc")
     if buf is not None:

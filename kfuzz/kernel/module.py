@@ -31,15 +31,15 @@ class Module:
     name: str
     image: ModuleImage
     state: ModuleState = ModuleState.COMING
-    namespace: dict[str, Any] = field(default_factory=dict)
-    init: Callable[[], Any] | None = None
-    exit: Callable[[], Any] | None = None
-    exports: dict[str, tuple[Callable[..., Any], bool]] = field(default_factory=dict)
+    namespace: dict[str, Any] = field(default_factory=dict)  # the module's globals, as exec() takes them
+    init: Callable[[], object] | None = None  # module code: should give 0 or -errno, the loader checks
+    exit: Callable[[], object] | None = None
+    exports: dict[str, tuple[Callable[..., object], bool]] = field(default_factory=dict)
     uses: list[Module] = field(default_factory=list)
     users: list[Module] = field(default_factory=list)
     refcnt: int = 0
     ref_sites: list[Site | None] = field(default_factory=list)
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, object] = field(default_factory=dict)
     gpl_compatible: bool = True
 
     @property
@@ -54,7 +54,7 @@ class Module:
         return f"<module {self.name} {self.state.value}>"
 
 
-def module_of(fn: Any) -> Module | None:
+def module_of(fn: object) -> Module | None:
     """The module whose code `fn` is, or None for kernel code."""
     fn = getattr(fn, "__func__", fn)
     fn = getattr(fn, "func", fn)  # functools.partial

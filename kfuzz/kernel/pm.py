@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from . import titles
 from .current import current
@@ -11,6 +11,10 @@ from .errno import EEXIST, ENOENT, ENOMEM, EPERM
 from .faults import should_fail
 from .frames import Site, caller_site
 from .subsystem import Leftover, fname
+
+if TYPE_CHECKING:
+    from .core import Kernel
+    from .module import Module
 
 PM_HIBERNATION_PREPARE = 1
 PM_POST_HIBERNATION = 2
@@ -21,9 +25,9 @@ NOTIFY_OK = 1
 
 
 class Pm:
-    def __init__(self, kernel: Any):
+    def __init__(self, kernel: Kernel):
         self.kernel = kernel
-        self.notifiers: list[tuple[Callable[[int], int], Any, Site | None]] = []
+        self.notifiers: list[tuple[Callable[[int], int], Module | None, Site | None]] = []
 
     def register(self, fn: Callable[[int], int]) -> int:
         if should_fail("register_pm_notifier"):
@@ -53,7 +57,10 @@ class Pm:
         done, err = [], 0
         for dev in reversed(list(kernel.bus.bind_order)):
             drv = dev.driver
-            ret = kernel.call(drv.suspend, dev) if drv and drv.suspend else 0
+            if not (drv and drv.suspend):
+                done.append(dev)
+                continue
+            ret = kernel.call(drv.suspend, dev)
             if isinstance(ret, int) and ret < 0:
                 kernel.log.write(f"PM: dpm_run_callback(): {drv.name} {dev.name} returns {ret}")
                 err = ret
@@ -68,13 +75,13 @@ class Pm:
         kernel.log.write("PM: suspend exit")
         return err
 
-    def owned_by(self, mod: Any) -> list[tuple[Callable[[int], int], Any, Site | None]]:
+    def owned_by(self, mod: Module) -> list[tuple[Callable[[int], int], Module | None, Site | None]]:
         return [e for e in self.notifiers if e[1] is mod]
 
-    def leftovers(self, mod: Any) -> list[Leftover]:
+    def leftovers(self, mod: Module) -> list[Leftover]:
         return [Leftover("pm notifier", fname(fn), site) for fn, _, site in self.owned_by(mod)]
 
-    def owners(self) -> Iterable[Any]:
+    def owners(self) -> Iterable[Module | None]:
         return (owner for _, owner, _ in self.notifiers)
 
 

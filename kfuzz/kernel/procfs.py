@@ -16,13 +16,13 @@ from .fs import FileOperations, Node
 class ProcEntry:
     name: str
     mode: int
-    data: Any = None
+    data: Any = None  # the driver's: whatever it gives proc_create, for it to read back
 
     def __repr__(self) -> str:
         return f"<proc {self.name}>"
 
 
-def proc_create(name: str, mode: int, fops: FileOperations, data: Any = None) -> ProcEntry | None:
+def proc_create(name: str, mode: int, fops: FileOperations, data: object = None) -> ProcEntry | None:
     kernel = current()
     if should_fail("proc_create"):
         return None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from . import titles
 from .current import current
@@ -86,7 +85,7 @@ def kref_get(k: Kref) -> None:
     refcount_inc(k.refcount)
 
 
-def kref_put(k: Kref, release: Callable[[Kref], Any]) -> bool:
+def kref_put(k: Kref, release: Callable[[Kref], object]) -> bool:
     if refcount_dec_and_test(k.refcount):
         release(k)
         return True

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from .frames import Site
@@ -40,6 +40,6 @@ class Subsystem(Protocol):
         ...
 
 
-def fname(fn: Any) -> str:
+def fname(fn: object) -> str:
     """A callback as a title names it."""
     return getattr(fn, "__name__", repr(fn))

@@ -6,13 +6,16 @@ before the modules they use). Whatever is left afterwards is a finding.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from . import titles
 from .module import Module
 
+if TYPE_CHECKING:
+    from .core import Kernel
 
-def teardown(kernel: Any) -> None:
+
+def teardown(kernel: Kernel) -> None:
     for file in list(kernel.fs.files):
         kernel.fs.close(file)
     for dev in list(kernel.bus.devices):
@@ -23,7 +26,7 @@ def teardown(kernel: Any) -> None:
     check_empty(kernel)
 
 
-def remove_all(kernel: Any) -> None:
+def remove_all(kernel: Kernel) -> None:
     loader = kernel.loader
     progress = True
     while progress:
@@ -36,7 +39,7 @@ def remove_all(kernel: Any) -> None:
             break
 
 
-def check_refs(kernel: Any) -> None:
+def check_refs(kernel: Kernel) -> None:
     """A module held by a reference that never comes back can never be removed."""
     for mod in list(kernel.loader.modules.values()):
         if mod.permanent or mod.refcnt <= 0:
@@ -48,7 +51,7 @@ def check_refs(kernel: Any) -> None:
                       site=site, stack=[site] if site else [], module=mod.name, mod=mod.name)
 
 
-def check_empty(kernel: Any) -> None:
+def check_empty(kernel: Kernel) -> None:
     """Nothing may outlive the modules that made it (permanent ones excepted): every
     subsystem names who holds something, and each module gone is checked as at rmmod."""
     loaded: set[Module] = set(kernel.loader.modules.values())

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .current import current
 from .frames import Site, caller_site
 from .subsystem import Leftover, fname
+
+if TYPE_CHECKING:
+    from .core import Kernel
+    from .module import Module
 
 HZ = 100
 MAX_FIRINGS_PER_TICK = 10_000
@@ -16,13 +20,13 @@ MAX_FIRINGS_PER_TICK = 10_000
 
 @dataclass(eq=False)
 class Timer:
-    function: Callable[[Timer], Any]
+    function: Callable[[Timer], object]
     expires: int = 0
     pending: bool = False
-    owner: Any = None
+    owner: Module | None = None
     site: Site | None = None
     seq: int = 0
-    data: Any = None
+    data: Any = None  # the driver's (a delayed work's own timer: the work), for its callback
     # how a dangling-registration title names it: the timer of a delayed work is "delayed work FN"
     what: str = "timer"
     name: str = ""
@@ -32,7 +36,7 @@ class Timer:
 
 
 class Timers:
-    def __init__(self, kernel: Any):
+    def __init__(self, kernel: Kernel):
         self.kernel = kernel
         self.pending: list[Timer] = []
         self._seq = 0
@@ -80,17 +84,17 @@ class Timers:
         kernel.workqueues.run_all()
         return 0
 
-    def owned_by(self, mod: Any) -> list[Timer]:
+    def owned_by(self, mod: Module) -> list[Timer]:
         return [t for t in self.pending if t.owner is mod]
 
-    def leftovers(self, mod: Any) -> list[Leftover]:
+    def leftovers(self, mod: Module) -> list[Leftover]:
         return [Leftover(t.what, t.name or fname(t.function), t.site) for t in self.owned_by(mod)]
 
-    def owners(self) -> Iterable[Any]:
+    def owners(self) -> Iterable[Module | None]:
         return (t.owner for t in self.pending)
 
 
-def timer_setup(callback: Callable[[Timer], Any], flags: int = 0) -> Timer:
+def timer_setup(callback: Callable[[Timer], object], flags: int = 0) -> Timer:
     kernel = current()
     return Timer(callback, owner=kernel.current_module(), site=caller_site())
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import titles
 from .current import current
@@ -13,17 +13,21 @@ from .frames import Site, caller_site
 from .subsystem import Leftover, fname
 from .timer import Timer
 
+if TYPE_CHECKING:
+    from .core import Kernel
+    from .module import Module
+
 MAX_WORK_PER_RUN = 10_000
 
 
 @dataclass(eq=False)
 class Work:
-    func: Callable[[Work], Any]
+    func: Callable[[Work], object]
     pending: bool = False
     queue: Workqueue | None = None
-    owner: Any = None
+    owner: Module | None = None
     site: Site | None = None
-    data: Any = None
+    data: Any = None  # the driver's: whatever it sets, for its work function to read back
 
     def __repr__(self) -> str:
         return f"<work {getattr(self.func, '__name__', '?')}>"
@@ -38,7 +42,7 @@ class DelayedWork(Work):
 class Workqueue:
     name: str
     items: list[Work] = field(default_factory=list)
-    owner: Any = None
+    owner: Module | None = None
     site: Site | None = None
     destroyed: bool = False
 
@@ -47,7 +51,7 @@ class Workqueue:
 
 
 class Workqueues:
-    def __init__(self, kernel: Any):
+    def __init__(self, kernel: Kernel):
         self.kernel = kernel
         self.system = Workqueue("events")
         self.queues: list[Workqueue] = []
@@ -94,29 +98,29 @@ class Workqueues:
             if wq.items:
                 self.run_queue(wq)
 
-    def owned_queues(self, mod: Any) -> list[Workqueue]:
+    def owned_queues(self, mod: Module) -> list[Workqueue]:
         return [q for q in self.queues if q.owner is mod]
 
-    def owned_work(self, mod: Any) -> list[Work]:
+    def owned_work(self, mod: Module) -> list[Work]:
         items = [w for q in [self.system, *self.queues] for w in q.items if w.owner is mod]
         return items
 
-    def leftovers(self, mod: Any) -> list[Leftover]:
+    def leftovers(self, mod: Module) -> list[Leftover]:
         """Queued work, then the module's own queues (a delayed work's armed timer is the
         timers' to report)."""
         return ([Leftover("work", fname(w.func), w.site) for w in self.owned_work(mod)]
                 + [Leftover("workqueue", q.name, q.site) for q in self.owned_queues(mod)])
 
-    def owners(self) -> Iterable[Any]:
+    def owners(self) -> Iterable[Module | None]:
         yield from (w.owner for q in [self.system, *self.queues] for w in q.items)
         yield from (q.owner for q in self.queues)
 
 
-def INIT_WORK(func: Callable[[Work], Any]) -> Work:
+def INIT_WORK(func: Callable[[Work], object]) -> Work:
     return Work(func, owner=current().current_module(), site=caller_site())
 
 
-def INIT_DELAYED_WORK(func: Callable[[Work], Any]) -> DelayedWork:
+def INIT_DELAYED_WORK(func: Callable[[Work], object]) -> DelayedWork:
     return DelayedWork(func, owner=current().current_module(), site=caller_site())
 
 

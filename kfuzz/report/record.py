@@ -11,11 +11,19 @@ import hashlib
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from ..kernel import Finding
 
 SCHEMA_VERSION = 1
+
+
+class SiteJson(TypedDict):
+    """The guilty frame as report.json writes it."""
+
+    file: str
+    line: int
+    function: str
 
 
 def sha256_of(path: Path) -> str:
@@ -47,7 +55,7 @@ class ReportRecord:
     reproduced: int = 0
     replays: int = 0
     minimized: bool = False
-    site: dict[str, Any] | None = None  # file, line, function of the guilty frame
+    site: SiteJson | None = None
     modules: dict[str, str] = field(default_factory=dict)  # module file -> sha256
     schema_version: int = SCHEMA_VERSION
     first_seen: str = ""
@@ -66,7 +74,7 @@ class ReportRecord:
            minimized: bool = False, seed: int | None = None, dmesg: list[str] | None = None,
            modules: dict[str, str] | None = None) -> ReportRecord:
         site = finding.site
-        site_dict = None
+        site_dict: SiteJson | None = None
         if site is not None:
             site_dict = {"file": shown_path(site.file), "line": site.line, "function": site.function}
         return cls(title=finding.title, kind=str(finding.kind), module=finding.module,
