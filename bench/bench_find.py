@@ -16,6 +16,7 @@ from pathlib import Path
 from kfuzz.executor import make_executor
 from kfuzz.fuzz import Campaign, Events, FuzzOptions, closure, resolve_targets
 from kfuzz.fuzz.bugs import StopFuzzing
+from kfuzz.fuzz.campaign import ROUND_EXAMPLES
 from kfuzz.fuzz.events import BugFound, Event
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,8 +44,10 @@ class FirstFind:
             raise StopFuzzing()
 
 
-def time_to_find(target: str, index, seed: int, cap: float, isolation: str) -> float | None:  # noqa: ANN001
-    opts = FuzzOptions(seed=seed, time_budget=cap, db_dir=None, reports=Path("/nonexistent"))
+def time_to_find(target: str, index, seed: int, cap: float, isolation: str,  # noqa: ANN001
+                 round_examples: int) -> float | None:
+    opts = FuzzOptions(seed=seed, time_budget=cap, db_dir=None, reports=Path("/nonexistent"),
+                       round_examples=round_examples)
     sub = closure(index, target)
     executor = make_executor(isolation, sub, opts.op_timeout)
     progress = FirstFind(PLANTED[target])
@@ -74,10 +77,11 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--cap", type=float, default=60.0, help="seconds before a seed counts as a miss")
     parser.add_argument("--isolation", default="fork")
+    parser.add_argument("--round", type=int, default=ROUND_EXAMPLES, help="test cases per Hypothesis run")
     args = parser.parse_args()
     _, index = resolve_targets([BUGGY], ROOT / "target_modules")
     print(f"time to find each planted bug, {args.seeds} seeds, cap {args.cap:g}s, "
-          f"isolation {args.isolation}")
+          f"isolation {args.isolation}, {args.round} test cases a Hypothesis run")
     print(f"{'module':<12} {'kind':<22} {'median s':>9} {'worst s':>9} {'misses':>7}")
     medians = []
     for module in args.modules:
@@ -85,7 +89,7 @@ def main() -> None:
         misses = 0
         for seed in range(args.seeds):
             t0 = time.monotonic()
-            found = time_to_find(module, index, seed, args.cap, args.isolation)
+            found = time_to_find(module, index, seed, args.cap, args.isolation, args.round)
             if found is None:
                 misses += 1
                 times.append(time.monotonic() - t0)

@@ -8,7 +8,6 @@ bug it meets. Turning bugs into reports is the repro pipeline's (repro.py).
 
 from __future__ import annotations
 
-import os
 import random
 import time
 import zlib
@@ -40,6 +39,9 @@ from .repro import BugRecord, ReproPipeline, now
 
 # after a stop signal, the run ends within this many seconds (CI kills soon after)
 STOP_WITHIN = 4.0
+# test cases per Hypothesis run: its per-run state (a tree of every choice
+# sequence, a cache of results) grows with each case until the run ends
+ROUND_EXAMPLES = 10_000
 
 
 @dataclass
@@ -53,7 +55,7 @@ class FuzzOptions:
     db_dir: Path | None = Path(".kfuzz")
     reports: Path = Path("reports")
     op_timeout: float = 0.5
-    round_examples: int = int(os.environ.get("KFUZZ_ROUND", "10000"))  # test cases per Hypothesis run
+    round_examples: int = ROUND_EXAMPLES
 
 
 @dataclass
@@ -179,7 +181,8 @@ class Campaign:
         if self.db is not None:
             self.db.keep = bool(self.ignored)
         conf = settings(
-            max_examples=max(1, min(remaining or self.opts.round_examples, self.opts.round_examples)), stateful_step_count=self.opts.steps,
+            max_examples=max(1, min(remaining or self.opts.round_examples, self.opts.round_examples)),
+            stateful_step_count=self.opts.steps,
             deadline=None, database=self.db, derandomize=False, verbosity=Verbosity.quiet,
             suppress_health_check=list(HealthCheck), report_multiple_bugs=True, print_blob=False,
             phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink),
