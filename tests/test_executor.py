@@ -4,13 +4,17 @@ and it is replaced, with a `hang` or `crash` finding, when module code stops it.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 
 import pytest
 
 from kfuzz.executor.worker import GRACE, ForkExecutor
 from kfuzz.kernel import ModuleIndex
 from kfuzz.prog import Op, parse_op, parse_program
+from kfuzz.prog.session import WALL_FACTOR
 
 BODY = """
 import os, signal
@@ -36,6 +40,11 @@ def w_ioctl(file, cmd, arg):
     if cmd == 8:
         print("w: last words before the crash")
         os._exit(7)
+    if cmd == 9:
+        return sum(range(5_000_000)) & 1  # about 60 ms of honest work
+    if cmd == 10:
+        import time
+        time.sleep(3600)  # waits for what never comes: no CPU used
     return -ENOTTY
 """
 
@@ -117,8 +126,42 @@ def test_a_hang_the_timer_signal_cannot_cut_is_bounded_too(worker: ForkExecutor,
     started = time.monotonic()
     outcome = worker.run(prog)
     assert outcome.finding is not None and outcome.finding.kind == "hang"
-    # the replay's bound: each operation's timeout, plus the grace the parent allows
-    assert time.monotonic() - started < worker.op_timeout * 5 + GRACE + 2
+    # the replay's bound: the stuck operation's wall-clock bound, plus the parent's grace
+    assert time.monotonic() - started < worker.op_timeout * WALL_FACTOR + GRACE + 2
+
+
+@pytest.fixture
+def loaded_cores() -> Iterator[None]:
+    """Other work on every core, eight busy processes a core, as on a busy shared machine."""
+    hogs = [subprocess.Popen([sys.executable, "-c", "print('busy', flush=True)\nwhile True: pass"],
+                             stdout=subprocess.PIPE, text=True, start_new_session=True)
+            for _ in range(8 * (os.cpu_count() or 1))]  # each its own session, as other jobs are
+    try:
+        for hog in hogs:  # each is spinning before the test begins
+            assert hog.stdout is not None and hog.stdout.readline() == "busy\n"
+        yield
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+
+
+def test_a_starved_worker_is_slow_not_hung(lab, loaded_cores) -> None:  # noqa: ANN001
+    # a hang is CPU time past the timeout, as the soft-lockup watchdog counts it: a
+    # worker that waits for a core is not hung, however long the wall clock says
+    lab.device("w", BODY)
+    executor = ForkExecutor(ModuleIndex.scan(lab.paths), op_timeout=0.2)
+    try:
+        findings = [r.finding for _ in range(5) for r in case(executor, ioctl(9))]
+    finally:
+        executor.close()
+    assert [f.title for f in findings if f is not None] == []
+
+
+def test_a_sleep_that_never_returns_is_a_hang_on_the_wall_clock(worker: ForkExecutor) -> None:
+    finding = case(worker, ioctl(10))[2].finding
+    assert finding is not None and (finding.kind, finding.title) == ("hang", "INFO: task hung in w_ioctl")
+    assert f"blocked for more than {worker.op_timeout * WALL_FACTOR:g} seconds" in finding.message
 
 
 def test_a_crash_keeps_the_kernel_log_and_names_the_operation_in_flight(worker: ForkExecutor, lab) -> None:  # noqa: ANN001

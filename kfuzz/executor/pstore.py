@@ -14,7 +14,10 @@ import struct
 LOG_SIZE = 64 * 1024
 OP_SIZE = 512
 _POS = struct.Struct("<Q")  # bytes written to the ring so far
-_LOG_AT = _POS.size + OP_SIZE
+_SEQ = struct.Struct("<Q")  # operations started so far
+_SEQ_AT = _POS.size
+_OP_AT = _SEQ_AT + _SEQ.size
+_LOG_AT = _OP_AT + OP_SIZE
 
 
 class Pstore:
@@ -25,11 +28,16 @@ class Pstore:
     def clear(self) -> None:
         """A new test case: its log starts empty."""
         _POS.pack_into(self.mem, 0, 0)
-        self.mem[_POS.size:_POS.size + 1] = b"\0"
+        self.mem[_OP_AT:_OP_AT + 1] = b"\0"
 
     def in_flight(self, op: str) -> None:
         data = op.encode(errors="replace")[:OP_SIZE - 1] + b"\0"
-        self.mem[_POS.size:_POS.size + len(data)] = data
+        self.mem[_OP_AT:_OP_AT + len(data)] = data
+        _SEQ.pack_into(self.mem, _SEQ_AT, self.started() + 1)
+
+    def started(self) -> int:
+        """How many operations the worker has started: the fuzzer's sign of progress."""
+        return int(_SEQ.unpack_from(self.mem, _SEQ_AT)[0])
 
     def write(self, line: str) -> None:
         data = (line + "\n").encode(errors="replace")[-LOG_SIZE:]
@@ -43,7 +51,7 @@ class Pstore:
 
     def operation(self) -> str:
         """The operation the worker was running when it stopped answering."""
-        raw = self.mem[_POS.size:_POS.size + OP_SIZE].split(b"\0", 1)[0]
+        raw = self.mem[_OP_AT:_OP_AT + OP_SIZE].split(b"\0", 1)[0]
         return raw.decode(errors="replace")
 
     def dmesg(self) -> list[str]:

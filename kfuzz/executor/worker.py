@@ -14,6 +14,7 @@ import os
 import resource
 import select
 import tempfile
+import time
 import traceback
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -21,7 +22,7 @@ from pathlib import Path
 from ..kernel import Finding, Kernel, Kind, ModuleIndex
 from ..kernel.log import Log
 from ..prog import KernelSession, Op, Outcome, Program, Reply
-from ..prog.heapcheck import CYCLES, WARMUP
+from ..prog.session import WALL_FACTOR
 from .child import Child
 from .crash import Breadcrumb, crash_finding, hang_finding
 from .inprocess import InProcessExecutor
@@ -29,6 +30,7 @@ from .protocol import EndRequest, Executor, Request, RunRequest, StepRequest, se
 from .pstore import Pstore
 
 GRACE = 2.0
+PROGRESS_EVERY = 0.25  # seconds between looks at a long request's progress
 
 
 class WorkerLost(Exception):
@@ -174,10 +176,10 @@ class ForkExecutor:
         assert self.conn is not None
         try:
             self.conn.send(request)
-            if not self.poller.poll(timeout * 1000):
+            if not self._answered(timeout):
                 crumb, during = self.crumb.read(), self.pstore.operation()
                 self.kill()
-                raise WorkerLost(hang_finding(crumb, self.op_timeout, during))
+                raise WorkerLost(hang_finding(crumb, timeout, during))
             status, value = self.conn.recv()
         except (EOFError, OSError):
             raise WorkerLost(self._death()) from None
@@ -187,6 +189,19 @@ class ForkExecutor:
         if finding is not None and finding.kind is Kind.HANG:
             self.kill()  # it answered, but module code was cut off mid-way: start clean
         return value
+
+    def _answered(self, timeout: float) -> bool:
+        """Waits for the worker's answer while it makes progress: `timeout` seconds
+        for each operation it starts (a whole program is many operations)."""
+        started = self.pstore.started()
+        deadline = time.monotonic() + timeout
+        while not self.poller.poll(min(timeout, PROGRESS_EVERY) * 1000):
+            now, seen = time.monotonic(), self.pstore.started()
+            if seen != started:
+                started, deadline = seen, now + timeout
+            elif now >= deadline:
+                return False
+        return True
 
     def _death(self) -> Finding:
         crumb, during = self.crumb.read(), self.pstore.operation()
@@ -219,7 +234,7 @@ class ForkExecutor:
         if self._case_lost:  # its kernel is gone: the rest of the test case cannot run
             return Reply("-EIO")
         try:
-            reply = self.request(request, timeout=self.op_timeout + GRACE)
+            reply = self.request(request, timeout=self.op_timeout * WALL_FACTOR + GRACE)
         except WorkerLost as lost:
             return Reply("-EIO", lost.finding, dmesg=self.pstore.dmesg())
         assert isinstance(reply, Reply)
@@ -232,12 +247,11 @@ class ForkExecutor:
         return self._reply(EndRequest(self._fresh()))
 
     def run(self, prog: Program) -> Outcome:
-        # each operation has its own timer in the worker; this bounds a run whose
-        # module code the timer signal cannot interrupt (a loop inside C code)
-        rounds = WARMUP + CYCLES + 1 if "python-leak" in prog.checks else 1
-        budget = self.op_timeout * (len(prog.ops) * rounds + 2) + GRACE
+        # each operation has its own timers in the worker; the bound here, per
+        # operation started, catches module code the timer signals cannot interrupt
+        # (a loop inside C code)
         try:
-            outcome = self.request(RunRequest(prog), timeout=budget)
+            outcome = self.request(RunRequest(prog), timeout=self.op_timeout * WALL_FACTOR + GRACE)
         except WorkerLost as lost:
             return Outcome(lost.finding, self.pstore.dmesg(), [], "D")
         assert isinstance(outcome, Outcome)

@@ -45,6 +45,13 @@ def program_index(prog: Program) -> ModuleIndex:
     return ModuleIndex.scan(prog.modules)
 
 
+# An operation hangs when it used `op_timeout` seconds of CPU (a busy loop, as the
+# soft-lockup watchdog counts), or when it took this many times that on the wall
+# clock (a sleep that never returns, as the hung-task detector counts). A worker
+# starved of CPU by other work on the machine is slow, not hung.
+WALL_FACTOR = 10
+
+
 class KernelSession:
     """Test cases on fresh kernels of one module index, in this process."""
 
@@ -58,7 +65,8 @@ class KernelSession:
         # told each operation's `.kfz` line as it starts (the worker keeps it for a crash report)
         self.on_op: Callable[[str], None] | None = None
         if op_timeout:
-            signal.signal(signal.SIGALRM, self._on_alarm)
+            signal.signal(signal.SIGPROF, self._on_timer)
+            signal.signal(signal.SIGALRM, self._on_timer)
 
     @property
     def kernel(self) -> Kernel:
@@ -67,14 +75,16 @@ class KernelSession:
         return self._kernel
 
     # -- the hang timer ---------------------------------------------------------------
-    def _on_alarm(self, signum: int, frame: FrameType | None) -> None:
+    def _on_timer(self, signum: int, frame: FrameType | None) -> None:
         kernel = running_kernel()
-        if not self._armed or kernel is None:
+        if not self._armed or kernel is None or not self.op_timeout:
             return
         self._armed = False
-        kernel.report(titles.HANG,
-                      f"INFO: task kfuzz blocked for more than {self.op_timeout:g} seconds",
-                      stack=module_stack(frame))
+        if signum == signal.SIGPROF:
+            said = f"watchdog: soft lockup: the operation ran for {self.op_timeout:g} seconds of CPU time"
+        else:
+            said = f"INFO: task kfuzz blocked for more than {self.op_timeout * WALL_FACTOR:g} seconds"
+        kernel.report(titles.HANG, said, stack=module_stack(frame))
 
     @contextlib.contextmanager
     def guard(self) -> Iterator[None]:
@@ -82,10 +92,12 @@ class KernelSession:
             yield
             return
         self._armed = True
-        signal.setitimer(signal.ITIMER_REAL, self.op_timeout)
+        signal.setitimer(signal.ITIMER_PROF, self.op_timeout)
+        signal.setitimer(signal.ITIMER_REAL, self.op_timeout * WALL_FACTOR)
         try:
             yield
         finally:
+            signal.setitimer(signal.ITIMER_PROF, 0)
             signal.setitimer(signal.ITIMER_REAL, 0)
             self._armed = False
 
