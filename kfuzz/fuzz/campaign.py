@@ -41,7 +41,7 @@ from .repro import BugRecord, ReproPipeline, now
 STOP_WITHIN = 4.0
 # test cases per Hypothesis run: its per-run state (a tree of every choice
 # sequence, a cache of results) grows with each case until the run ends
-ROUND_EXAMPLES = 10_000
+ROUND_EXAMPLES = 500
 
 
 @dataclass

@@ -1,5 +1,5 @@
-"""Runs that can be left alone: a signal stops a run with its reports written, a kill
-loses no finding, and no worker outlives its fuzzer."""
+"""Runs that can be left alone: memory stays flat, a signal stops a run with its
+reports written, a kill loses no finding, and no worker outlives its fuzzer."""
 
 from __future__ import annotations
 
@@ -116,3 +116,28 @@ def test_no_worker_outlives_a_killed_fuzzer(tmp_path: Path) -> None:
     while any(running(w) for w in workers) and time.monotonic() - killed < 1.0:
         time.sleep(0.02)
     assert not any(running(w) for w in workers), "a kernel worker outlived its fuzzer"
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+def test_memory_stays_flat_over_a_minute(tmp_path: Path) -> None:
+    # the short version of bench/bench_soak.py: Hypothesis's per-run state grows with
+    # every test case of a run, so runs are kept short
+    proc = start_fuzz(tmp_path, TARGETS / "edu_pci.py", "--module-path", str(TARGETS),
+                      "--time-budget", "70")
+    try:
+        started = time.monotonic()
+        rss = {}
+        for at in (15, 60):
+            time.sleep(max(0.0, started + at - time.monotonic()))
+            assert proc.poll() is None, proc.communicate()[0]
+            rss[at] = rss_kb(proc.pid)
+        assert rss[60] <= 1.5 * rss[15], rss
+    finally:
+        proc.kill()
+        proc.wait()
