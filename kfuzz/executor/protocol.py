@@ -8,12 +8,14 @@ back as a `Reply` whose result is plain data.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from ..kernel import ModuleIndex
-from ..prog import KernelSession, Op, Outcome, Program, Reply, parse_op, parse_program
+from ..prog import KernelSession, Op, Outcome, Program, Props, Reply, parse_op, parse_program
+from ..prog.values import ArgValue, Data, Num, Ref
 
 
 class Executor(Protocol):
@@ -46,12 +48,40 @@ class StepRequest:
     op: Op
     settings: dict[str, str] | None = None  # begin a fresh kernel first
 
+    def __reduce__(self) -> tuple[Callable[..., StepRequest], tuple[object, ...]]:
+        """The pipe's encoding: the operation as a flat tuple of plain values, which
+        pickles in half the time of the dataclasses (one per operation, on the hot path)."""
+        op = self.op
+        return _step, (op.verb, tuple(_flat(a) for a in op.args), op.bind, op.props, self.settings)
+
     def to_json(self) -> dict[str, Any]:
         return {"step": self.op.format(), "settings": self.settings}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> StepRequest:
         return cls(parse_op(data["step"]), data.get("settings"))
+
+
+def _flat(arg: ArgValue) -> object:
+    if isinstance(arg, Num):
+        return ("n", int(arg), arg.text)
+    if isinstance(arg, Data):
+        return ("d", bytes(arg), arg.text)
+    if isinstance(arg, Ref):
+        return ("r", arg.name, arg.resource)
+    return arg
+
+
+def _typed(arg: Any) -> ArgValue:  # a value _flat made: a tagged tuple or the value itself
+    if type(arg) is tuple and len(arg) == 3 and arg[0] in ("n", "d", "r"):
+        tag, value, text = arg
+        return Num(value, text) if tag == "n" else Data(value, text) if tag == "d" else Ref(value, text)
+    return arg
+
+
+def _step(verb: str, args: tuple[object, ...], bind: str | None, props: Props,
+          settings: dict[str, str] | None) -> StepRequest:
+    return StepRequest(Op(verb, tuple(_typed(a) for a in args), bind, props), settings)
 
 
 @dataclass
