@@ -93,6 +93,9 @@ class Campaign:
         self.ignored: set[str] = set()
         self.stopped = False
         self.db = KeepingDatabase(opts.db_dir / "examples" / target) if opts.db_dir else None
+        # one state machine class for all rounds: Hypothesis keeps what it learns of a
+        # class (its rules, their strategies) for the life of the process
+        self.machine = make_machine(self)
         self.repro = ReproPipeline(executor, index, opts.settings, opts.reports, opts.seed, opts.replays, run)
 
     def counts(self) -> Counts:
@@ -187,7 +190,7 @@ class Campaign:
             suppress_health_check=list(HealthCheck), report_multiple_bugs=True, print_blob=False,
             phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink),
         )
-        test = hypothesis_seed(round_seed)(get_state_machine_test(make_machine(self), settings=conf))
+        test = hypothesis_seed(round_seed)(get_state_machine_test(self.machine, settings=conf))
         # @seed turns the database off, taking a seeded run for a reproduction; every
         # kfuzz run is seeded and still wants its database, so the settings go back.
         test._hypothesis_internal_use_settings = conf  # type: ignore[attr-defined]
