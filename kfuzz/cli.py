@@ -21,6 +21,7 @@ from .prog import Outcome, Program, ProgramError, load_program, program_index
 from .render import modinfo_table, outcome_view
 from .replay import ChangedModule, changed_modules, replay_program, repro_file
 from .report import ReportRecord
+from .report.lock import store_lock
 from .stopping import exit_status, sigterm_as_interrupt, stop_signal
 
 
@@ -57,6 +58,17 @@ def _public_key(path: Path, where: str) -> bytes:
     except (OSError, ValueError):
         raise BadInput(f"{where}: {path} is not an Ed25519 public key "
                        f"(give the signing_key.pub that kfuzz keygen wrote)") from None
+
+
+def _check_writable(reports: Path) -> None:
+    """Refuses a reports folder that cannot be written before an hour is spent fuzzing."""
+    try:
+        reports.mkdir(parents=True, exist_ok=True)
+        with store_lock(reports):  # creates REPORTS/.lock: a write like any other
+            pass
+    except OSError as err:
+        raise BadInput(f"--reports {reports}: cannot write there ({err.strerror or err}); give a folder "
+                       f"you can write to (and a disk with room)") from None
 
 
 @click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
@@ -266,6 +278,7 @@ def fuzz_cmd(paths: tuple[Path, ...], module_path: Path, time_budget: float | No
         raise BadInput(str(err)) from None
     if not targets:
         raise BadInput(f"no module files in {' '.join(map(str, targets_in))}")
+    _check_writable(reports)
     if time_budget is None and max_examples is None:
         time_budget = 15.0 * len(targets)
     opts = FuzzOptions(seed=seed, max_examples=max_examples, time_budget=time_budget, steps=steps,

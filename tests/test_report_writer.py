@@ -45,7 +45,7 @@ def bug(steps: int = 3, reproduced: int = 3, seed: int | None = 7, text: str | N
 
 def leftovers(root: Path) -> list[str]:
     """Hidden names (staging folders, temporary files) anywhere under root."""
-    return [str(p.relative_to(root)) for p in root.rglob(".*")]
+    return [str(p.relative_to(root)) for p in root.rglob(".*") if p.name != ".lock"]
 
 
 def test_new_report_has_the_four_files_and_every_field(tmp_path: Path) -> None:
@@ -84,7 +84,7 @@ def test_same_title_again_updates_count_and_last_seen(tmp_path: Path) -> None:
     assert write_report(tmp_path, bug(seed=9), T3) == folder
     data = read_report(folder)
     assert (data["first_seen"], data["last_seen"], data["count"]) == (T1, T3, 3)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [folder.name, "pytest.ini"]  # no second folder
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".lock", folder.name, "pytest.ini"]  # one folder
     assert "found 3 time(s)" in (folder / "report.md").read_text()
     assert leftovers(tmp_path) == []
 
@@ -113,7 +113,7 @@ def test_same_length_repro_that_reproduces_more_often_wins(tmp_path: Path) -> No
     assert (read_report(folder)["reproduced"], read_report(folder)["seed"]) == (3, 3)
 
 
-def test_debris_folder_without_report_json_is_replaced(tmp_path: Path) -> None:
+def test_a_folder_without_a_readable_report_is_moved_aside_never_deleted(tmp_path: Path) -> None:
     debris = tmp_path / folder_name("out-of-bounds", TITLE)
     debris.mkdir()
     (debris / "repro.kfz").write_text("half")
@@ -121,6 +121,28 @@ def test_debris_folder_without_report_json_is_replaced(tmp_path: Path) -> None:
     assert folder == debris
     assert read_report(folder)["count"] == 1
     assert sorted(p.name for p in folder.iterdir()) == FILES
+    [aside] = [p for p in tmp_path.iterdir() if p.name.startswith(".corrupt-")]
+    assert aside.name.endswith(debris.name) and (aside / "repro.kfz").read_text() == "half"
+
+
+@pytest.mark.parametrize("damage", ["garbage report.json", "report.json of another tool",
+                                    "no repro.kfz", "repro.kfz not UTF-8"])
+def test_a_damaged_report_folder_is_moved_aside_and_the_run_goes_on(tmp_path: Path, damage: str) -> None:
+    folder = write_report(tmp_path, bug(), T1)
+    if damage == "garbage report.json":
+        (folder / "report.json").write_bytes(b"{\x00not json")
+    elif damage == "report.json of another tool":
+        (folder / "report.json").write_text(json.dumps({"tool": "other", "findings": []}))
+    elif damage == "no repro.kfz":
+        (folder / "repro.kfz").unlink()
+    else:
+        (folder / "repro.kfz").write_bytes(b"\xff\xfe insmod")
+    again = write_report(tmp_path, bug(), T2)
+    assert again == folder and read_report(folder)["count"] == 1  # a new report, counted afresh
+    [aside] = [p for p in tmp_path.iterdir() if p.name.startswith(".corrupt-")]
+    assert aside.name == f".corrupt-20250102T000000-{folder.name}"
+    assert sorted(p.name for p in aside.iterdir()) == sorted(
+        f for f in FILES if not (damage == "no repro.kfz" and f == "repro.kfz"))
 
 
 def test_failed_new_report_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -130,7 +152,7 @@ def test_failed_new_report_leaves_nothing(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr(writer_mod.os, "rename", boom)  # the last step of a new folder
     with pytest.raises(OSError, match="disk full"):
         write_report(tmp_path, bug(), T1)
-    assert [p.name for p in tmp_path.iterdir()] == ["pytest.ini"]  # no report, no debris
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".lock", "pytest.ini"]  # no report, no debris
 
 
 def test_failed_update_keeps_the_old_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

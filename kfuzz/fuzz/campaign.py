@@ -32,6 +32,7 @@ from .events import (
     Counts,
     Events,
     Minimizing,
+    ReportFailed,
     ReportWritten,
 )
 from .machine import make_machine
@@ -157,7 +158,10 @@ class Campaign:
         self.written(record)
 
     def written(self, record: BugRecord) -> None:
-        assert record.reported is not None
+        if record.reported is None:
+            self.events.emit(ReportFailed(self.target, record.finding.title, str(record.finding.kind),
+                                          self.repro.text(record), record.unwritten))
+            return
         self.events.emit(ReportWritten(self.target, record.finding.title, record.finding.kind,
                                        len(record.ops), record.reproduced, record.replays,
                                        record.minimized, record.reported))

@@ -66,6 +66,17 @@ class ReportWritten:
 
 
 @dataclass(frozen=True)
+class ReportFailed:
+    """A report folder that could not be written: the bug in full, so it is not lost."""
+
+    target: str
+    title: str
+    kind: str
+    repro: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class CampaignFinished:
     target: str
     counts: Counts
@@ -77,7 +88,7 @@ class RunFinished:
     interrupted: bool
 
 
-Event = (CampaignStarted | CaseDone | BugFound | Minimizing | ReportWritten | CampaignFinished
+Event = (CampaignStarted | CaseDone | BugFound | Minimizing | ReportWritten | ReportFailed | CampaignFinished
          | RunFinished)
 Listener = Callable[[Event], None]
 

@@ -21,6 +21,7 @@ from .events import (
     Counts,
     Event,
     Minimizing,
+    ReportFailed,
     ReportWritten,
 )
 
@@ -40,6 +41,7 @@ class Progress:
         self.counts = Counts()
         self.found: list[tuple[str, str, str]] = []
         self.reports: list[ReportWritten] = []
+        self.shown_failed: set[str] = set()
         self._last = 0.0
 
     def __call__(self, event: Event) -> None:
@@ -61,6 +63,9 @@ class Progress:
         elif isinstance(event, ReportWritten):
             self.reports.append(event)
             self.show_report(event)
+        elif isinstance(event, ReportFailed) and event.repro not in self.shown_failed:
+            self.shown_failed.add(event.repro)
+            self.show_failed(event)
 
     def status(self) -> str:
         if not self.target:
@@ -78,8 +83,19 @@ class Progress:
     def show_report(self, event: ReportWritten) -> None:
         self.show()
 
+    def show_failed(self, event: ReportFailed) -> None:
+        """Printed, not only displayed: the bug's only copy may be this output."""
+        self.console.print(failed_text(event), soft_wrap=True, highlight=False, markup=False)
+
     def close(self) -> None:
         pass
+
+
+def failed_text(event: ReportFailed) -> str:
+    return (f"kfuzz: error: {event.reason}; the report of this bug is not on disk, so here it is "
+            f"in full:\n  module {event.target}\n  kind   {event.kind}\n  title  {event.title}\n"
+            f"  repro (save it as a .kfz file and `kfuzz replay` it):\n"
+            + "".join(f"    {line}\n" for line in event.repro.splitlines()))
 
 
 def report_line(event: ReportWritten) -> str:

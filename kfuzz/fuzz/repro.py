@@ -35,6 +35,7 @@ class BugRecord:
     replays: int = 0
     minimized: bool = False
     dmesg: list[str] = field(default_factory=list)  # the kernel log of the program as found
+    unwritten: str = ""  # why its report folder could not be written, if it could not
 
 
 class ReproPipeline:
@@ -66,7 +67,7 @@ class ReproPipeline:
         outcome = self.executor.run(self.program(ops, checks))
         return outcome if outcome.finding is not None and outcome.finding.title == title else None
 
-    def finish(self, bug: BugRecord, when: str, quick: bool = False) -> Path:
+    def finish(self, bug: BugRecord, when: str, quick: bool = False) -> Path | None:
         """Minimize (unless quick), replay, and write the report folder."""
         title = bug.finding.title
         ops = bug.ops
@@ -80,7 +81,7 @@ class ReproPipeline:
         bug.reported = self.write(bug, finding, good[-1].dmesg if good else [], when)
         return bug.reported
 
-    def as_found(self, bug: BugRecord, when: str) -> Path:
+    def as_found(self, bug: BugRecord, when: str) -> Path | None:
         """The report the moment a bug is found: its program as found, not yet replayed,
         so that a run killed from now on still leaves it on disk."""
         bug.reproduced = bug.replays = 0
@@ -88,7 +89,9 @@ class ReproPipeline:
         bug.reported = self.write(bug, bug.finding, bug.dmesg, when)
         return bug.reported
 
-    def write(self, bug: BugRecord, finding: Finding, dmesg: list[str], when: str) -> Path:
+    def write(self, bug: BugRecord, finding: Finding, dmesg: list[str], when: str) -> Path | None:
+        """The report folder, or None when the store cannot be written (a full disk, no
+        permission): the bug then says why, and the run goes on."""
         folder = self.reports / folder_name(finding.kind, finding.title)
         prog = self.program(bug.ops, bug.checks, base=folder)
         modules = {shown: sha256_of(path) for shown, path in
@@ -96,4 +99,14 @@ class ReproPipeline:
         record = ReportRecord.of(finding, prog.format(), len(bug.ops), reproduced=bug.reproduced,
                                  replays=bug.replays, minimized=bug.minimized, seed=self.seed,
                                  dmesg=dmesg, modules=modules)
-        return write_report(self.reports, record, when, self.run)
+        try:
+            written = write_report(self.reports, record, when, self.run)
+        except OSError as err:
+            bug.unwritten = f"cannot write {err.filename or folder}: {err.strerror or err}"
+            return None
+        bug.unwritten = ""
+        return written
+
+    def text(self, bug: BugRecord) -> str:
+        """The bug's repro as a program that runs from anywhere (absolute module paths)."""
+        return self.program(bug.ops, bug.checks).format()

@@ -17,6 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from .lock import store_lock
 from .markdown import report_markdown, test_source
 from .record import ReportRecord
 
@@ -36,11 +37,20 @@ def read_report(folder: Path) -> dict[str, Any] | None:
 
 
 def read_record(folder: Path) -> ReportRecord | None:
+    """The folder's record, or None when its report.json is missing, unreadable or not kfuzz's."""
     data = read_report(folder)
     try:
         return ReportRecord.from_json(data) if data is not None else None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, AttributeError):
         return None
+
+
+def _readable(path: Path) -> bool:
+    try:
+        path.read_text()
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def _mode(folder: Path) -> int:
@@ -82,26 +92,49 @@ addopts = --import-mode=importlib -p no:cacheprovider
 
 def write_report(root: Path, record: ReportRecord, now: str, run: str | None = None) -> Path:
     """Writes or updates the bug's folder under root; returns the folder. Each run
-    counts once (`run` names it), however often it writes the folder."""
+    counts once (`run` names it), however often it writes the folder. Raises
+    OSError when the folder cannot be written (no permission, a full disk)."""
     root.mkdir(parents=True, exist_ok=True)
-    if not (root / "pytest.ini").exists():
-        _atomic_write(root / "pytest.ini", PYTEST_INI)
-    folder = root / folder_name(record.kind, record.title)
-    old = read_record(folder)
-    files = _files(record.merged(old, now, run or uuid.uuid4().hex).to_json())
-    if old is None:
-        staging = Path(tempfile.mkdtemp(dir=root, prefix=".staging-"))
-        try:
-            staging.chmod(_mode(root))  # mkdtemp's 0700 would hide the report
+    with store_lock(root):
+        if not (root / "pytest.ini").exists():
+            _atomic_write(root / "pytest.ini", PYTEST_INI)
+        folder = root / folder_name(record.kind, record.title)
+        old = read_record(folder)
+        if old is not None and not _readable(folder / "repro.kfz"):
+            old = None
+        if old is None and folder.exists():
+            quarantine(folder, now)
+        files = _files(record.merged(old, now, run or uuid.uuid4().hex).to_json())
+        if old is None:
+            _create(root, folder, files)
+        else:
             for name, text in files.items():
-                (staging / name).write_text(text)
-            if folder.exists():
-                shutil.rmtree(folder)  # a folder without report.json is debris
-            os.rename(staging, folder)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        return folder
-    for name, text in files.items():
-        _atomic_write(folder / name, text)
+                _atomic_write(folder / name, text)
     return folder
+
+
+def _create(root: Path, folder: Path, files: dict[str, str]) -> None:
+    """A new folder, built beside its place and renamed into it whole."""
+    staging = Path(tempfile.mkdtemp(dir=root, prefix=".staging-"))
+    try:
+        staging.chmod(_mode(root))  # mkdtemp's 0700 would hide the report
+        for name, text in files.items():
+            (staging / name).write_text(text)
+        os.rename(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def quarantine(folder: Path, now: str) -> Path:
+    """Moves a report folder kfuzz cannot read (its report.json or repro.kfz is
+    missing, unreadable or not kfuzz's) aside as `.corrupt-TIME-NAME`, never deleting it:
+    it may hold the only copy of a bug, or someone's notes."""
+    stamp = re.sub(r"[^0-9T]", "", now)[:15] or "0"
+    aside = folder.with_name(f".corrupt-{stamp}-{folder.name}")
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = folder.with_name(f".corrupt-{stamp}-{n}-{folder.name}")
+    os.rename(folder, aside)
+    return aside
