@@ -23,6 +23,7 @@ from ..kernel import Finding, Kernel, Kind, ModuleIndex
 from ..kernel.log import Log
 from ..prog import KernelSession, Op, Outcome, Program, Reply
 from ..prog.session import WALL_FACTOR
+from . import escape
 from .child import Child
 from .crash import Breadcrumb, crash_finding, hang_finding
 from .inprocess import InProcessExecutor
@@ -57,6 +58,7 @@ def _worker_main(conn: Connection, index: ModuleIndex, op_timeout: float, crumb:
     os.close(devnull)
     faulthandler.enable(fault_fd)
     _limit_memory(memory_mb)
+    escape.arm()  # for the worker's life: module code that acts outside its kernel is a finding
     session = KernelSession(index, op_timeout)
     session.on_op = pstore.in_flight
     Kernel.tracer = crumb
