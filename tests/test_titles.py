@@ -190,6 +190,9 @@ GOLDEN = [
            how="fork"),
     # the python-leak check
     Golden("PYTHON_LEAK", "Python heap leak in g_init", PYLEAK, "insmod g\nrmmod g\n", device=False),
+    # module code acting outside its kernel: the executors watch for it, run_program does not
+    Golden("ESCAPE", "BUG: module escaped its kernel: chdir in g_ioctl",
+           "import os\n\n\n" + ioctl('os.chdir("/")'), how="fork"),
 ]
 
 
@@ -244,7 +247,7 @@ def test_no_format_is_written_twice() -> None:
 def test_kinds_are_the_strings_reports_have_always_used() -> None:
     assert KINDS == ("memory-leak", "use-after-free", "double-free", "out-of-bounds",
                      "dangling-registration", "unloaded-code", "oops", "atomic-sleep", "lockdep",
-                     "refcount", "warning", "bug", "hang", "crash", "python-leak")
+                     "refcount", "warning", "bug", "hang", "crash", "python-leak", "escape")
     assert Kind("use-after-free") is Kind.USE_AFTER_FREE
     assert f"{Kind.USE_AFTER_FREE}" == str(Kind.USE_AFTER_FREE) == "use-after-free"
 

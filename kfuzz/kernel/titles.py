@@ -77,5 +77,10 @@ CRASH = Title(Kind.CRASH, "kernel process {what} in {fn}")
 # -- the python-leak check ---------------------------------------------------------------
 PYTHON_LEAK = Title(Kind.PYTHON_LEAK, "Python heap leak in {fn}")
 
+# -- module code acting outside its kernel (the worker's audit hook) -------------------
+# `what` is one of executor/escape.py's fixed words: kill, fork, exec, chdir, setrlimit,
+# file write (never a pid or a path: the title must not change between runs)
+ESCAPE = Title(Kind.ESCAPE, "BUG: module escaped its kernel: {what} in {fn}")
+
 # the table by stable key: the constant's name
 TITLES: dict[str, Title] = {name: value for name, value in globals().items() if isinstance(value, Title)}
