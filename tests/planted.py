@@ -23,10 +23,20 @@ PLANTED = {
     "pyleak": ("python-leak", "Python heap leak in pyleak_init"),
     "rebinduaf": ("use-after-free", "KASAN: use-after-free in rebinduaf_probe"),
     "rebindleak": ("memory-leak", "memory leak in rebindleak_probe"),
+    "timersync": ("lockdep", "possible circular locking dependency in timersync_release"),
+    "flushlock": ("lockdep", "possible circular locking dependency in flushlock_commit"),
+    "regspin": ("atomic-sleep",
+                "BUG: sleeping function called from invalid context in regspin_probe"),
+    "addtimer": ("warning", "WARNING: add_timer of a pending timer in addtimer_write"),
+    "timerfree": ("warning", "ODEBUG: free active object type: timer_list in timerfree_release"),
 }
 
 # The same bug found from its other side: lockdep names the function whose
 # acquisition closes the cycle, so the fuzzer reports whichever path ran second.
 ALSO_TITLED = {
     "lockorder": "possible circular locking dependency in lockorder_ioctl",
+    # the timer's callback closes the cycle when the release ran first
+    "timersync": "possible circular locking dependency in timersync_ping",
+    # the flusher closes it when the work already ran once before the flush
+    "flushlock": "possible circular locking dependency in flushlock_ioctl",
 }

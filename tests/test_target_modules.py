@@ -67,6 +67,14 @@ BENIGN = {
                   "plug pci 10ee:7024 -> dev1\nirq dev1\nsuspend\nunplug dev1"),
     "rebindleak": ("plug platform rebindleak -> dev0\nirq dev0\nunplug dev0\n"
                    "plug platform rebindleak -> dev1\nirq dev1\nsuspend\nunplug dev1"),
+    # never pinged: release waits for a ping that never took the lock
+    "timersync": "open /dev/timersync -> fd0\nread fd0 16\nclose fd0",
+    # the work ran before the SYNC: nothing is queued, and it never ran under the mutex
+    "flushlock": 'open /dev/flushlock -> fd0\nwrite fd0 "x"\ntick 1\nread fd0 8\nclose fd0',
+    "regspin": "plug pci 1af4:1000 -> dev0\nunplug dev0",
+    "addtimer": 'open /dev/addtimer -> fd0\nwrite fd0 "abc"\ntick 10\nwrite fd0 "def"\ntick 10\nclose fd0',
+    # the idle timeout fired before the close: nothing armed is freed
+    "timerfree": "open /dev/timerfree -> fd0\nread fd0 16\ntick 100\nclose fd0",
 }
 
 

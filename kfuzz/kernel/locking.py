@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from . import titles
 from .current import current
@@ -34,13 +34,30 @@ class Lock:
     def __repr__(self) -> str:
         return f"<{'mutex' if self.sleeping else 'spinlock'} {self.cls.name}>"
 
+    # whether holding it makes the context atomic: a spinlock's does, a mutex's does not
+    atomic: ClassVar[bool] = True
+
 
 class SpinLock(Lock):
     pass
 
 
 class Mutex(Lock):
-    pass
+    atomic = False
+
+
+class LockMap(Lock):
+    """lockdep's `struct lockdep_map` of a timer, a work item or a workqueue: a lock
+    class with no lock behind it. The callback runs under it (`call_timer_fn`,
+    `process_one_work`) and whoever waits for the callback takes and drops it
+    (`timer_delete_sync`, `__flush_work`, `__flush_workqueue`), so a lock held while
+    waiting and taken by the callback closes a cycle. It never makes the context
+    atomic and is never held across a sleep of its own."""
+
+    atomic = False
+
+    def __repr__(self) -> str:
+        return f"<lockdep_map {self.cls.name}>"
 
 
 class Locking:
@@ -51,6 +68,8 @@ class Locking:
         self.held: list[Lock] = []
         self.classes: dict[tuple[str, int], LockClass] = {}
         self.atomic_depth = 0
+        # lockdep maps keyed by (what, file, line) of their init site, one map a class
+        self.maps: dict[tuple[str, str, int], LockMap] = {}
 
     # -- classes --------------------------------------------------------------
     def new_lock(self, kind: type[L]) -> L:
@@ -74,7 +93,8 @@ class Locking:
         return False
 
     # -- acquire / release ------------------------------------------------------
-    def acquire(self, lock: Lock, check_order: bool = True) -> None:
+    def acquire(self, lock: Lock, check_order: bool = True, at: Site | None = None) -> None:
+        """Takes `lock` at `at`, or at the innermost module function on the stack."""
         kernel = self.kernel
         if not isinstance(lock, Lock):
             raise TypeError(f"not a lock: {lock!r}")
@@ -84,11 +104,11 @@ class Locking:
             kernel.report(titles.RECURSIVE_LOCKING,
                           f"possible recursive locking detected: {lock!r} is already held "
                           f"(taken at {lock.held_at.function if lock.held_at else '?'})")
-        site = caller_site()
+        site = at or caller_site()
         if check_order:
             for prev in self.held:
-                if prev.cls is lock.cls:
-                    continue
+                if prev.cls is lock.cls or lock.cls in prev.cls.after:
+                    continue  # an order already in the graph was checked when it was added
                 if self._reaches(lock.cls, prev.cls):
                     kernel.report(titles.CIRCULAR_LOCKING,
                                   f"possible circular locking dependency detected: taking "
@@ -97,7 +117,7 @@ class Locking:
                 prev.cls.after.setdefault(lock.cls, site)
         lock.held_at = site
         self.held.append(lock)
-        if not lock.sleeping:
+        if lock.atomic:
             self.atomic_depth += 1
 
     def release(self, lock: Lock) -> None:
@@ -107,17 +127,51 @@ class Locking:
             return
         self.held.remove(lock)
         lock.held_at = None
-        if not lock.sleeping:
+        if lock.atomic:
             self.atomic_depth -= 1
 
+    # -- lockdep maps: waiting for a callback is taking its lock ---------------------------
+    def new_map(self, what: str, name: str, site: Site | None) -> LockMap:
+        """The map of an object made at `site`: one class per init site, as the static
+        `lock_class_key` of `timer_setup` or `INIT_WORK` is; without a site (a workqueue,
+        whose key is its own), a class of its own."""
+        if site is None:
+            return LockMap(LockClass(name), sleeping=False)
+        key = (what, site.filename, site.lineno)
+        lock_map = self.maps.get(key)
+        if lock_map is None:
+            lock_map = self.maps[key] = LockMap(LockClass(name), sleeping=False)
+        return lock_map
+
+    def touch_map(self, lock_map: LockMap) -> None:
+        """`lock_map_acquire` then `lock_map_release`: the waiter's side."""
+        self.acquire(lock_map)
+        self.release(lock_map)
+
+    def map_held(self, *maps: LockMap | None, by: Site | None = None) -> MapsHeld:
+        """Runs a callback under its maps (`with`), released however it ends; `by` is
+        the kernel function that holds them (`call_timer_fn`), as a report names it."""
+        return MapsHeld(self, [m for m in maps if m is not None], by)
+
+    def task(self) -> OtherTask:
+        """Another task for the while (`with`): a kworker running a work item starts with
+        no lock held, in process context with interrupts on, whoever flushed it."""
+        return OtherTask(self)
+
     # -- context checks -------------------------------------------------------
-    def might_sleep(self) -> None:
+    def might_sleep(self, call: str = "") -> None:
+        """`__might_sleep` (kernel/sched/core.c): a call that may sleep, made in atomic
+        context, is reported at that call; `call` names the kernel function that sleeps."""
         kernel = self.kernel
         if kernel.hardirq or kernel.softirq or self.atomic_depth or kernel.irqs_off:
             where = ("hard-IRQ" if kernel.hardirq else "softirq" if kernel.softirq
                      else "spinlock held" if self.atomic_depth else "IRQs disabled")
+            atomic = int(bool(kernel.hardirq or kernel.softirq or self.atomic_depth))
+            detail = (f"\n{call}() may sleep" if call else "") + (
+                f"\nin_atomic(): {atomic}, irqs_disabled(): {int(bool(kernel.irqs_off or kernel.hardirq))}, "
+                f"non_block: 0, pid: 1, name: kfuzz")
             kernel.report(titles.ATOMIC_SLEEP,
-                          f"BUG: sleeping function called from invalid context ({where})")
+                          f"BUG: sleeping function called from invalid context ({where}){detail}")
 
     def check_released(self, title: Title, what: str) -> None:
         """No lock may stay held past an operation or a work item."""
@@ -135,6 +189,47 @@ class Locking:
 
     def trace(self) -> list[str]:
         return format_stack([lk.held_at for lk in self.held if lk.held_at])
+
+
+class MapsHeld:
+    """The `with` of Locking.map_held (a plain class: it runs at every callback)."""
+
+    __slots__ = ("locking", "maps", "by")
+
+    def __init__(self, locking: Locking, maps: list[LockMap], by: Site | None):
+        self.locking, self.maps, self.by = locking, maps, by
+
+    def __enter__(self) -> None:
+        for lock_map in self.maps:
+            self.locking.acquire(lock_map, at=self.by)
+
+    def __exit__(self, *exc: object) -> None:
+        held = self.locking.held
+        for lock_map in reversed(self.maps):
+            if lock_map in held:
+                self.locking.release(lock_map)
+
+
+class OtherTask:
+    """The `with` of Locking.task: the current task's context saved, a fresh one set."""
+
+    __slots__ = ("locking", "saved")
+
+    def __init__(self, locking: Locking):
+        self.locking = locking
+        self.saved: tuple[list[Lock], int, int, int, int] | None = None
+
+    def __enter__(self) -> None:
+        locking, kernel = self.locking, self.locking.kernel
+        self.saved = (locking.held, locking.atomic_depth, kernel.hardirq, kernel.softirq,
+                      kernel.irqs_off)
+        locking.held, locking.atomic_depth = [], 0
+        kernel.hardirq = kernel.softirq = kernel.irqs_off = 0
+
+    def __exit__(self, *exc: object) -> None:
+        locking, kernel = self.locking, self.locking.kernel
+        assert self.saved is not None
+        locking.held, locking.atomic_depth, kernel.hardirq, kernel.softirq, kernel.irqs_off = self.saved
 
 
 def spin_lock_init() -> SpinLock:

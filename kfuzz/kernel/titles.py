@@ -64,6 +64,11 @@ MISC_REGISTER_TWICE = Title(Kind.WARNING, "WARNING: misc device registered twice
 MISC_DEREGISTER_UNKNOWN = Title(Kind.WARNING, "WARNING: misc_deregister of unregistered device in {fn}")
 DRIVER_UNREGISTER_UNKNOWN = Title(Kind.WARNING, "WARNING: unregistering unknown driver in {fn}")
 NOTIFIER_REGISTER_TWICE = Title(Kind.WARNING, "WARNING: notifier registered twice in {fn}")
+ADD_TIMER_PENDING = Title(Kind.WARNING, "WARNING: add_timer of a pending timer in {fn}")
+DEL_TIMER_SYNC_IN_HARDIRQ = Title(Kind.WARNING, "WARNING: del_timer_sync in hardirq context in {fn}")
+
+# -- debug objects (lib/debugobjects.c): {type} is timer_list or work_struct -------------
+ODEBUG_FREE_ACTIVE = Title(Kind.WARNING, "ODEBUG: free active object type: {type} in {fn}")
 
 # -- BUG() and panic() -----------------------------------------------------------------
 BUG = Title(Kind.BUG, "kernel BUG in {fn}")
