@@ -152,7 +152,7 @@ def replay_json(path: Path, prog: Program, outcome: Outcome, changed: list[Chang
 
 
 @main.command()
-@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.argument("file", type=click.Path(path_type=Path))  # read_image says what is wrong with it
 @click.option("--module-path", type=click.Path(path_type=Path, exists=True), default=None,
               help="Folder of the other modules, to name the ones this one depends on "
                    "(default: the file's folder).")

@@ -202,7 +202,7 @@ def test_module_paths_are_relative_to_the_repro_file(lab, tmp_path, monkeypatch)
 
 
 def test_unreadable_program_file_is_a_program_error(tmp_path):
-    with pytest.raises(ProgramError, match="cannot read"):
+    with pytest.raises(ProgramError, match="missing.kfz: no such repro file; fix: check the path"):
         load_program(tmp_path / "missing.kfz")
 
 

@@ -7,18 +7,22 @@ code object, so an insmod costs what running the module's body and init costs.
 from __future__ import annotations
 
 import ast
+import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import CodeType
 from typing import Any
 
+from ..textfile import LINE_BREAK, Unreadable, check_file, decode, line_count, one_line, read_bytes, shorten
 from .device import PCI_ANY_ID, DeviceId, pci_device_id, platform_device_id, usb_device_id
 from .signing import Signature, split_signature, verify
 
 GPL_COMPATIBLE = ("GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL",
                   "Dual MIT/GPL", "Dual MPL/GPL")
 ParamValue = int | bool | str  # a module parameter's value, of one of PARAM_TYPES
+PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")  # as an insmod line can set it
 PARAM_TYPES: dict[str, type[int] | type[bool] | type[str]] = {"int": int, "bool": bool, "str": str}
 ID_MAKERS: dict[str, Callable[..., DeviceId]] = {
     "pci_device_id": pci_device_id, "usb_device_id": usb_device_id,
@@ -26,12 +30,17 @@ ID_MAKERS: dict[str, Callable[..., DeviceId]] = {
 
 
 class ModuleFileError(Exception):
-    """A module file that cannot be used, with the place and the fix."""
+    """A module file that cannot be used, on one line: `PATH:LINE: what; fix: how`
+    (no LINE where the trouble is the whole file)."""
 
     def __init__(self, path: Path, lineno: int, message: str, fix: str = ""):
         self.path, self.lineno, self.message, self.fix = path, lineno, message, fix
-        text = f"{path}:{lineno}: {message}"
-        super().__init__(f"{text}\n  fix: {fix}" if fix else text)
+        text = f"{path}:{lineno}: " if lineno else f"{path}: "
+        super().__init__(one_line(text + shorten(message) + (f"; fix: {fix}" if fix else "")))
+
+    @classmethod
+    def unreadable(cls, path: Path, err: Unreadable) -> ModuleFileError:
+        return cls(path, err.lineno, err.message, err.fix)
 
 
 @dataclass(frozen=True)
@@ -92,6 +101,15 @@ class ModuleImage:
         return state
 
 
+def _shown(node: ast.AST) -> str:
+    """A node as the file wrote it, cut short for an error message."""
+    try:
+        text = ast.unparse(node)
+    except (RecursionError, MemoryError, ValueError):  # nested too deep, an int of 5,000 digits
+        return f"<{type(node).__name__} too large to show>"
+    return text if len(text) <= 60 else f"{text[:57]}..."
+
+
 def _const(node: ast.expr, path: Path) -> Any:
     """A literal of the module's metadata: whatever Python literal the file has, which
     the caller takes as the type its declaration needs."""
@@ -100,9 +118,17 @@ def _const(node: ast.expr, path: Path) -> Any:
         return names[node.id]
     try:
         return ast.literal_eval(node)
-    except ValueError:
-        raise ModuleFileError(path, node.lineno, f"'{ast.unparse(node)}' is not a constant",
+    except (ValueError, TypeError, RecursionError, MemoryError):  # TypeError: {[1]: 2}
+        raise ModuleFileError(path, node.lineno, f"'{_shown(node)}' is not a constant",
                               "module metadata must be written as literals") from None
+
+
+def _text(node: ast.expr, path: Path, what: str, fix: str) -> str:
+    """A literal that must be a string (a licence, a symbol name, a description)."""
+    value = _const(node, path)
+    if not isinstance(value, str):
+        raise ModuleFileError(path, node.lineno, f"{what} is {_shown(node)}, not a string", fix)
+    return value
 
 
 def _call_name(node: ast.AST) -> str | None:
@@ -116,12 +142,17 @@ def _call(node: ast.AST) -> ast.Call | None:
     return node if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) else None
 
 
+TEXT_FIELDS = {"MODULE_LICENSE": "license", "MODULE_DESCRIPTION": "description",
+               "MODULE_AUTHOR": "author", "MODULE_SOFTDEP": ""}
+
+
 class _Reader:
     """Walks the syntax tree once and collects the module's declarations."""
 
     def __init__(self, image: ModuleImage):
         self.image = image
         self.path = image.path
+        self.seen: set[object] = set()  # what was collected, for once each (a file may hold 100,000)
 
     def read(self, tree: ast.Module) -> None:
         for stmt in tree.body:
@@ -142,17 +173,22 @@ class _Reader:
             if name == "module_param":
                 self.param(call)
             elif name == "import_symbol" and call.args:
-                sym = _const(call.args[0], self.path)
-                if sym not in self.image.imports:
+                sym = _text(call.args[0], self.path, "import_symbol's symbol",
+                            'write import_symbol("symbol_name")')
+                if ("import", sym) not in self.seen:
+                    self.seen.add(("import", sym))
                     self.image.imports.append(sym)
             elif call.args and isinstance(call.args[0], ast.Name):
                 self.marker(name, call.args[0].id)
 
     def constant(self, value: object) -> None:
-        if isinstance(value, int) and not isinstance(value, bool):
-            if value not in self.image.ints:
+        """The fuzzer's dictionary: integers of up to 64 bits and short strings, each once."""
+        if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() <= 64:
+            if value not in self.seen:
+                self.seen.add(value)
                 self.image.ints.append(value)
-        elif isinstance(value, str) and 0 < len(value) <= 64 and value not in self.image.strings:
+        elif isinstance(value, str) and 0 < len(value) <= 64 and value not in self.seen:
+            self.seen.add(value)
             self.image.strings.append(value)
 
     def marker(self, name: str, target: str) -> None:
@@ -168,14 +204,12 @@ class _Reader:
 
     def assignment(self, name: str, value: ast.expr) -> None:
         img = self.image
-        if name == "MODULE_LICENSE":
-            img.license = _const(value, self.path)
-        elif name == "MODULE_DESCRIPTION":
-            img.description = _const(value, self.path)
-        elif name == "MODULE_AUTHOR":
-            img.author = _const(value, self.path)
-        elif name == "MODULE_SOFTDEP":
-            self.softdep(_const(value, self.path), value.lineno)
+        if name in TEXT_FIELDS:
+            text = _text(value, self.path, name, f'write {name} = "..." (a string literal)')
+            if name == "MODULE_SOFTDEP":
+                self.softdep(text, value.lineno)
+            else:
+                setattr(img, TEXT_FIELDS[name], text)
         elif name == "MODULE_DEVICE_TABLE":
             if not isinstance(value, (ast.List, ast.Tuple)):
                 raise ModuleFileError(self.path, value.lineno, "MODULE_DEVICE_TABLE must be a list",
@@ -184,7 +218,7 @@ class _Reader:
 
     def softdep(self, text: str, lineno: int) -> None:
         slot = None
-        for word in str(text).split():
+        for word in text.split():
             if word in ("pre:", "post:"):
                 slot = self.image.softdep_pre if word == "pre:" else self.image.softdep_post
             elif slot is None:
@@ -196,15 +230,24 @@ class _Reader:
     def device_id(self, node: ast.expr) -> DeviceId:
         call = _call(node)
         name = _call_name(node) or ""
+        fix = "use pci_device_id(v, d), usb_device_id(v, p) or platform_device_id(name)"
         if call is None or name not in ID_MAKERS:
-            raise ModuleFileError(self.path, node.lineno, f"'{ast.unparse(node)}' is not a device id",
-                                  "use pci_device_id(v, d), usb_device_id(v, p) or platform_device_id(name)")
+            raise ModuleFileError(self.path, node.lineno, f"'{_shown(node)}' is not a device id", fix)
         args = [_const(a, self.path) for a in call.args]
         kwargs = {k.arg: _const(k.value, self.path) for k in call.keywords if k.arg}
         try:
-            return ID_MAKERS[name](*args, **kwargs)
+            dev = ID_MAKERS[name](*args, **kwargs)
         except TypeError as err:
-            raise ModuleFileError(self.path, node.lineno, f"bad device id: {err}") from None
+            raise ModuleFileError(self.path, node.lineno, f"bad device id: {err}", fix) from None
+        if dev.bus == "platform":
+            good = isinstance(dev.name, str) and dev.name != ""
+        else:
+            good = all(type(n) is int and 0 <= n <= 0xFFFF for n in (dev.vendor, dev.device))
+        if not good:
+            what = "a name" if dev.bus == "platform" else "two integers from 0 to 0xffff"
+            raise ModuleFileError(self.path, node.lineno,
+                                  f"bad device id '{_shown(node)}': {name} takes {what}", fix)
+        return dev
 
     def param(self, node: ast.Call) -> None:
         fix = 'write module_param("name", int, 0, desc="what it sets")'
@@ -215,7 +258,10 @@ class _Reader:
                 kw.setdefault(key, args[i])
         if "name" not in kw or "type" not in kw:
             raise ModuleFileError(self.path, node.lineno, "module_param needs a name and a type", fix)
-        pname = _const(kw["name"], self.path)
+        pname = _text(kw["name"], self.path, "module_param's name", fix)
+        if not PARAM_NAME.match(pname):
+            raise ModuleFileError(self.path, node.lineno, f"module_param '{pname}': a name is letters, "
+                                  "digits and _, not starting with a digit", fix)
         ptype = kw["type"].id if isinstance(kw["type"], ast.Name) else None
         if ptype not in PARAM_TYPES:
             raise ModuleFileError(self.path, node.lineno,
@@ -223,11 +269,16 @@ class _Reader:
         default = _const(kw["default"], self.path) if "default" in kw else PARAM_TYPES[ptype]()
         if type(default) is not PARAM_TYPES[ptype]:
             raise ModuleFileError(self.path, node.lineno,
-                                  f"module_param '{pname}': default {default!r} is not {ptype}", fix)
+                                  f"module_param '{pname}': default {_shown(kw['default'])} is not {ptype}",
+                                  fix)
+        if type(default) is int and not -2**63 <= default < 2**64:
+            raise ModuleFileError(self.path, node.lineno,
+                                  f"module_param '{pname}': default {_shown(kw['default'])} is over 64 bits",
+                                  fix)
         if pname in self.image.params:
             raise ModuleFileError(self.path, node.lineno, f"module_param '{pname}' declared twice",
                                   "give each parameter one module_param call")
-        desc = _const(kw["desc"], self.path) if "desc" in kw else ""
+        desc = _text(kw["desc"], self.path, f"module_param '{pname}': desc", fix) if "desc" in kw else ""
         self.image.params[pname] = ParamInfo(pname, ptype, default, desc, node.lineno)
 
 
@@ -235,22 +286,20 @@ def read_image(path: Path) -> ModuleImage:
     """Reads, checks and compiles one module file (modpost's checks included)."""
     path = Path(path)
     try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise ModuleFileError(path, 0, f"cannot read module file: {err.strerror}") from None
-    content, sig = split_signature(data)
+        data = read_bytes(path, "module file")
+        content, sig = split_signature(data)
+        source = decode(content, "module file")
+    except Unreadable as err:
+        raise ModuleFileError.unreadable(path, err) from None
+    if "\0" in source:  # Python refuses it, without saying where
+        lineno = len(LINE_BREAK.findall(source, 0, source.index("\0"))) + 1
+        raise ModuleFileError(path, lineno, "a NUL character", "remove it: a module file is text")
+    image, tree = _compile(path, source, data, content, sig)
     try:
-        source = content.decode()
-        tree = ast.parse(source, filename=str(path))
-        code = compile(tree, str(path.resolve()), "exec")
-    except UnicodeDecodeError:
-        raise ModuleFileError(path, 1, "module file is not UTF-8 text") from None
-    except SyntaxError as err:
-        raise ModuleFileError(path, err.lineno or 0, f"syntax error: {err.msg}",
-                              "the module file must be valid Python") from None
-    image = ModuleImage(path.stem.replace("-", "_"), path, code, size=len(data),
-                        content=content, signature=sig)
-    _Reader(image).read(tree)
+        _Reader(image).read(tree)
+    except (RecursionError, MemoryError):
+        raise ModuleFileError(path, 0, "metadata nested too deep to read",
+                              "write module metadata as plain literals") from None
     if image.license is None:
         raise ModuleFileError(path, 1, "missing MODULE_LICENSE",
                               'add MODULE_LICENSE = "GPL" (or the licence the code is under)')
@@ -260,12 +309,34 @@ def read_image(path: Path) -> ModuleImage:
     return image
 
 
+def _compile(path: Path, source: str, data: bytes, content: bytes,
+             sig: Signature | None) -> tuple[ModuleImage, ast.Module]:
+    lines = line_count(source)
+    try:
+        with warnings.catch_warnings():  # Python's lint ("is" with a literal...), printed for
+            warnings.simplefilter("ignore")  # every file of a folder, would bury the one-line error
+            tree = ast.parse(source, filename=str(path))
+            code = compile(tree, str(path.resolve()), "exec")
+    except SyntaxError as err:  # at the last line at most: Python puts an unclosed bracket after it
+        raise ModuleFileError(path, min(err.lineno or 0, lines), f"syntax error: {err.msg}",
+                              "the module file must be valid Python") from None
+    except (RecursionError, MemoryError):  # Python's parser and compiler recurse on nesting
+        raise ModuleFileError(path, 0, "an expression nested too deep for Python to compile",
+                              "split the expression into simpler statements") from None
+    image = ModuleImage(path.stem.replace("-", "_"), path, code, size=len(data),
+                        content=content, signature=sig)
+    return image, tree
+
+
 _cache: dict[tuple[str, int, int], ModuleImage] = {}
 
 
 def cached_image(path: Path) -> ModuleImage:
     """read_image, once per file version and process."""
-    st = Path(path).stat()
+    try:
+        st = check_file(Path(path), "module file")
+    except Unreadable as err:
+        raise ModuleFileError.unreadable(Path(path), err) from None
     key = (str(Path(path).resolve()), st.st_mtime_ns, st.st_size)
     image = _cache.get(key)
     if image is None:

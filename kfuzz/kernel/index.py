@@ -5,9 +5,12 @@ Built once per run and shared by every kernel of the run; it never changes.
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 
+from ..textfile import Unreadable, check_file
 from .device import DeviceId
 from .image import ModuleFileError, ModuleImage, cached_image
 
@@ -15,15 +18,22 @@ SKIP_DIRS = {"__pycache__", "examples"}
 
 
 def module_files(root: Path) -> list[Path]:
-    """Module files of a folder, recursively; a file is itself."""
+    """Module files of a folder, recursively; a file is itself. A folder whose name
+    ends in .py is searched, not read; anything else of such a name (a FIFO, a link
+    to nothing) is kept, for reading to refuse by name."""
     root = Path(root)
-    if root.is_file():
+    try:
+        if not stat.S_ISDIR(os.stat(root).st_mode):
+            return [root]
+    except (OSError, ValueError):
+        try:
+            check_file(root, "module file or folder")
+        except Unreadable as err:
+            raise ModuleFileError.unreadable(root, err) from None
         return [root]
-    if not root.is_dir():
-        raise ModuleFileError(root, 0, "no such module file or folder")
     return sorted(p for p in root.rglob("*.py")
                   if p.name != "__init__.py" and not p.name.startswith(("test_", "conftest"))
-                  and not SKIP_DIRS & set(p.relative_to(root).parts[:-1]))
+                  and not SKIP_DIRS & set(p.relative_to(root).parts[:-1]) and not p.is_dir())
 
 
 class ModuleIndex:

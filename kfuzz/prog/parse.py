@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import glob
 import re
 from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
 
+from cryptography.exceptions import UnsupportedAlgorithm
+
 from ..kernel.signing import load_public
+from ..textfile import LINE_BREAK, Unreadable, one_line, read_text, shorten
 from .args import NAME, Mismatch
 from .ops import SPECS, VERBS, OpSpec, Props, usage
 from .program import SETTINGS, Op, Program
@@ -15,17 +19,19 @@ from .values import ArgValue, format_data, parse_data
 
 __all__ = ["ProgramError", "format_data", "load_program", "parse_data", "parse_program"]
 
-FAULT = re.compile(r"\s*\(fail_nth:\s*(\S+?)\)\s*$")
+FAULT = re.compile(r"\(fail_nth:\s*(\S+?)\)\s*$")  # matched at the last '(fail_nth' only
 CHECKS = ("python-leak",)
 HOLDS = {"fd": "an open file (fdN)", "dev": "a device (devN)"}
 
 
 class ProgramError(Exception):
-    """A `.kfz` that cannot be run; nothing of it has been run."""
+    """A `.kfz` that cannot be run; nothing of it has been run. One line:
+    `FILE:LINE: what was wrong and expected`, no LINE where it is the whole file."""
 
-    def __init__(self, where: str, lineno: int, message: str):
-        self.where, self.lineno, self.message = where, lineno, message
-        super().__init__(f"{where}:{lineno}: {message}")
+    def __init__(self, where: str, lineno: int, message: str, fix: str = ""):
+        self.where, self.lineno, self.message, self.fix = where, lineno, message, fix
+        text = f"{where}:{lineno}: " if lineno else f"{where}: "
+        super().__init__(one_line(text + shorten(message) + (f"; fix: {fix}" if fix else "")))
 
 
 def split_comment(text: str) -> tuple[str, str]:
@@ -56,7 +62,7 @@ def tokenize(text: str) -> list[str]:
             while j < len(text) and text[j] != '"':
                 j += 2 if text[j] == "\\" else 1
             if j >= len(text):
-                raise ValueError("unterminated string")
+                raise ValueError('unterminated string: end it with "')
             tokens.append(text[i:j + 1])
             i = j + 1
             continue
@@ -83,7 +89,8 @@ class _Parser:
 
     def operation(self, text: str, lineno: int) -> Op:
         fail_nth = None
-        m = FAULT.search(text)
+        at = text.rfind("(fail_nth")  # then a match there: a search would be quadratic in spaces
+        m = FAULT.match(text, at) if at >= 0 else None
         if m:
             try:
                 fail_nth = int(m.group(1))
@@ -91,7 +98,7 @@ class _Parser:
                 fail_nth = 0
             if fail_nth < 1:
                 self.fail(lineno, f"fail_nth takes a positive integer, not '{m.group(1)}'")
-            text = text[:m.start()]
+            text = text[:m.start()].rstrip()
         elif "(fail_nth" in text:
             self.fail(lineno, "'(fail_nth: N)' must come last on the line")
         try:
@@ -156,10 +163,10 @@ class _Parser:
         mails or copies a report folder with its module (perhaps fixed) means that one."""
         path = Path(word)
         places = [base_dir / path.name, base_dir / path, path, Path(path.name)]
-        if module_path is not None:
-            places += [module_path / path.name, *sorted(module_path.rglob(path.name))]
+        if module_path is not None and path.name not in ("", ".", ".."):
+            places += [module_path / path.name, *_found_under(module_path, path.name)]
         for place in places:
-            if place.is_file():
+            if _is_file(place):
                 return place
         also = f", or {module_path}" if module_path is not None else ", or pass --module-path FOLDER"
         self.fail(lineno, f"{what} '{word}' not found (looked beside the repro file, in the "
@@ -192,7 +199,7 @@ class _Parser:
                 keyfile = self.locate(val, "keyring file", lineno, base_dir)
                 try:
                     load_public(keyfile)
-                except (OSError, ValueError) as exc:
+                except (OSError, ValueError, TypeError, UnsupportedAlgorithm) as exc:
                     self.fail(lineno, f"keyring file '{val}' is not an Ed25519 public key in PEM "
                                       f"form ({exc}); make one with `kfuzz keygen`")
                 val = str(keyfile)
@@ -205,7 +212,10 @@ def parse_program(text: str, base_dir: Path | None = None, where: str = "<progra
     base_dir = Path(base_dir) if base_dir else Path.cwd()
     parser = _Parser(where)
     prog = Program()
-    for lineno, raw in enumerate(text.splitlines(), 1):
+    lines = LINE_BREAK.split(text)  # not splitlines(): a form feed or U+2028 ends no line in an editor
+    if not lines[-1]:
+        lines.pop()
+    for lineno, raw in enumerate(lines, 1):
         stripped = raw.strip()
         if not stripped or stripped.startswith("#"):
             if stripped.startswith("#"):
@@ -244,11 +254,30 @@ def parse_op(text: str) -> Op:
 
 
 def load_program(path: Path, module_path: Path | None = None) -> Program:
+    """Reads a repro file: a regular UTF-8 file of at most 1 MiB with an operation in it."""
     path = Path(path)
     try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as err:
-        raise ProgramError(str(path), 0, f"cannot read: {err}") from None
+        text = read_text(path, "repro file")
+    except Unreadable as err:
+        raise ProgramError(str(path), err.lineno, err.message, err.fix) from None
     prog = parse_program(text, path.parent, str(path), module_path)
+    if not prog.ops:
+        raise ProgramError(str(path), 0, "no operations (an empty or truncated repro?)",
+                           "write one operation a line, such as `insmod NAME`")
     prog.path = path
     return prog
+
+
+def _is_file(place: Path) -> bool:
+    try:
+        return place.is_file()
+    except (OSError, ValueError):  # a name too long, a folder that is not readable
+        return False
+
+
+def _found_under(folder: Path, name: str) -> list[Path]:
+    """Files named NAME anywhere under FOLDER (the name is a name, not a pattern)."""
+    try:
+        return sorted(folder.rglob(glob.escape(name)))
+    except (OSError, ValueError):
+        return []
