@@ -1,148 +1,150 @@
-"""Spinlocks and mutexes with lockdep's checks, and the sleeping-context check."""
+"""Spinlocks and mutexes, IRQ and bottom-half flags, and the sleeping-context check.
+
+The calls follow include/linux/spinlock.h and irqflags.h: `spin_lock_irqsave`
+saves the IRQ state and `spin_unlock_irqrestore` puts it back, while
+`spin_lock_irq`/`spin_unlock_irq` turn IRQs off and on without saving, so
+`spin_unlock_irq` inside an irqsave section turns IRQs on. Turning IRQs (softirqs)
+on marks every lock held as taken with them on, as lockdep_hardirqs_on does.
+lockdep itself is in lockdep.py; might_sleep follows kernel/sched/core.c.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
+from . import lockdep_report as report
 from . import titles
-from .current import current
-from .frames import Site, caller_site, format_stack
+from .current import SOFTIRQ_DISABLE_OFFSET, Task, current
+from .frames import Site, caller_site
+from .lockdep import ENABLED_HARDIRQ, ENABLED_SOFTIRQ, WAIT_SLEEP, WAIT_SPIN, Lockdep, LockdepMap
+from .lockkey import ClassKey
 from .titles import Title
 
 if TYPE_CHECKING:
     from .core import Kernel
 
-L = TypeVar("L", bound="Lock")
+X86_EFLAGS_IF = 0x200  # what irqsave's flags hold when IRQs were on
 
 
-@dataclass(eq=False)
-class LockClass:
-    """Locks made at the same line of code share a class, as in lockdep."""
+class Lock(LockdepMap):
+    """A lock module code holds: its lockdep map, and the task holding it."""
 
-    name: str
-    after: dict[LockClass, Site | None] = field(default_factory=dict)
+    sleeping = False
 
-
-@dataclass(eq=False)
-class Lock:
-    cls: LockClass
-    sleeping: bool
-    held_at: Site | None = None
-    irqsave: bool = False
+    def __init__(self, key: ClassKey):
+        super().__init__(key)
+        self.owner: Task | None = None
 
     def __repr__(self) -> str:
-        return f"<{'mutex' if self.sleeping else 'spinlock'} {self.cls.name}>"
+        return f"<{'mutex' if self.sleeping else 'spinlock'} {self.name}>"
 
 
 class SpinLock(Lock):
-    pass
+    wait = WAIT_SPIN
 
 
 class Mutex(Lock):
-    pass
+    wait = WAIT_SLEEP
+    sleeping = True
 
 
-class Locking:
-    """The one task's held locks and the lock-order graph of the whole run."""
+class Locking(Lockdep):
+    """lockdep, and the IRQ flags and preempt count of each task that it watches."""
 
     def __init__(self, kernel: Kernel):
-        self.kernel = kernel
-        self.held: list[Lock] = []
-        self.classes: dict[tuple[str, int], LockClass] = {}
-        self.atomic_depth = 0
+        super().__init__(kernel)
+        self.irqs_on_in_hardirq: Site | None = None  # where a handler turned IRQs on
 
-    # -- classes --------------------------------------------------------------
-    def new_lock(self, kind: type[L]) -> L:
-        site = caller_site()
-        key = (site.filename, site.lineno) if site else ("kernel", 0)
-        cls = self.classes.get(key)
-        if cls is None:
-            name = f"{site.module}:{site.function}:{site.lineno}" if site else "kernel"
-            cls = self.classes[key] = LockClass(name)
-        return kind(cls, sleeping=kind is Mutex)
-
-    def _reaches(self, start: LockClass, goal: LockClass) -> bool:
-        seen, todo = set(), [start]
-        while todo:
-            cls = todo.pop()
-            if cls is goal:
-                return True
-            if id(cls) not in seen:
-                seen.add(id(cls))
-                todo.extend(cls.after)
-        return False
-
-    # -- acquire / release ------------------------------------------------------
-    def acquire(self, lock: Lock, check_order: bool = True) -> None:
-        kernel = self.kernel
+    # -- locks -----------------------------------------------------------------------
+    def lock(self, lock: Lock, subclass: int = 0, trylock: bool = False) -> None:
         if not isinstance(lock, Lock):
             raise TypeError(f"not a lock: {lock!r}")
-        if lock.sleeping:
+        if lock.sleeping and not trylock:  # mutex_trylock does not sleep
             self.might_sleep()
-        if lock in self.held:
-            kernel.report(titles.RECURSIVE_LOCKING,
-                          f"possible recursive locking detected: {lock!r} is already held "
-                          f"(taken at {lock.held_at.function if lock.held_at else '?'})")
-        site = caller_site()
-        if check_order:
-            for prev in self.held:
-                if prev.cls is lock.cls:
-                    continue
-                if self._reaches(lock.cls, prev.cls):
-                    kernel.report(titles.CIRCULAR_LOCKING,
-                                  f"possible circular locking dependency detected: taking "
-                                  f"{lock!r} while holding {prev!r}, but {lock.cls.name} -> "
-                                  f"{prev.cls.name} was seen before")
-                prev.cls.after.setdefault(lock.cls, site)
-        lock.held_at = site
-        self.held.append(lock)
+        self.acquire(lock, subclass, trylock)
+        lock.owner = task = self.kernel.task
         if not lock.sleeping:
-            self.atomic_depth += 1
+            task.preempt += 1
 
-    def release(self, lock: Lock) -> None:
-        if lock not in self.held:
-            self.kernel.report(titles.BAD_UNLOCK,
-                               f"bad unlock balance detected: {lock!r} is not held")
+    def unlock(self, lock: Lock) -> None:
+        if not isinstance(lock, Lock):
+            raise TypeError(f"not a lock: {lock!r}")
+        if self.release(lock) is None:
             return
-        self.held.remove(lock)
-        lock.held_at = None
+        lock.owner = None
         if not lock.sleeping:
-            self.atomic_depth -= 1
+            self.kernel.task.preempt -= 1
 
-    # -- context checks -------------------------------------------------------
+    # -- IRQ and bottom-half flags ------------------------------------------------------
+    def hardirqs_on(self) -> None:
+        """local_irq_enable: the locks held are now held with IRQs on (and softirqs, if on)."""
+        task = self.kernel.task
+        if task.hardirqs_enabled:
+            return
+        if task.hardirq:  # a handler turned IRQs on: genirq warns when it returns
+            self.irqs_on_in_hardirq = self.irqs_on_in_hardirq or caller_site()
+        elif task.held:
+            self.mark_held_locks(task, ENABLED_HARDIRQ)
+            if task.softirqs_enabled:
+                self.mark_held_locks(task, ENABLED_SOFTIRQ)
+        task.hardirqs_enabled = True
+
+    def bh_disable(self) -> None:
+        self.kernel.task.softirq += SOFTIRQ_DISABLE_OFFSET
+
+    def bh_enable(self) -> None:
+        task = self.kernel.task
+        task.softirq = max(0, task.softirq - SOFTIRQ_DISABLE_OFFSET)
+        if task.softirqs_enabled and task.hardirqs_enabled and task.held:
+            self.mark_held_locks(task, ENABLED_SOFTIRQ)
+
+    # -- context checks -------------------------------------------------------------------
     def might_sleep(self) -> None:
-        kernel = self.kernel
-        if kernel.hardirq or kernel.softirq or self.atomic_depth or kernel.irqs_off:
-            where = ("hard-IRQ" if kernel.hardirq else "softirq" if kernel.softirq
-                     else "spinlock held" if self.atomic_depth else "IRQs disabled")
-            kernel.report(titles.ATOMIC_SLEEP,
-                          f"BUG: sleeping function called from invalid context ({where})")
+        task = self.kernel.task
+        if task.hardirq or task.softirq or task.preempt or not task.hardirqs_enabled:
+            where = ("hard-IRQ" if task.hardirq else "softirq" if task.serving_softirq
+                     else "spinlock held" if task.preempt
+                     else "softirqs disabled" if task.softirq else "IRQs disabled")
+            self.kernel.report(titles.ATOMIC_SLEEP, "\n".join([
+                f"BUG: sleeping function called from invalid context ({where})",
+                f"in_atomic(): {int(task.in_atomic)}, irqs_disabled(): "
+                f"{int(not task.hardirqs_enabled)}, non_block: 0, pid: {task.pid}, name: {task.comm}",
+                *report.held_locks(task)]))
 
-    def check_released(self, title: Title, what: str) -> None:
-        """No lock may stay held past an operation or a work item."""
-        if not self.held:
+    def check_released(self, title: Title, header: list[str]) -> None:
+        """No lock may stay held past an operation or a work item: the function that
+        took the first one still held is to blame."""
+        task = self.kernel.task
+        if not task.held:
             return
-        lock = self.held[0]
-        site = lock.held_at
-        held = list(self.held)
-        self.held.clear()
-        self.atomic_depth = 0
-        self.kernel.report(title,
-                           f"{what}: {', '.join(map(repr, held))} still held",
-                           site=site, stack=[site] if site else [],
+        site = task.held[0].site
+        message = report.held_when(task, header)
+        self.drop_all(task)
+        self.kernel.report(title, message, site=site, stack=[site] if site else [],
                            module=site.module if site else None)
 
-    def trace(self) -> list[str]:
-        return format_stack([lk.held_at for lk in self.held if lk.held_at])
+    def drop_all(self, task: Task) -> None:
+        for held in task.held:
+            if isinstance(held.map, Lock):
+                held.map.owner = None
+        task.reset()
+
+    def reset(self) -> None:
+        """After an operation: every task back in process context, holding nothing."""
+        kernel = self.kernel
+        for task in (kernel.user, kernel.kworker):
+            self.drop_all(task)
+        kernel.task = kernel.user
+        self.irqs_on_in_hardirq = None
 
 
+# -- what module code calls ---------------------------------------------------------------
 def spin_lock_init() -> SpinLock:
-    return current().locking.new_lock(SpinLock)
+    return SpinLock(current().locking.new_key())
 
 
 def mutex_init() -> Mutex:
-    return current().locking.new_lock(Mutex)
+    return Mutex(current().locking.new_key())
 
 
 DEFINE_SPINLOCK = spin_lock_init
@@ -150,68 +152,127 @@ DEFINE_MUTEX = mutex_init
 
 
 def spin_lock(lock: SpinLock) -> None:
-    current().locking.acquire(lock)
+    current().locking.lock(lock)
+
+
+def spin_lock_nested(lock: SpinLock, subclass: int) -> None:
+    current().locking.lock(lock, subclass)
 
 
 def spin_unlock(lock: SpinLock) -> None:
-    current().locking.release(lock)
+    current().locking.unlock(lock)
 
 
-spin_lock_bh = spin_lock
-spin_unlock_bh = spin_unlock
+def spin_lock_bh(lock: SpinLock) -> None:
+    locking = current().locking
+    locking.bh_disable()
+    locking.lock(lock)
+
+
+def spin_unlock_bh(lock: SpinLock) -> None:
+    locking = current().locking
+    locking.unlock(lock)
+    locking.bh_enable()
+
+
+def local_irq_save() -> int:
+    task = current().task
+    flags = X86_EFLAGS_IF if task.hardirqs_enabled else 0
+    task.hardirqs_enabled = False
+    return flags
+
+
+def local_irq_restore(flags: int) -> None:
+    if isinstance(flags, int) and flags & X86_EFLAGS_IF:
+        current().locking.hardirqs_on()
+    else:
+        current().task.hardirqs_enabled = False
+
+
+def local_irq_disable() -> None:
+    current().task.hardirqs_enabled = False
+
+
+def local_irq_enable() -> None:
+    current().locking.hardirqs_on()
+
+
+def irqs_disabled() -> bool:
+    return not current().task.hardirqs_enabled
+
+
+def local_bh_disable() -> None:
+    current().locking.bh_disable()
+
+
+def local_bh_enable() -> None:
+    current().locking.bh_enable()
 
 
 def spin_lock_irqsave(lock: SpinLock) -> int:
-    kernel = current()
-    kernel.locking.acquire(lock)
-    kernel.irqs_off += 1
-    lock.irqsave = True
-    return 1
+    flags = local_irq_save()
+    current().locking.lock(lock)
+    return flags
+
+
+def spin_lock_irqsave_nested(lock: SpinLock, subclass: int) -> int:
+    flags = local_irq_save()
+    current().locking.lock(lock, subclass)
+    return flags
 
 
 def spin_unlock_irqrestore(lock: SpinLock, flags: int) -> None:
-    kernel = current()
-    if lock.irqsave and lock in kernel.locking.held:
-        kernel.irqs_off -= 1
-        lock.irqsave = False
-    kernel.locking.release(lock)
+    current().locking.unlock(lock)
+    local_irq_restore(flags)
 
 
 def spin_lock_irq(lock: SpinLock) -> None:
-    spin_lock_irqsave(lock)
+    local_irq_disable()
+    current().locking.lock(lock)
 
 
 def spin_unlock_irq(lock: SpinLock) -> None:
-    spin_unlock_irqrestore(lock, 1)
+    current().locking.unlock(lock)
+    local_irq_enable()
 
 
 def mutex_lock(lock: Mutex) -> None:
-    current().locking.acquire(lock)
+    current().locking.lock(lock)
+
+
+def mutex_lock_nested(lock: Mutex, subclass: int) -> None:
+    current().locking.lock(lock, subclass)
 
 
 def mutex_lock_interruptible(lock: Mutex) -> int:
-    current().locking.acquire(lock)
+    current().locking.lock(lock)
     return 0
 
 
 def mutex_unlock(lock: Mutex) -> None:
-    current().locking.release(lock)
+    current().locking.unlock(lock)
 
 
 def mutex_trylock(lock: Mutex) -> bool:
-    locking = current().locking
-    if lock in locking.held:
+    if lock.owner is not None:
         return False
-    locking.acquire(lock, check_order=False)
+    current().locking.lock(lock, trylock=True)
+    return True
+
+
+def spin_trylock(lock: SpinLock) -> bool:
+    if lock.owner is not None:
+        return False
+    current().locking.lock(lock, trylock=True)
     return True
 
 
 def mutex_is_locked(lock: Mutex) -> bool:
-    return lock in current().locking.held
+    return lock.owner is not None
 
 
 def spin_is_locked(lock: SpinLock) -> bool:
-    return lock in current().locking.held
+    return lock.owner is not None
 
 
 def might_sleep() -> None:

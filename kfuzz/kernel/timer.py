@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .current import current
+from .current import SOFTIRQ_OFFSET, current
 from .frames import Site, caller_site
 from .subsystem import Leftover, fname
 
@@ -74,11 +74,12 @@ class Timers:
             timer = min(due, key=lambda t: (t.expires, t.seq))
             kernel.jiffies = max(kernel.jiffies, timer.expires)
             self.disarm(timer)
-            kernel.softirq += 1
+            task = kernel.task  # the timer softirq runs on the task it interrupts
+            task.softirq += SOFTIRQ_OFFSET
             try:
                 kernel.call(timer.function, timer)
             finally:
-                kernel.softirq -= 1
+                task.softirq -= SOFTIRQ_OFFSET
             kernel.workqueues.run_all()
         kernel.jiffies = target
         kernel.workqueues.run_all()

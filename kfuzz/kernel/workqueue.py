@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import titles
-from .current import current
+from .current import Task, current
 from .faults import should_fail
 from .frames import Site, caller_site
 from .subsystem import Leftover, fname
@@ -82,9 +82,21 @@ class Workqueues:
         if work.queue is not None and work in work.queue.items:
             work.queue.items.remove(work)
         work.pending = False
-        kernel.call(work.func, work)
-        kernel.locking.check_released(titles.WORKQUEUE_LEAKED_LOCK,
-                                      f"workqueue leaked lock in {getattr(work.func, '__name__', '?')}")
+        # work runs on a kworker, not on the task that queued or flushes it; work run from
+        # work (a flush) on another kworker
+        nested = kernel.task is not kernel.user
+        worker = Task("kworker/0:2", 3) if nested else kernel.kworker
+        task, kernel.task = kernel.task, worker
+        try:
+            kernel.call(work.func, work)
+            kernel.locking.check_released(titles.WORKQUEUE_LEAKED_LOCK, [
+                f"BUG: workqueue leaked atomic, lock or RCU: {worker.comm}[{worker.pid}]",
+                f"     preempt=0x{worker.preempt:08x} lock=0->{len(worker.held)} RCU=0 "
+                f"workfn={fname(work.func)}"])
+        finally:
+            kernel.task = task
+            if nested:
+                kernel.locking.drop_all(worker)
 
     def run_queue(self, wq: Workqueue) -> None:
         for _ in range(MAX_WORK_PER_RUN):
