@@ -23,10 +23,15 @@ PLANTED = {
     "pyleak": ("python-leak", "Python heap leak in pyleak_init"),
     "rebinduaf": ("use-after-free", "KASAN: use-after-free in rebinduaf_probe"),
     "rebindleak": ("memory-leak", "memory leak in rebindleak_probe"),
+    "irqunsafe": ("lockdep", "inconsistent lock state in irqunsafe_read"),
+    "bhunsafe": ("lockdep", "inconsistent lock state in bhunsafe_flush"),
 }
 
 # The same bug found from its other side: lockdep names the function whose
-# acquisition closes the cycle, so the fuzzer reports whichever path ran second.
+# acquisition closes the cycle (or gives a class its second, clashing usage), so
+# the fuzzer reports whichever path ran second.
 ALSO_TITLED = {
     "lockorder": "possible circular locking dependency in lockorder_ioctl",
+    "irqunsafe": "inconsistent lock state in irqunsafe_irq",
+    "bhunsafe": "inconsistent lock state in bhunsafe_write",
 }
