@@ -229,9 +229,10 @@ class Kernel:
         try:
             result = handler(*args)
             task = self.task
-            self.locking.check_released(titles.LOCK_HELD_RETURNING, [
-                "WARNING: lock held when returning to user space!",
-                f"{task} is leaving the kernel with locks still held!"])
+            if task.held:
+                self.locking.check_released(titles.LOCK_HELD_RETURNING, [
+                    "WARNING: lock held when returning to user space!",
+                    f"{task} is leaving the kernel with locks still held!"])
             return result
         except KernelStop:
             return None

@@ -16,7 +16,6 @@ pseudo-locks such as a timer's or a work's map, held while its callback runs.
 
 from __future__ import annotations
 
-import sys
 from collections import deque
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING
 from . import lockdep_report as report
 from . import titles
 from .current import Task
-from .frames import Site, caller_site, module_stack
+from .frames import Site, caller_site
 from .lockkey import ClassKey, ClassKeys
 
 if TYPE_CHECKING:
@@ -100,12 +99,13 @@ class HeldLock:
 
     __slots__ = ("map", "cls", "site", "irq_context", "hardirqs_off", "trylock")
 
-    def __init__(self, lock: LockdepMap, cls: LockClass, site: Site | None, task: Task, trylock: bool):
+    def __init__(self, lock: LockdepMap, cls: LockClass, site: Site | None, irq_context: int,
+                 hardirqs_off: bool, trylock: bool):
         self.map = lock
         self.cls = cls
         self.site = site
-        self.irq_context = task.irq_context
-        self.hardirqs_off = not task.hardirqs_enabled
+        self.irq_context = irq_context
+        self.hardirqs_off = hardirqs_off
         self.trylock = trylock
 
     def describe(self) -> str:
@@ -153,32 +153,36 @@ class Lockdep:
         """lock_acquire: check the acquisition, then push it on the task's held locks."""
         if not isinstance(lock, LockdepMap):
             raise TypeError(f"not a lock: {lock!r}")
-        task = self.kernel.task
-        cls = self.lock_class(lock, subclass)
-        site = caller_site()
-        held = HeldLock(lock, cls, site, task, trylock)
+        return self._acquire(lock, self.kernel.task, subclass, trylock)
+
+    def _acquire(self, lock: LockdepMap, task: Task, subclass: int, trylock: bool) -> HeldLock:
+        cls = lock.key.classes.get(subclass) or self.lock_class(lock, subclass)
+        hardirq, softirq, irqs_on = task.hardirq, task.softirq, task.hardirqs_enabled
+        held = HeldLock(lock, cls, caller_site(), 2 if hardirq else softirq & 1, not irqs_on, trylock)
         # mark_usage: used in hard-IRQ or softirq context; taken with hard IRQs (softirqs) on
         bits = 0
         if not trylock:
-            if task.hardirq:
+            if hardirq:
                 bits |= 1 << USED_IN_HARDIRQ
-            if task.softirq & 1:
+            if softirq & 1:
                 bits |= 1 << USED_IN_SOFTIRQ
-        if task.hardirqs_enabled:
+        if irqs_on:
             bits |= 1 << ENABLED_HARDIRQ
-            if not task.softirq:
+            if not softirq:
                 bits |= 1 << ENABLED_SOFTIRQ
         if bits & ~cls.usage:
             for bit in MARK_ORDER:
                 if bits & ~cls.usage & (1 << bit):
                     self.mark(task, held, bit)
-        if not trylock:  # validate_chain
-            for other in task.held:
+        stack = task.held
+        if stack and not trylock:  # validate_chain
+            for other in stack:
                 if other.cls is cls:
                     self.kernel.report(titles.RECURSIVE_LOCKING, report.recursive(task, other, held))
-            if task.held:
+            top = stack[-1]
+            if top.irq_context == held.irq_context and (top.trylock or cls not in top.cls.after):
                 self._add_dependencies(task, held)
-        task.held.append(held)
+        stack.append(held)
         return held
 
     def release(self, lock: LockdepMap) -> HeldLock | None:
@@ -198,19 +202,19 @@ class Lockdep:
         if cls.usage & (1 << bit):
             return
         cls.usage |= 1 << bit
-        cls.traces[bit] = module_stack(sys._getframe(1))
+        cls.traces[bit] = [held.site] if held.site else []  # where, not the whole stack: cheaper
         excl = bit ^ 2  # the same state, the other direction
         if cls.usage & (1 << excl):
             self.kernel.report(titles.INCONSISTENT_LOCK_STATE,
                                report.usage_bug(task, held, excl, bit))
         state = STATES[bit >> 2]
         if bit & 2:  # taken with IRQs on: no IRQ-safe class may lead to it
-            path = self._search(cls, 1 << excl, forwards=False)
+            path = self._search(cls, 1 << excl, forwards=False) if cls.before else None
             if path:
                 self.kernel.report(titles.IRQ_LOCK_INVERSION,
                                    report.irq_inversion(task, held, path, state, forwards=False))
         else:  # used in IRQ context: it may lead to no IRQ-unsafe class
-            path = self._search(cls, 1 << excl, forwards=True)
+            path = self._search(cls, 1 << excl, forwards=True) if cls.after else None
             if path:
                 self.kernel.report(titles.IRQ_LOCK_INVERSION,
                                    report.irq_inversion(task, held, path, state, forwards=True))
@@ -239,7 +243,7 @@ class Lockdep:
         if cycle:
             self.kernel.report(titles.CIRCULAR_LOCKING, report.circular(task, prev, nxt, cycle))
         self._check_irq_usage(task, prev, nxt)
-        trace = module_stack(sys._getframe(2))
+        trace = [nxt.site] if nxt.site else []
         prev.cls.after[nxt.cls] = trace
         nxt.cls.before[prev.cls] = trace
 

@@ -59,11 +59,13 @@ class Locking(Lockdep):
     def lock(self, lock: Lock, subclass: int = 0, trylock: bool = False) -> None:
         if not isinstance(lock, Lock):
             raise TypeError(f"not a lock: {lock!r}")
-        if lock.sleeping and not trylock:  # mutex_trylock does not sleep
+        sleeping = lock.sleeping
+        if sleeping and not trylock:  # mutex_trylock does not sleep
             self.might_sleep()
-        self.acquire(lock, subclass, trylock)
-        lock.owner = task = self.kernel.task
-        if not lock.sleeping:
+        task = self.kernel.task
+        self._acquire(lock, task, subclass, trylock)
+        lock.owner = task
+        if not sleeping:
             task.preempt += 1
 
     def unlock(self, lock: Lock) -> None:
@@ -133,7 +135,8 @@ class Locking(Lockdep):
         """After an operation: every task back in process context, holding nothing."""
         kernel = self.kernel
         for task in (kernel.user, kernel.kworker):
-            self.drop_all(task)
+            if task.held or task.preempt or task.softirq or task.hardirq or not task.hardirqs_enabled:
+                self.drop_all(task)
         kernel.task = kernel.user
         self.irqs_on_in_hardirq = None
 
@@ -210,8 +213,11 @@ def local_bh_enable() -> None:
 
 
 def spin_lock_irqsave(lock: SpinLock) -> int:
-    flags = local_irq_save()
-    current().locking.lock(lock)
+    kernel = current()
+    task = kernel.task
+    flags = X86_EFLAGS_IF if task.hardirqs_enabled else 0
+    task.hardirqs_enabled = False
+    kernel.locking.lock(lock)
     return flags
 
 
@@ -222,8 +228,12 @@ def spin_lock_irqsave_nested(lock: SpinLock, subclass: int) -> int:
 
 
 def spin_unlock_irqrestore(lock: SpinLock, flags: int) -> None:
-    current().locking.unlock(lock)
-    local_irq_restore(flags)
+    locking = current().locking
+    locking.unlock(lock)
+    if isinstance(flags, int) and flags & X86_EFLAGS_IF:
+        locking.hardirqs_on()
+    else:
+        locking.kernel.task.hardirqs_enabled = False
 
 
 def spin_lock_irq(lock: SpinLock) -> None:

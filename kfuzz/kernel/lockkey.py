@@ -16,7 +16,7 @@ from __future__ import annotations
 import ast
 import itertools
 import sys
-from types import FrameType
+from types import CodeType, FrameType
 from typing import TYPE_CHECKING
 
 from .frames import _frame_module
@@ -127,13 +127,21 @@ def _image_names(mod: Module) -> Names:
     return entry[1]
 
 
+_positions: dict[tuple[CodeType, int], tuple[int, int]] = {}
+
+
 def call_position(frame: FrameType) -> tuple[int, int]:
     """Where in its source `frame` is now: the (line, column) of the call it is making."""
-    code = frame.f_code
-    pos = next(itertools.islice(code.co_positions(), frame.f_lasti // 2, None), None)
-    if pos is None or pos[0] is None:
-        return frame.f_lineno, -1
-    return pos[0], pos[2] if pos[2] is not None else -1
+    code, lasti = frame.f_code, frame.f_lasti
+    found = _positions.get((code, lasti))
+    if found is None:
+        pos = next(itertools.islice(code.co_positions(), lasti // 2, None), None)
+        if pos is None or pos[0] is None:
+            found = (frame.f_lineno, -1)
+        else:
+            found = (pos[0], pos[2] if pos[2] is not None else -1)
+        _positions[(code, lasti)] = found
+    return found
 
 
 def stored_name(mod: Module, line: int, col: int) -> str | None:

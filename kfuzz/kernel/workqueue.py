@@ -89,10 +89,11 @@ class Workqueues:
         task, kernel.task = kernel.task, worker
         try:
             kernel.call(work.func, work)
-            kernel.locking.check_released(titles.WORKQUEUE_LEAKED_LOCK, [
-                f"BUG: workqueue leaked atomic, lock or RCU: {worker.comm}[{worker.pid}]",
-                f"     preempt=0x{worker.preempt:08x} lock=0->{len(worker.held)} RCU=0 "
-                f"workfn={fname(work.func)}"])
+            if worker.held:
+                kernel.locking.check_released(titles.WORKQUEUE_LEAKED_LOCK, [
+                    f"BUG: workqueue leaked atomic, lock or RCU: {worker.comm}[{worker.pid}]",
+                    f"     preempt=0x{worker.preempt:08x} lock=0->{len(worker.held)} RCU=0 "
+                    f"workfn={fname(work.func)}"])
         finally:
             kernel.task = task
             if nested:
