@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-RATE = re.compile(r"([\d,]+) ops/s")
+STATUS = re.compile(r"([\d,]+) ops, [\d,]+ ops/s, .*?([\d.]+)s$")  # a status line's ops and seconds
 
 
 def rss_mb(pid: int) -> float | None:
@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--every", type=float, default=60.0)
     parser.add_argument("--module", default="edu_pci", help="a correct module of target_modules/")
     args = parser.parse_args()
-    rates: list[str] = []
+    counts: list[tuple[int, float]] = [(0, 0.0)]  # (operations, seconds) of the latest status line
     with tempfile.TemporaryDirectory() as tmp:
         proc = subprocess.Popen(
             [sys.executable, "-m", "kfuzz.cli", "fuzz", str(ROOT / "target_modules" / f"{args.module}.py"),
@@ -60,15 +60,16 @@ def main() -> None:
         def read() -> None:
             assert proc.stdout is not None
             for line in proc.stdout:
-                m = RATE.search(line)
+                m = STATUS.search(line.strip())
                 if m:
-                    rates.append(m.group(1))
+                    counts.append((int(m.group(1).replace(",", "")), float(m.group(2))))
 
         threading.Thread(target=read, daemon=True).start()
         print(f"{args.module}, {args.seconds:g} s: resident memory in MB")
         print(f"{'time s':>7} {'fuzzer':>8} {'worker':>8} {'ops/s':>8}")
         start = time.monotonic()
         samples = []
+        last = counts[-1]
         while proc.poll() is None:
             time.sleep(args.every)
             fuzzer = rss_mb(proc.pid)
@@ -76,7 +77,9 @@ def main() -> None:
             if fuzzer is None:
                 break
             t = time.monotonic() - start
-            rate = rates[-1] if rates else "-"
+            now = counts[-1]  # the rate over this interval, not since the start
+            rate = f"{(now[0] - last[0]) / (now[1] - last[1]):,.0f}" if now[1] > last[1] else "-"
+            last = now
             samples.append((t, fuzzer, rate))
             print(f"{t:7.0f} {fuzzer:8.1f} {max(workers, default=0.0):8.1f} {rate:>8}", flush=True)
         proc.wait()

@@ -40,12 +40,12 @@ from .kernel.refcount import (
     refcount_read, refcount_set, refcount_t, try_module_get,
 )
 from .kernel.timer import (
-    HZ, Timer, add_timer, del_timer, del_timer_sync, jiffies, jiffies_to_msecs, mod_timer,
+    HZ, TIMER_IRQSAFE, Timer, add_timer, del_timer, del_timer_sync, jiffies, jiffies_to_msecs, mod_timer,
     msecs_to_jiffies, timer_delete, timer_delete_sync, timer_pending, timer_setup,
 )
 from .kernel.workqueue import (
-    INIT_DELAYED_WORK, INIT_WORK, DelayedWork, Work, Workqueue, alloc_workqueue,
-    cancel_delayed_work, cancel_delayed_work_sync, cancel_work_sync,
+    INIT_DELAYED_WORK, INIT_WORK, WQ_MEM_RECLAIM, DelayedWork, Work, Workqueue, alloc_workqueue,
+    cancel_delayed_work, cancel_delayed_work_sync, cancel_work, cancel_work_sync,
     create_singlethread_workqueue, destroy_workqueue, flush_scheduled_work, flush_work,
     flush_workqueue, queue_delayed_work, queue_work, schedule_delayed_work, schedule_work,
 )

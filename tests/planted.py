@@ -25,6 +25,12 @@ PLANTED = {
     "rebindleak": ("memory-leak", "memory leak in rebindleak_probe"),
     "irqunsafe": ("lockdep", "inconsistent lock state in irqunsafe_read"),
     "bhunsafe": ("lockdep", "inconsistent lock state in bhunsafe_flush"),
+    "timersync": ("lockdep", "possible circular locking dependency in timersync_release"),
+    "flushlock": ("lockdep", "possible circular locking dependency in flushlock_commit"),
+    "regspin": ("atomic-sleep",
+                "BUG: sleeping function called from invalid context in regspin_probe"),
+    "addtimer": ("warning", "WARNING: add_timer of a pending timer in addtimer_write"),
+    "timerfree": ("warning", "ODEBUG: free active object type: timer_list in timerfree_release"),
 }
 
 # The same bug found from its other side: lockdep names the function whose
@@ -34,4 +40,8 @@ ALSO_TITLED = {
     "lockorder": "possible circular locking dependency in lockorder_ioctl",
     "irqunsafe": "inconsistent lock state in irqunsafe_irq",
     "bhunsafe": "inconsistent lock state in bhunsafe_write",
+    # the timer's callback closes the cycle when the release ran first
+    "timersync": "possible circular locking dependency in timersync_ping",
+    # the flusher closes it when the work already ran once before the flush
+    "flushlock": "possible circular locking dependency in flushlock_ioctl",
 }

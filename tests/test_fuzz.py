@@ -139,6 +139,12 @@ BAD_MODULES = {
             print("killer: going down")
             os.kill(os.getpid(), signal.SIGSEGV)
         """),
+    "wanderer": ("escape", """
+        import os
+
+        def wanderer_ioctl(file, cmd, arg):
+            os.chdir("/")
+        """),
 }
 
 

@@ -70,6 +70,14 @@ BENIGN = {
     # the lock in IRQ (softirq) context only, or only where IRQs (softirqs) are off
     "irqunsafe": "plug pci 1af4:10f8 -> dev0\nirq dev0\nirq dev0\nunplug dev0",
     "bhunsafe": "open /dev/bhunsafe -> fd0\nread fd0 64\ntick 10\nread fd0 64\ntick 10\nclose fd0",
+    # never pinged: release waits for a ping that never took the lock
+    "timersync": "open /dev/timersync -> fd0\nread fd0 16\nclose fd0",
+    # the work ran before the SYNC: nothing is queued, and it never ran under the mutex
+    "flushlock": 'open /dev/flushlock -> fd0\nwrite fd0 "x"\ntick 1\nread fd0 8\nclose fd0',
+    "regspin": "plug pci 1af4:1000 -> dev0\nunplug dev0",
+    "addtimer": 'open /dev/addtimer -> fd0\nwrite fd0 "abc"\ntick 10\nwrite fd0 "def"\ntick 10\nclose fd0',
+    # the idle timeout fired before the close: nothing armed is freed
+    "timerfree": "open /dev/timerfree -> fd0\nread fd0 16\ntick 100\nclose fd0",
 }
 
 

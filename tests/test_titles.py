@@ -147,6 +147,41 @@ def ioctls(*cmds: int, before: str = "") -> str:
     return "insmod g\n" + before + "open /dev/g -> fd0\n" + "".join(f"ioctl fd0 {c} 0\n" for c in cmds)
 
 
+IRQ_WAITS_FOR_TIMER = """
+def g_tick(t):
+    pass
+
+
+timer = timer_setup(g_tick)
+
+
+def g_irq(irq, dev_id):
+    del_timer_sync(timer)  # spins in hard-IRQ context
+    return IRQ_HANDLED
+
+
+def g_ioctl(file, cmd, arg):
+    return request_irq(50, g_irq, 0, "g", None)
+
+
+def g_release(inode, file):
+    free_irq(50, None)
+    return 0
+"""
+
+FREED_ARMED = """
+def g_tick(t):
+    pass
+
+
+def g_work(w):
+    pass
+
+
+""" + ioctl("p = kzalloc(16)\np.timer = timer_setup(g_tick)\np.work = INIT_WORK(g_work)\n"
+            "if cmd == 1:\n    mod_timer(p.timer, jiffies() + 10)\n"
+            "if cmd == 2:\n    schedule_work(p.work)\nkfree(p)")
+
 PYLEAK = """
 import sys
 import types
@@ -242,9 +277,18 @@ GOLDEN = [
            ioctl('driver_unregister(Driver(name="other", bus="pci"))')),
     Golden("IRQ_HANDLER_ENABLED_IRQS", "WARNING: irq handler enabled interrupts in g_irq",
            IRQ_LOCKS.format(irq="spin_lock_irq(s)\n    spin_unlock_irq(s)"), ioctls(before="irq 9\n")),
+    Golden("ADD_TIMER_PENDING", "WARNING: add_timer of a pending timer in g_ioctl",
+           TIMER.replace("mod_timer(timer, jiffies() + 100)",
+                         "mod_timer(timer, jiffies() + 100)\n    add_timer(timer)\n    del_timer(timer)")),
+    Golden("DEL_TIMER_SYNC_IN_HARDIRQ", "WARNING: del_timer_sync in hardirq context in g_irq",
+           IRQ_WAITS_FOR_TIMER, IOCTL + "irq 50\n"),
     Golden("NOTIFIER_REGISTER_TWICE", "WARNING: notifier registered twice in g_ioctl",
            "def g_pm(event):\n    return 0\n\n\n"
            + ioctl("register_pm_notifier(g_pm)\nregister_pm_notifier(g_pm)")),
+    # debug objects
+    Golden("ODEBUG_FREE_ACTIVE", "ODEBUG: free active object type: timer_list in g_ioctl", FREED_ARMED),
+    Golden("ODEBUG_FREE_ACTIVE", "ODEBUG: free active object type: work_struct in g_ioctl", FREED_ARMED,
+           "insmod g\nopen /dev/g -> fd0\nioctl fd0 2 0\n"),
     # BUG and panic
     Golden("BUG", "kernel BUG in g_ioctl", ioctl("BUG_ON(cmd == 1)")),
     Golden("PANIC", "kernel panic in g_ioctl", ioctl('panic("no way on")')),
@@ -259,6 +303,9 @@ GOLDEN = [
            how="fork"),
     # the python-leak check
     Golden("PYTHON_LEAK", "Python heap leak in g_init", PYLEAK, "insmod g\nrmmod g\n", device=False),
+    # module code acting outside its kernel: the executors watch for it, run_program does not
+    Golden("ESCAPE", "BUG: module escaped its kernel: chdir in g_ioctl",
+           "import os\n\n\n" + ioctl('os.chdir("/")'), how="fork"),
 ]
 
 
@@ -313,7 +360,7 @@ def test_no_format_is_written_twice() -> None:
 def test_kinds_are_the_strings_reports_have_always_used() -> None:
     assert KINDS == ("memory-leak", "use-after-free", "double-free", "out-of-bounds",
                      "dangling-registration", "unloaded-code", "oops", "atomic-sleep", "lockdep",
-                     "refcount", "warning", "bug", "hang", "crash", "python-leak")
+                     "refcount", "warning", "bug", "hang", "crash", "python-leak", "escape")
     assert Kind("use-after-free") is Kind.USE_AFTER_FREE
     assert f"{Kind.USE_AFTER_FREE}" == str(Kind.USE_AFTER_FREE) == "use-after-free"
 

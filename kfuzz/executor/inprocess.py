@@ -2,12 +2,20 @@
 
 Module code runs in the fuzzer's own process here, so a module that crashes
 or exits takes the fuzzer with it; `--isolation fork` is the default for that.
+
+The escape checks (escape.py) watch module code here too, so that a repro finds
+the same bug either way and a module that escapes does not really chdir, write
+or signal from the fuzzer's process. Their audit hook cannot be removed: it is
+installed by the first request served and stays for the process's life, but it
+acts only while this executor serves a request. `run_program` and
+`KernelSession`, used directly, install nothing.
 """
 
 from __future__ import annotations
 
 from ..kernel import ModuleIndex
 from ..prog import KernelSession, Op, Outcome, Program, Reply
+from . import escape
 from .protocol import EndRequest, Request, RunRequest, StepRequest, serve
 
 
@@ -19,7 +27,11 @@ class InProcessExecutor:
         self._settings: dict[str, str] | None = None
 
     def _serve(self, request: Request) -> Reply | Outcome:
-        return serve(self.session, request)
+        escape.arm()
+        try:
+            return serve(self.session, request)
+        finally:
+            escape.disarm()
 
     def begin(self, settings: dict[str, str]) -> None:
         self._settings = settings

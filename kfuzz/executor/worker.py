@@ -23,6 +23,7 @@ from ..kernel import Finding, Kernel, Kind, ModuleIndex
 from ..kernel.log import Log
 from ..prog import KernelSession, Op, Outcome, Program, Reply
 from ..prog.session import WALL_FACTOR
+from . import escape
 from .child import Child
 from .crash import Breadcrumb, crash_finding, hang_finding
 from .inprocess import InProcessExecutor
@@ -50,13 +51,17 @@ def _limit_memory(megabytes: int) -> None:
 
 
 def _worker_main(conn: Connection, index: ModuleIndex, op_timeout: float, crumb: Breadcrumb,
-                 pstore: Pstore, fault_fd: int, memory_mb: int) -> None:
+                 pstore: Pstore, fault_fd: int, memory_mb: int, tmp_dir: str) -> None:
+    # the worker's own temporary directory, the one place module code may write
+    # (removed with the worker's folder when the fuzzer closes it)
+    tempfile.tempdir = os.environ["TMPDIR"] = tmp_dir
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
     os.close(devnull)
     faulthandler.enable(fault_fd)
     _limit_memory(memory_mb)
+    escape.arm()  # for the worker's life: module code that acts outside its kernel is a finding
     session = KernelSession(index, op_timeout)
     session.on_op = pstore.in_flight
     Kernel.tracer = crumb
@@ -96,7 +101,7 @@ class ForkExecutor:
     """
 
     def __init__(self, index: ModuleIndex, op_timeout: float = 1.0, memory_mb: int = 1024,
-                 pin: bool = True):
+                 pin: bool = True, tmp_dir: str | None = None):
         self.index = index
         self.pin = pin
         self._affinity: set[int] | None = None
@@ -108,6 +113,10 @@ class ForkExecutor:
         self.pstore = Pstore()
         self.fault_dir = tempfile.TemporaryDirectory(prefix="kfuzz-worker-")
         self.fault_path = str(Path(self.fault_dir.name) / "faulthandler.txt")
+        if tmp_dir is None:
+            tmp_dir = str(Path(self.fault_dir.name) / "tmp")
+            os.mkdir(tmp_dir)
+        self.tmp_dir = tmp_dir  # the worker's temporary directory: module code may write there
         self.restarts = 0
         self._settings: dict[str, str] = {}
         self._pending_begin = False
@@ -126,7 +135,7 @@ class ForkExecutor:
 
         def work() -> None:
             _worker_main(child, self.index, self.op_timeout, self.crumb, self.pstore, fault_fd,
-                         self.memory_mb)
+                         self.memory_mb, self.tmp_dir)
 
         gc.freeze()  # the worker's collector leaves the inherited heap alone (no copy-on-write)
         try:

@@ -31,6 +31,7 @@ class MiscDevice:
 def register_chrdev(major: int, name: str, fops: FileOperations) -> int:
     """0 picks a free major; returns the major or -errno."""
     kernel = current()
+    kernel.locking.might_sleep("register_chrdev")  # kzalloc(GFP_KERNEL), chrdevs_lock
     if should_fail("register_chrdev"):
         return -ENOMEM
     majors = kernel.chrdevs
@@ -63,6 +64,7 @@ def unregister_chrdev(major: int, name: str) -> None:
 
 def misc_register(misc: MiscDevice) -> int:
     kernel = current()
+    kernel.locking.might_sleep("misc_register")  # mutex_lock(&misc_mtx)
     if should_fail("misc_register"):
         return -ENOMEM
     if not misc.name or misc.fops is None:
@@ -81,9 +83,10 @@ def misc_register(misc: MiscDevice) -> int:
 
 def misc_deregister(misc: MiscDevice) -> None:
     kernel = current()
-    node = kernel.miscs.pop(misc, None)
-    if node is None:
+    if misc not in kernel.miscs:  # WARN_ON(list_empty(&misc->list)) comes before the mutex
         kernel.warn(titles.MISC_DEREGISTER_UNKNOWN,
                     f"misc_deregister() of {misc!r}, which is not registered")
         return
+    kernel.locking.might_sleep("misc_deregister")  # mutex_lock(&misc_mtx)
+    node = kernel.miscs.pop(misc)
     kernel.fs.remove(node.path)

@@ -138,6 +138,7 @@ class Bus:
     # -- driver side ----------------------------------------------------------
     def register(self, drv: Driver) -> int:
         kernel = self.kernel
+        kernel.locking.might_sleep("driver_register")  # bus_add_driver: kzalloc(GFP_KERNEL)
         if should_fail("driver_register"):
             return -ENOMEM
         if drv.bus not in BUSES:

@@ -26,6 +26,7 @@ class Kind(StrEnum):
     HANG = "hang"
     CRASH = "crash"
     PYTHON_LEAK = "python-leak"
+    ESCAPE = "escape"
 
 
 KINDS: tuple[str, ...] = tuple(k.value for k in Kind)

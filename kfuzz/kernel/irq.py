@@ -48,6 +48,7 @@ class Irqs:
 
     def request(self, irq: int, handler: IrqHandler, flags: int, name: str, dev_id: object,
                 what: str = "request_irq") -> int:
+        self.kernel.locking.might_sleep(what)  # kzalloc(GFP_KERNEL), desc->request_mutex
         if should_fail(what):
             return -ENOMEM
         if not isinstance(irq, int) or irq < 0 or handler is None:

@@ -130,13 +130,22 @@ class Lockdep:
     def free_module(self, module: str) -> None:
         """lockdep_free_key_range at unload: the module's classes and their dependencies go."""
         for key in self.keys.free_module(module):
-            for cls in key.classes.values():
-                for other in cls.after:
-                    other.before.pop(cls, None)
-                for other in cls.before:
-                    other.after.pop(cls, None)
-                cls.after.clear()
-                cls.before.clear()
+            self._unlink(key)
+
+    def free_key(self, key: ClassKey) -> None:
+        """lockdep_unregister_key: one key's classes and their dependencies go."""
+        self.keys.free(key)
+        self._unlink(key)
+
+    @staticmethod
+    def _unlink(key: ClassKey) -> None:
+        for cls in key.classes.values():
+            for other in cls.after:
+                other.before.pop(cls, None)
+            for other in cls.before:
+                other.after.pop(cls, None)
+            cls.after.clear()
+            cls.before.clear()
 
     def lock_class(self, lock: LockdepMap, subclass: int) -> LockClass:
         cls = lock.key.classes.get(subclass)
@@ -149,16 +158,19 @@ class Lockdep:
         return cls
 
     # -- acquire and release -------------------------------------------------------------
-    def acquire(self, lock: LockdepMap, subclass: int = 0, trylock: bool = False) -> HeldLock:
-        """lock_acquire: check the acquisition, then push it on the task's held locks."""
+    def acquire(self, lock: LockdepMap, subclass: int = 0, trylock: bool = False,
+                at: Site | None = None) -> HeldLock:
+        """lock_acquire: check the acquisition, then push it on the task's held locks.
+        It is taken at `at`, or at the innermost module function on the stack."""
         if not isinstance(lock, LockdepMap):
             raise TypeError(f"not a lock: {lock!r}")
-        return self._acquire(lock, self.kernel.task, subclass, trylock)
+        return self._acquire(lock, self.kernel.task, subclass, trylock, at)
 
-    def _acquire(self, lock: LockdepMap, task: Task, subclass: int, trylock: bool) -> HeldLock:
+    def _acquire(self, lock: LockdepMap, task: Task, subclass: int, trylock: bool,
+                 at: Site | None = None) -> HeldLock:
         cls = lock.key.classes.get(subclass) or self.lock_class(lock, subclass)
         hardirq, softirq, irqs_on = task.hardirq, task.softirq, task.hardirqs_enabled
-        held = HeldLock(lock, cls, caller_site(), 2 if hardirq else softirq & 1, not irqs_on, trylock)
+        held = HeldLock(lock, cls, at or caller_site(), 2 if hardirq else softirq & 1, not irqs_on, trylock)
         # mark_usage: used in hard-IRQ or softirq context; taken with hard IRQs (softirqs) on
         bits = 0
         if not trylock:

@@ -6,6 +6,13 @@ saves the IRQ state and `spin_unlock_irqrestore` puts it back, while
 `spin_unlock_irq` inside an irqsave section turns IRQs on. Turning IRQs (softirqs)
 on marks every lock held as taken with them on, as lockdep_hardirqs_on does.
 lockdep itself is in lockdep.py; might_sleep follows kernel/sched/core.c.
+
+Waiting for a callback is taking its lock: a timer, a work item and a workqueue each
+have a lockdep map (a `LockdepMap` with a key of its own, no lock behind it). The
+callback runs under it (`call_timer_fn`, `process_one_work`) and whoever waits for
+the callback takes and drops it (`timer_delete_sync`, `__flush_work`,
+`__flush_workqueue`), so a lock held while waiting that the callback takes closes a
+cycle, and a callback waiting for itself is recursion.
 """
 
 from __future__ import annotations
@@ -100,8 +107,31 @@ class Locking(Lockdep):
         if task.softirqs_enabled and task.hardirqs_enabled and task.held:
             self.mark_held_locks(task, ENABLED_SOFTIRQ)
 
+    # -- lockdep maps: waiting for a callback is taking its lock ---------------------------
+    def new_map(self, name: str, own_key: bool = False) -> LockdepMap:
+        """The map of a timer or work made by the module code on the stack: one class per
+        init site and module load, as the static `lock_class_key` of `timer_setup` or
+        `INIT_WORK` is; with `own_key` (a workqueue, `wq_init_lockdep`), a class of its own."""
+        return LockdepMap(self.keys.fresh(name) if own_key else self.keys.at_caller(name=name))
+
+    def free_map(self, lock_map: LockdepMap) -> None:
+        """The map's class dies (`wq_unregister_lockdep`): the orders seen through it go."""
+        self.free_key(lock_map.key)
+
+    def touch_map(self, lock_map: LockdepMap) -> None:
+        """`lock_map_acquire` then `lock_map_release`: the waiter's side."""
+        self.acquire(lock_map)
+        self.release(lock_map)
+
+    def map_held(self, *maps: LockdepMap | None, by: Site | None = None) -> MapsHeld:
+        """Runs a callback under its maps (`with`), released however it ends; `by` is
+        the kernel function that holds them (`call_timer_fn`), as a report names it."""
+        return MapsHeld(self, [m for m in maps if m is not None], by)
+
     # -- context checks -------------------------------------------------------------------
-    def might_sleep(self) -> None:
+    def might_sleep(self, call: str = "") -> None:
+        """`__might_sleep` (kernel/sched/core.c): a call that may sleep, made in atomic
+        context, is reported at that call; `call` names the kernel function that sleeps."""
         task = self.kernel.task
         if task.hardirq or task.softirq or task.preempt or not task.hardirqs_enabled:
             where = ("hard-IRQ" if task.hardirq else "softirq" if task.serving_softirq
@@ -109,6 +139,7 @@ class Locking(Lockdep):
                      else "softirqs disabled" if task.softirq else "IRQs disabled")
             self.kernel.report(titles.ATOMIC_SLEEP, "\n".join([
                 f"BUG: sleeping function called from invalid context ({where})",
+                *([f"{call}() may sleep"] if call else []),
                 f"in_atomic(): {int(task.in_atomic)}, irqs_disabled(): "
                 f"{int(not task.hardirqs_enabled)}, non_block: 0, pid: {task.pid}, name: {task.comm}",
                 *report.held_locks(task)]))
@@ -139,6 +170,25 @@ class Locking(Lockdep):
                 self.drop_all(task)
         kernel.task = kernel.user
         self.irqs_on_in_hardirq = None
+
+
+class MapsHeld:
+    """The `with` of Locking.map_held (a plain class: it runs at every callback)."""
+
+    __slots__ = ("locking", "maps", "by")
+
+    def __init__(self, locking: Locking, maps: list[LockdepMap], by: Site | None):
+        self.locking, self.maps, self.by = locking, maps, by
+
+    def __enter__(self) -> None:
+        for lock_map in self.maps:
+            self.locking.acquire(lock_map, at=self.by)
+
+    def __exit__(self, *exc: object) -> None:
+        held = self.locking.kernel.task.held
+        for lock_map in reversed(self.maps):
+            if any(h.map is lock_map for h in held):
+                self.locking.release(lock_map)
 
 
 # -- what module code calls ---------------------------------------------------------------

@@ -172,6 +172,7 @@ class ClassKeys:
     def __init__(self) -> None:
         self.keys: dict[tuple[object, ...], ClassKey] = {}  # by (module, file, line, column)
         self.by_name: dict[str, list[ClassKey]] = {}
+        self.serial = 0  # for keys of their own (fresh)
 
     def at_caller(self, fmt: str = "{}", name: str | None = None) -> ClassKey:
         """The key of the innermost module code on the stack, at the call it is making."""
@@ -190,6 +191,23 @@ class ClassKeys:
             stored = stored_name(mod, line, col)
             name = fmt.format(stored if stored else f"{mod.name}.py:{line}")
         return self._key(ident, name, mod.name)
+
+    def fresh(self, name: str) -> ClassKey:
+        """A key of its own (a workqueue's, made with it) of the module code on the stack."""
+        frame: FrameType | None = sys._getframe(1)
+        while frame is not None and _frame_module(frame) is None:
+            frame = frame.f_back
+        mod = _frame_module(frame) if frame is not None else None
+        self.serial += 1
+        return self._key(("dynamic", self.serial), name, mod.name if mod else None)
+
+    def free(self, key: ClassKey) -> None:
+        """One key leaves (lockdep_unregister_key), if it is still live."""
+        for ident, live in self.keys.items():
+            if live is key:
+                del self.keys[ident]
+                self.by_name[key.name].remove(key)
+                return
 
     def _key(self, ident: tuple[object, ...], name: str, module: str | None) -> ClassKey:
         key = self.keys.get(ident)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, SupportsBytes, SupportsIndex, overload
 
 from . import titles
 from .current import current
+from .debugobjects import check_no_obj_freed
 from .errno import ENOMEM  # noqa: F401  (re-exported for callers)
 from .faults import should_fail
 from .findings import Kind
@@ -177,6 +178,8 @@ class Memory:
                           f"double-free of {len(buf._kb_data)}-byte buffer",
                           alloc=format_stack(buf._kb_alloc), free=format_stack(buf._kb_free))
             return
+        if buf._kb_fields:  # a timer or work embedded in it must not be active
+            check_no_obj_freed(kernel, list(buf._kb_fields.values()), guilty_site(buf._kb_alloc))
         object.__setattr__(buf, "_kb_free", module_stack() or ([by] if by else []))
         self.live.pop(id(buf), None)
 

@@ -24,6 +24,7 @@ class ProcEntry:
 
 def proc_create(name: str, mode: int, fops: FileOperations, data: object = None) -> ProcEntry | None:
     kernel = current()
+    kernel.locking.might_sleep("proc_create")  # kzalloc(GFP_KERNEL) of the entry
     if should_fail("proc_create"):
         return None
     path = f"/proc/{name}"

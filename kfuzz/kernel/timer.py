@@ -6,8 +6,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from . import titles
 from .current import SOFTIRQ_OFFSET, current
 from .frames import Site, caller_site
+from .lockdep import LockdepMap
 from .subsystem import Leftover, fname
 
 if TYPE_CHECKING:
@@ -16,6 +18,7 @@ if TYPE_CHECKING:
 
 HZ = 100
 MAX_FIRINGS_PER_TICK = 10_000
+TIMER_IRQSAFE = 0x00200000  # include/linux/timer.h: runs with IRQs off; may be waited for in hardirq
 
 
 @dataclass(eq=False)
@@ -30,6 +33,8 @@ class Timer:
     # how a dangling-registration title names it: the timer of a delayed work is "delayed work FN"
     what: str = "timer"
     name: str = ""
+    flags: int = 0
+    map: LockdepMap | None = None  # its lockdep map: the callback runs under it, del_timer_sync takes it
 
     def __repr__(self) -> str:
         return f"<timer {getattr(self.function, '__name__', '?')}>"
@@ -75,11 +80,18 @@ class Timers:
             kernel.jiffies = max(kernel.jiffies, timer.expires)
             self.disarm(timer)
             task = kernel.task  # the timer softirq runs on the task it interrupts
+            irqsafe = bool(timer.flags & TIMER_IRQSAFE)  # runs with IRQs off
+            irqs_were_on = task.hardirqs_enabled
             task.softirq += SOFTIRQ_OFFSET
+            if irqsafe:
+                task.hardirqs_enabled = False
             try:
-                kernel.call(timer.function, timer)
+                with kernel.locking.map_held(timer.map, by=CALL_TIMER_FN):
+                    kernel.call(timer.function, timer)
             finally:
                 task.softirq -= SOFTIRQ_OFFSET
+                if irqsafe:
+                    task.hardirqs_enabled = irqs_were_on
             kernel.workqueues.run_all()
         kernel.jiffies = target
         kernel.workqueues.run_all()
@@ -95,9 +107,16 @@ class Timers:
         return (t.owner for t in self.pending)
 
 
+# who holds a timer's map while its callback runs, as a lockdep report names it
+CALL_TIMER_FN = Site("kernel", "call_timer_fn", "<kernel>", 0)
+
+
 def timer_setup(callback: Callable[[Timer], object], flags: int = 0) -> Timer:
+    """A timer; its lockdep class is its init site, as `timer_setup`'s static key is."""
     kernel = current()
-    return Timer(callback, owner=kernel.current_module(), site=caller_site())
+    lock_map = kernel.locking.new_map(f"(timer){fname(callback)}")
+    return Timer(callback, owner=kernel.current_module(), site=caller_site(), flags=int(flags),
+                 map=lock_map)
 
 
 def mod_timer(timer: Timer, expires: int) -> int:
@@ -105,7 +124,15 @@ def mod_timer(timer: Timer, expires: int) -> int:
 
 
 def add_timer(timer: Timer) -> None:
-    current().timers.arm(timer, timer.expires)
+    """Arms at `timer.expires`. A timer already pending stays as it is, with a WARNING:
+    `WARN_ON_ONCE(timer_pending(timer))` in add_timer (kernel/time/timer.c)."""
+    kernel = current()
+    if timer.pending:
+        kernel.warn(titles.ADD_TIMER_PENDING,
+                    f"WARN_ON_ONCE(timer_pending(timer)) in add_timer: {timer!r} is pending "
+                    f"(expires at jiffy {timer.expires}); mod_timer() re-arms a pending timer")
+        return
+    kernel.timers.arm(timer, timer.expires)
 
 
 def del_timer(timer: Timer) -> int:
@@ -113,7 +140,23 @@ def del_timer(timer: Timer) -> int:
 
 
 def del_timer_sync(timer: Timer) -> int:
-    return current().timers.disarm(timer)
+    """`timer_delete_sync` (kernel/time/timer.c): takes and drops the timer's lockdep map
+    with IRQs off, so a lock held here that the callback takes closes a cycle (and a call
+    from the callback itself is recursion); WARN_ON(in_hardirq()) unless TIMER_IRQSAFE.
+    It spins until the callback is done: it does not sleep."""
+    kernel = current()
+    task = kernel.task
+    if timer.map is not None:  # local_irq_save: no enabled-usage is marked on the map
+        irqs_were_on, task.hardirqs_enabled = task.hardirqs_enabled, False
+        try:
+            kernel.locking.touch_map(timer.map)
+        finally:
+            task.hardirqs_enabled = irqs_were_on
+    if task.hardirq and not timer.flags & TIMER_IRQSAFE:
+        kernel.warn(titles.DEL_TIMER_SYNC_IN_HARDIRQ,
+                    f"WARN_ON(in_hardirq() && !(timer->flags & TIMER_IRQSAFE)) in "
+                    f"__timer_delete_sync: {timer!r} waited for in hard-IRQ context")
+    return kernel.timers.disarm(timer)
 
 
 timer_delete = del_timer

@@ -70,6 +70,11 @@ MISC_DEREGISTER_UNKNOWN = Title(Kind.WARNING, "WARNING: misc_deregister of unreg
 DRIVER_UNREGISTER_UNKNOWN = Title(Kind.WARNING, "WARNING: unregistering unknown driver in {fn}")
 NOTIFIER_REGISTER_TWICE = Title(Kind.WARNING, "WARNING: notifier registered twice in {fn}")
 IRQ_HANDLER_ENABLED_IRQS = Title(Kind.WARNING, "WARNING: irq handler enabled interrupts in {fn}")
+ADD_TIMER_PENDING = Title(Kind.WARNING, "WARNING: add_timer of a pending timer in {fn}")
+DEL_TIMER_SYNC_IN_HARDIRQ = Title(Kind.WARNING, "WARNING: del_timer_sync in hardirq context in {fn}")
+
+# -- debug objects (lib/debugobjects.c): {type} is timer_list or work_struct -------------
+ODEBUG_FREE_ACTIVE = Title(Kind.WARNING, "ODEBUG: free active object type: {type} in {fn}")
 
 # -- BUG() and panic() -----------------------------------------------------------------
 BUG = Title(Kind.BUG, "kernel BUG in {fn}")
@@ -82,6 +87,11 @@ CRASH = Title(Kind.CRASH, "kernel process {what} in {fn}")
 
 # -- the python-leak check ---------------------------------------------------------------
 PYTHON_LEAK = Title(Kind.PYTHON_LEAK, "Python heap leak in {fn}")
+
+# -- module code acting outside its kernel (the worker's audit hook) -------------------
+# `what` is one of executor/escape.py's fixed words: kill, fork, exec, chdir, setrlimit,
+# file write (never a pid or a path: the title must not change between runs)
+ESCAPE = Title(Kind.ESCAPE, "BUG: module escaped its kernel: {what} in {fn}")
 
 # the table by stable key: the constant's name
 TITLES: dict[str, Title] = {name: value for name, value in globals().items() if isinstance(value, Title)}

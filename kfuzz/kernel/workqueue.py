@@ -10,6 +10,7 @@ from . import titles
 from .current import Task, current
 from .faults import should_fail
 from .frames import Site, caller_site
+from .lockdep import LockdepMap
 from .subsystem import Leftover, fname
 from .timer import Timer
 
@@ -18,6 +19,9 @@ if TYPE_CHECKING:
     from .module import Module
 
 MAX_WORK_PER_RUN = 10_000
+WQ_MEM_RECLAIM = 1 << 3  # include/linux/workqueue.h: the queue has a rescuer
+# who holds a work's maps while it runs, as a lockdep report names it
+PROCESS_ONE_WORK = Site("kernel", "process_one_work", "<kernel>", 0)
 
 
 @dataclass(eq=False)
@@ -28,6 +32,7 @@ class Work:
     owner: Module | None = None
     site: Site | None = None
     data: Any = None  # the driver's: whatever it sets, for its work function to read back
+    map: LockdepMap | None = None  # its lockdep map: the work runs under it, flush_work takes it
 
     def __repr__(self) -> str:
         return f"<work {getattr(self.func, '__name__', '?')}>"
@@ -45,15 +50,24 @@ class Workqueue:
     owner: Module | None = None
     site: Site | None = None
     destroyed: bool = False
+    map: LockdepMap | None = None  # its lockdep map, a class of its own (wq_init_lockdep)
+    flags: int = 0
+    max_active: int = 0
 
     def __repr__(self) -> str:
         return f"<workqueue {self.name}>"
+
+    @property
+    def ordered(self) -> bool:
+        """One work at a time, or a rescuer: flushing one of its works from another of
+        them can deadlock, so flush_work takes the queue's map too (start_flush_work)."""
+        return self.max_active == 1 or bool(self.flags & WQ_MEM_RECLAIM)
 
 
 class Workqueues:
     def __init__(self, kernel: Kernel):
         self.kernel = kernel
-        self.system = Workqueue("events")
+        self.system = Workqueue("events", map=wq_map(kernel, "events"))
         self.queues: list[Workqueue] = []
 
     def queue(self, wq: Workqueue, work: Work) -> bool:
@@ -78,9 +92,12 @@ class Workqueues:
         return was
 
     def run_one(self, work: Work) -> None:
+        """`process_one_work`: in a kworker of its own (no lock of whoever flushed it is
+        held there), under the queue's map and then the work's."""
         kernel = self.kernel
-        if work.queue is not None and work in work.queue.items:
-            work.queue.items.remove(work)
+        wq = work.queue
+        if wq is not None and work in wq.items:
+            wq.items.remove(work)
         work.pending = False
         # work runs on a kworker, not on the task that queued or flushes it; work run from
         # work (a flush) on another kworker
@@ -88,7 +105,8 @@ class Workqueues:
         worker = Task("kworker/0:2", 3) if nested else kernel.kworker
         task, kernel.task = kernel.task, worker
         try:
-            kernel.call(work.func, work)
+            with kernel.locking.map_held(wq.map if wq else None, work.map, by=PROCESS_ONE_WORK):
+                kernel.call(work.func, work)
             if worker.held:
                 kernel.locking.check_released(titles.WORKQUEUE_LEAKED_LOCK, [
                     f"BUG: workqueue leaked atomic, lock or RCU: {worker.comm}[{worker.pid}]",
@@ -129,24 +147,42 @@ class Workqueues:
         yield from (q.owner for q in self.queues)
 
 
+def wq_map(kernel: Kernel, name: str) -> LockdepMap:
+    """A workqueue's map: a class of its own, named as `wq_init_lockdep` names it."""
+    return kernel.locking.new_map(f"(wq_completion){name}", own_key=True)
+
+
+def work_map(kernel: Kernel, func: Callable[[Work], object]) -> LockdepMap:
+    """A work's map: its class is its init site, as `INIT_WORK`'s static key is."""
+    return kernel.locking.new_map(f"(work_completion){fname(func)}")
+
+
 def INIT_WORK(func: Callable[[Work], object]) -> Work:
-    return Work(func, owner=current().current_module(), site=caller_site())
+    kernel = current()
+    site = caller_site()
+    return Work(func, owner=kernel.current_module(), site=site, map=work_map(kernel, func))
 
 
 def INIT_DELAYED_WORK(func: Callable[[Work], object]) -> DelayedWork:
-    return DelayedWork(func, owner=current().current_module(), site=caller_site())
+    kernel = current()
+    site = caller_site()
+    return DelayedWork(func, owner=kernel.current_module(), site=site, map=work_map(kernel, func))
 
 
 def alloc_workqueue(name: str, flags: int = 0, max_active: int = 0) -> Workqueue | None:
     kernel = current()
+    kernel.locking.might_sleep("alloc_workqueue")
     if should_fail("alloc_workqueue"):
         return None
-    wq = Workqueue(name, owner=kernel.current_module(), site=caller_site())
+    wq = Workqueue(name, owner=kernel.current_module(), site=caller_site(), map=wq_map(kernel, name),
+                   flags=int(flags), max_active=int(max_active))
     kernel.workqueues.queues.append(wq)
     return wq
 
 
-create_singlethread_workqueue = alloc_workqueue
+def create_singlethread_workqueue(name: str) -> Workqueue | None:
+    """An ordered queue with a rescuer, as `alloc_ordered_workqueue(WQ_MEM_RECLAIM)`."""
+    return alloc_workqueue(name, WQ_MEM_RECLAIM, 1)
 
 
 def queue_work(wq: Workqueue, work: Work) -> bool:
@@ -179,13 +215,24 @@ def schedule_delayed_work(dwork: DelayedWork, delay: int) -> bool:
 
 
 def cancel_work_sync(work: Work) -> bool:
+    """Cancels, then waits for a run in progress: it takes the work's map as flush_work
+    does (`__flush_work`; Linux 6.9 on takes it only while the work is running, which on
+    more than one CPU it may be at any call)."""
     kernel = current()
-    kernel.locking.might_sleep()
-    return kernel.workqueues.cancel(work)
+    kernel.locking.might_sleep("cancel_work_sync")
+    was = kernel.workqueues.cancel(work)
+    if work.map is not None:
+        kernel.locking.touch_map(work.map)
+    return was
 
 
 def cancel_delayed_work_sync(dwork: DelayedWork) -> bool:
     return cancel_work_sync(dwork)
+
+
+def cancel_work(work: Work) -> bool:
+    """Cancels without waiting for a run in progress: no map, no sleep."""
+    return current().workqueues.cancel(work)
 
 
 def cancel_delayed_work(dwork: DelayedWork) -> bool:
@@ -193,8 +240,16 @@ def cancel_delayed_work(dwork: DelayedWork) -> bool:
 
 
 def flush_work(work: Work) -> bool:
+    """Waits for the work: takes its map, and its queue's when the queue is ordered
+    (start_flush_work in kernel/workqueue.c), then runs it if it is queued."""
     kernel = current()
-    kernel.locking.might_sleep()
+    locking = kernel.locking
+    locking.might_sleep("flush_work")
+    if work.map is not None:
+        locking.touch_map(work.map)
+    wq = work.queue
+    if work.pending and wq is not None and wq.ordered and wq.map is not None:
+        locking.touch_map(wq.map)
     if not work.pending:
         return False
     kernel.workqueues.run_one(work)
@@ -202,8 +257,11 @@ def flush_work(work: Work) -> bool:
 
 
 def flush_workqueue(wq: Workqueue) -> None:
+    """`__flush_workqueue`: takes the queue's map, then runs what is queued."""
     kernel = current()
-    kernel.locking.might_sleep()
+    kernel.locking.might_sleep("flush_workqueue")
+    if wq.map is not None:
+        kernel.locking.touch_map(wq.map)
     kernel.workqueues.run_queue(wq)
 
 
@@ -212,8 +270,13 @@ def flush_scheduled_work() -> None:
 
 
 def destroy_workqueue(wq: Workqueue) -> None:
+    """Drains the queue (a flush, map and all), then its class dies with it
+    (`wq_unregister_lockdep`): the orders seen through it are forgotten."""
     kernel = current()
+    kernel.locking.might_sleep("destroy_workqueue")
     flush_workqueue(wq)
+    if wq.map is not None:
+        kernel.locking.free_map(wq.map)
     wq.destroyed = True
     if wq in kernel.workqueues.queues:
         kernel.workqueues.queues.remove(wq)
