@@ -20,10 +20,12 @@ from .kernel.irq import (
 )
 from .kernel.loader import EXPORT_SYMBOL, EXPORT_SYMBOL_GPL, import_symbol, module_exit, module_init, module_param
 from .kernel.locking import (
-    DEFINE_MUTEX, DEFINE_SPINLOCK, Mutex, SpinLock, might_sleep, msleep, mutex_init, mutex_is_locked,
-    mutex_lock, mutex_lock_interruptible, mutex_trylock, mutex_unlock, spin_is_locked, spin_lock,
-    spin_lock_bh, spin_lock_init, spin_lock_irq, spin_lock_irqsave, spin_unlock, spin_unlock_bh,
-    spin_unlock_irq, spin_unlock_irqrestore, usleep_range,
+    DEFINE_MUTEX, DEFINE_SPINLOCK, Mutex, SpinLock, irqs_disabled, local_bh_disable, local_bh_enable,
+    local_irq_disable, local_irq_enable, local_irq_restore, local_irq_save, might_sleep, msleep,
+    mutex_init, mutex_is_locked, mutex_lock, mutex_lock_interruptible, mutex_lock_nested,
+    mutex_trylock, mutex_unlock, spin_is_locked, spin_lock, spin_lock_bh, spin_lock_init,
+    spin_lock_irq, spin_lock_irqsave, spin_lock_irqsave_nested, spin_lock_nested, spin_trylock,
+    spin_unlock, spin_unlock_bh, spin_unlock_irq, spin_unlock_irqrestore, usleep_range,
 )
 from .kernel.log import dev_err, dev_info, dev_warn, pr_debug, pr_err, pr_info, pr_notice, pr_warn, printk
 from .kernel.mm import GFP_ATOMIC, GFP_KERNEL, GFP_NOWAIT, Buffer, devm_kzalloc, kcalloc, kfree, kmalloc, kzalloc

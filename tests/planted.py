@@ -23,6 +23,8 @@ PLANTED = {
     "pyleak": ("python-leak", "Python heap leak in pyleak_init"),
     "rebinduaf": ("use-after-free", "KASAN: use-after-free in rebinduaf_probe"),
     "rebindleak": ("memory-leak", "memory leak in rebindleak_probe"),
+    "irqunsafe": ("lockdep", "inconsistent lock state in irqunsafe_read"),
+    "bhunsafe": ("lockdep", "inconsistent lock state in bhunsafe_flush"),
     "timersync": ("lockdep", "possible circular locking dependency in timersync_release"),
     "flushlock": ("lockdep", "possible circular locking dependency in flushlock_commit"),
     "regspin": ("atomic-sleep",
@@ -32,9 +34,12 @@ PLANTED = {
 }
 
 # The same bug found from its other side: lockdep names the function whose
-# acquisition closes the cycle, so the fuzzer reports whichever path ran second.
+# acquisition closes the cycle (or gives a class its second, clashing usage), so
+# the fuzzer reports whichever path ran second.
 ALSO_TITLED = {
     "lockorder": "possible circular locking dependency in lockorder_ioctl",
+    "irqunsafe": "inconsistent lock state in irqunsafe_irq",
+    "bhunsafe": "inconsistent lock state in bhunsafe_write",
     # the timer's callback closes the cycle when the release ran first
     "timersync": "possible circular locking dependency in timersync_ping",
     # the flusher closes it when the work already ran once before the flush

@@ -67,6 +67,9 @@ BENIGN = {
                   "plug pci 10ee:7024 -> dev1\nirq dev1\nsuspend\nunplug dev1"),
     "rebindleak": ("plug platform rebindleak -> dev0\nirq dev0\nunplug dev0\n"
                    "plug platform rebindleak -> dev1\nirq dev1\nsuspend\nunplug dev1"),
+    # the lock in IRQ (softirq) context only, or only where IRQs (softirqs) are off
+    "irqunsafe": "plug pci 1af4:10f8 -> dev0\nirq dev0\nirq dev0\nunplug dev0",
+    "bhunsafe": "open /dev/bhunsafe -> fd0\nread fd0 64\ntick 10\nread fd0 64\ntick 10\nclose fd0",
     # never pinged: release waits for a ping that never took the lock
     "timersync": "open /dev/timersync -> fd0\nread fd0 16\nclose fd0",
     # the work ran before the SYNC: nothing is queued, and it never ran under the mutex

@@ -95,6 +95,58 @@ def g_ioctl(file, cmd, arg):
     return 0
 """
 
+# a spinlock s taken in an IRQ handler (line 9) or a timer callback; the ioctl takes s
+# or t as `cmd` says, with IRQs (softirqs) on unless the cmd says otherwise
+IRQ_LOCKS = """
+s = spin_lock_init()
+t = spin_lock_init()
+
+
+def g_irq(irq, dev_id):
+    {irq}
+    return IRQ_HANDLED
+
+
+def g_tick(timer):
+    spin_lock(s)
+    spin_unlock(s)
+
+
+timer = timer_setup(g_tick)
+
+
+def g_setup():
+    return request_irq(9, g_irq, 0, "g", None)
+
+
+def g_ioctl(file, cmd, arg):
+    if cmd == 0:
+        mod_timer(timer, jiffies() + 1)
+    elif cmd == 1:
+        spin_lock(s)
+        spin_unlock(s)
+    elif cmd == 2:
+        spin_lock(t)
+        spin_unlock(t)
+    elif cmd == 3:
+        flags = spin_lock_irqsave(s)
+        spin_lock(t)
+        spin_unlock(t)
+        spin_unlock_irqrestore(s, flags)
+    elif cmd == 4:
+        spin_lock_bh(s)
+        spin_lock(t)
+        spin_unlock(t)
+        spin_unlock_bh(s)
+    return 0
+"""
+TAKE_S = IRQ_LOCKS.format(irq="spin_lock(s)\n    spin_unlock(s)")
+
+
+def ioctls(*cmds: int, before: str = "") -> str:
+    return "insmod g\n" + before + "open /dev/g -> fd0\n" + "".join(f"ioctl fd0 {c} 0\n" for c in cmds)
+
+
 IRQ_WAITS_FOR_TIMER = """
 def g_tick(t):
     pass
@@ -179,6 +231,21 @@ GOLDEN = [
            "m = mutex_init()\n\n\n" + ioctl("mutex_lock(m)")),
     Golden("WORKQUEUE_LEAKED_LOCK", "BUG: workqueue leaked lock in g_work", WORK_KEEPS_LOCK,
            IOCTL + "tick 1\n"),
+    # s used in the IRQ handler, then taken with IRQs on
+    Golden("INCONSISTENT_LOCK_STATE", "inconsistent lock state in g_ioctl", TAKE_S,
+           ioctls(1, before="irq 9\n")),
+    Golden("INCONSISTENT_LOCK_STATE", "inconsistent lock state in g_tick", TAKE_S,
+           ioctls(1, 0) + "tick 1\n"),
+    # s used in the IRQ handler (in the timer), t taken with IRQs (softirqs) on, then s -> t
+    Golden("HARDIRQ_SAFE_UNSAFE", "HARDIRQ-safe -> HARDIRQ-unsafe lock order in g_ioctl", TAKE_S,
+           ioctls(2, 3, before="irq 9\n")),
+    Golden("SOFTIRQ_SAFE_UNSAFE", "SOFTIRQ-safe -> SOFTIRQ-unsafe lock order in g_ioctl", TAKE_S,
+           ioctls(0) + "tick 1\n" + "ioctl fd0 2 0\nioctl fd0 4 0\n"),
+    # s -> t seen with IRQs off, t taken with IRQs on, then s used in the IRQ handler
+    Golden("IRQ_LOCK_INVERSION", "possible irq lock inversion dependency in g_irq", TAKE_S,
+           ioctls(3, 2) + "irq 9\n"),
+    Golden("INVALID_SUBCLASS", "BUG: looking up invalid subclass in g_ioctl",
+           "lock = spin_lock_init()\n\n\n" + ioctl("spin_lock_nested(lock, 8)")),
     # reference counts
     Golden("REFCOUNT_ADDITION_ON_0", "refcount_t: addition on 0 in g_ioctl",
            ioctl("refcount_inc(refcount_t(0))")),
@@ -208,6 +275,8 @@ GOLDEN = [
            ioctl('misc_deregister(MiscDevice(name="other", fops=g_fops))')),
     Golden("DRIVER_UNREGISTER_UNKNOWN", "WARNING: unregistering unknown driver in g_ioctl",
            ioctl('driver_unregister(Driver(name="other", bus="pci"))')),
+    Golden("IRQ_HANDLER_ENABLED_IRQS", "WARNING: irq handler enabled interrupts in g_irq",
+           IRQ_LOCKS.format(irq="spin_lock_irq(s)\n    spin_unlock_irq(s)"), ioctls(before="irq 9\n")),
     Golden("ADD_TIMER_PENDING", "WARNING: add_timer of a pending timer in g_ioctl",
            TIMER.replace("mod_timer(timer, jiffies() + 100)",
                          "mod_timer(timer, jiffies() + 100)\n    add_timer(timer)\n    del_timer(timer)")),

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, NoReturn, Protocol, TypeVar
 
 from . import current as _current
 from . import titles
+from .current import Task
 from .device import Bus, Device, DeviceId
 from .errno import EINVAL, EPERM
 from .faults import Faults
@@ -67,9 +68,10 @@ class Kernel:
         self.config = config or KernelConfig()
         self.jiffies = 0
         self.uid = 0
-        self.hardirq = 0
-        self.softirq = 0
-        self.irqs_off = 0
+        # `current`: the task code runs as; IRQs and softirqs run on the task they interrupt
+        self.user = Task("kfuzz", 1)
+        self.kworker = Task("kworker/0:1", 2)
+        self.task = self.user
         self.taints: set[str] = set()
         self.findings: list[Finding] = []
         self.context: list[Module | None] = []
@@ -179,7 +181,7 @@ class Kernel:
         write("=" * 66)
         write(f.title)
         write(f.message)
-        write(f"CPU: 0 PID: 1 Comm: kfuzz Tainted: {self.taint_string()}")
+        write(f"CPU: 0 PID: {self.task.pid} Comm: {self.task.comm} Tainted: {self.taint_string()}")
         if f.traceback:
             write("Call Trace (module code, innermost last):")
             for line in f.traceback:
@@ -226,15 +228,18 @@ class Kernel:
         self.faults.arm(fail_nth)
         try:
             result = handler(*args)
-            self.locking.check_released(titles.LOCK_HELD_RETURNING,
-                                        "lock held when returning to user space")
+            task = self.task
+            if task.held:
+                self.locking.check_released(titles.LOCK_HELD_RETURNING, [
+                    "WARNING: lock held when returning to user space!",
+                    f"{task} is leaving the kernel with locks still held!"])
             return result
         except KernelStop:
             return None
         finally:
             self.faults.arm(None)
             self.uid = 0
-            self.hardirq = self.softirq = self.irqs_off = 0
+            self.locking.reset()
             self.context.clear()
             _current.pop()
 

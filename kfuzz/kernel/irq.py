@@ -77,16 +77,33 @@ class Irqs:
             kernel.log.write(f"irq {irq}: nobody cared (spurious interrupt)")
             return 0
         handled = 0
-        kernel.hardirq += 1
+        task = kernel.task  # the handler runs on the task it interrupts, with IRQs off
+        irqs_were_on = task.hardirqs_enabled
+        task.hardirq += 1
+        task.hardirqs_enabled = False
         try:
             for action in actions:
                 ret = kernel.call(action.handler, irq, action.dev_id)
                 handled |= ret if isinstance(ret, int) else 0
+                if task.hardirqs_enabled:
+                    self._enabled_interrupts(irq, action)
         finally:
-            kernel.hardirq -= 1
+            task.hardirq -= 1
+            task.hardirqs_enabled = irqs_were_on
         if not handled:
             kernel.log.write(f"irq {irq}: nobody cared (try booting with the \"irqpoll\" option)")
         return 0
+
+    def _enabled_interrupts(self, irq: int, action: IrqAction) -> None:
+        """__handle_irq_event_percpu: a handler must return with IRQs still off."""
+        kernel = self.kernel
+        kernel.task.hardirqs_enabled = False
+        site = kernel.locking.irqs_on_in_hardirq or action.site
+        kernel.locking.irqs_on_in_hardirq = None
+        kernel.taints.add("W")
+        kernel.report(titles.IRQ_HANDLER_ENABLED_IRQS,
+                      f"irq {irq} handler {fname(action.handler)} enabled interrupts",
+                      site=site, stack=[site] if site else [], fatal=kernel.config.panic_on_warn)
 
     def owned_by(self, mod: Module) -> list[IrqAction]:
         return [a for acts in self.lines.values() for a in acts if a.owner is mod]

@@ -103,6 +103,7 @@ class Loader:
         mod.state = ModuleState.UNLOADED
         if self.modules.get(mod.name) is mod:
             del self.modules[mod.name]
+            self.kernel.locking.free_module(mod.name)  # lockdep_free_key_range
 
     # -- rmmod ----------------------------------------------------------------------
     def rmmod(self, name: str, force: bool = False) -> int:

@@ -1,194 +1,175 @@
-"""Spinlocks and mutexes with lockdep's checks, and the sleeping-context check."""
+"""Spinlocks and mutexes, IRQ and bottom-half flags, and the sleeping-context check.
+
+The calls follow include/linux/spinlock.h and irqflags.h: `spin_lock_irqsave`
+saves the IRQ state and `spin_unlock_irqrestore` puts it back, while
+`spin_lock_irq`/`spin_unlock_irq` turn IRQs off and on without saving, so
+`spin_unlock_irq` inside an irqsave section turns IRQs on. Turning IRQs (softirqs)
+on marks every lock held as taken with them on, as lockdep_hardirqs_on does.
+lockdep itself is in lockdep.py; might_sleep follows kernel/sched/core.c.
+
+Waiting for a callback is taking its lock: a timer, a work item and a workqueue each
+have a lockdep map (a `LockdepMap` with a key of its own, no lock behind it). The
+callback runs under it (`call_timer_fn`, `process_one_work`) and whoever waits for
+the callback takes and drops it (`timer_delete_sync`, `__flush_work`,
+`__flush_workqueue`), so a lock held while waiting that the callback takes closes a
+cycle, and a callback waiting for itself is recursion.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, TypeVar
+from typing import TYPE_CHECKING
 
+from . import lockdep_report as report
 from . import titles
-from .current import current
-from .frames import Site, caller_site, format_stack
+from .current import SOFTIRQ_DISABLE_OFFSET, Task, current
+from .frames import Site, caller_site
+from .lockdep import ENABLED_HARDIRQ, ENABLED_SOFTIRQ, WAIT_SLEEP, WAIT_SPIN, Lockdep, LockdepMap
+from .lockkey import ClassKey
 from .titles import Title
 
 if TYPE_CHECKING:
     from .core import Kernel
 
-L = TypeVar("L", bound="Lock")
+X86_EFLAGS_IF = 0x200  # what irqsave's flags hold when IRQs were on
 
 
-@dataclass(eq=False)
-class LockClass:
-    """Locks made at the same line of code share a class, as in lockdep."""
+class Lock(LockdepMap):
+    """A lock module code holds: its lockdep map, and the task holding it."""
 
-    name: str
-    after: dict[LockClass, Site | None] = field(default_factory=dict)
+    sleeping = False
 
-
-@dataclass(eq=False)
-class Lock:
-    cls: LockClass
-    sleeping: bool
-    held_at: Site | None = None
-    irqsave: bool = False
+    def __init__(self, key: ClassKey):
+        super().__init__(key)
+        self.owner: Task | None = None
 
     def __repr__(self) -> str:
-        return f"<{'mutex' if self.sleeping else 'spinlock'} {self.cls.name}>"
-
-    # whether holding it makes the context atomic: a spinlock's does, a mutex's does not
-    atomic: ClassVar[bool] = True
+        return f"<{'mutex' if self.sleeping else 'spinlock'} {self.name}>"
 
 
 class SpinLock(Lock):
-    pass
+    wait = WAIT_SPIN
 
 
 class Mutex(Lock):
-    atomic = False
+    wait = WAIT_SLEEP
+    sleeping = True
 
 
-class LockMap(Lock):
-    """lockdep's `struct lockdep_map` of a timer, a work item or a workqueue: a lock
-    class with no lock behind it. The callback runs under it (`call_timer_fn`,
-    `process_one_work`) and whoever waits for the callback takes and drops it
-    (`timer_delete_sync`, `__flush_work`, `__flush_workqueue`), so a lock held while
-    waiting and taken by the callback closes a cycle. It never makes the context
-    atomic and is never held across a sleep of its own."""
-
-    atomic = False
-
-    def __repr__(self) -> str:
-        return f"<lockdep_map {self.cls.name}>"
-
-
-class Locking:
-    """The one task's held locks and the lock-order graph of the whole run."""
+class Locking(Lockdep):
+    """lockdep, and the IRQ flags and preempt count of each task that it watches."""
 
     def __init__(self, kernel: Kernel):
-        self.kernel = kernel
-        self.held: list[Lock] = []
-        self.classes: dict[tuple[str, int], LockClass] = {}
-        self.atomic_depth = 0
-        # lockdep maps keyed by (what, file, line) of their init site, one map a class
-        self.maps: dict[tuple[str, str, int], LockMap] = {}
+        super().__init__(kernel)
+        self.irqs_on_in_hardirq: Site | None = None  # where a handler turned IRQs on
 
-    # -- classes --------------------------------------------------------------
-    def new_lock(self, kind: type[L]) -> L:
-        site = caller_site()
-        key = (site.filename, site.lineno) if site else ("kernel", 0)
-        cls = self.classes.get(key)
-        if cls is None:
-            name = f"{site.module}:{site.function}:{site.lineno}" if site else "kernel"
-            cls = self.classes[key] = LockClass(name)
-        return kind(cls, sleeping=kind is Mutex)
-
-    def _reaches(self, start: LockClass, goal: LockClass) -> bool:
-        seen, todo = set(), [start]
-        while todo:
-            cls = todo.pop()
-            if cls is goal:
-                return True
-            if id(cls) not in seen:
-                seen.add(id(cls))
-                todo.extend(cls.after)
-        return False
-
-    # -- acquire / release ------------------------------------------------------
-    def acquire(self, lock: Lock, check_order: bool = True, at: Site | None = None) -> None:
-        """Takes `lock` at `at`, or at the innermost module function on the stack."""
-        kernel = self.kernel
+    # -- locks -----------------------------------------------------------------------
+    def lock(self, lock: Lock, subclass: int = 0, trylock: bool = False) -> None:
         if not isinstance(lock, Lock):
             raise TypeError(f"not a lock: {lock!r}")
-        if lock.sleeping:
+        sleeping = lock.sleeping
+        if sleeping and not trylock:  # mutex_trylock does not sleep
             self.might_sleep()
-        if lock in self.held:
-            kernel.report(titles.RECURSIVE_LOCKING,
-                          f"possible recursive locking detected: {lock!r} is already held "
-                          f"(taken at {lock.held_at.function if lock.held_at else '?'})")
-        site = at or caller_site()
-        if check_order:
-            for prev in self.held:
-                if prev.cls is lock.cls or lock.cls in prev.cls.after:
-                    continue  # an order already in the graph was checked when it was added
-                if self._reaches(lock.cls, prev.cls):
-                    kernel.report(titles.CIRCULAR_LOCKING,
-                                  f"possible circular locking dependency detected: taking "
-                                  f"{lock!r} while holding {prev!r}, but {lock.cls.name} -> "
-                                  f"{prev.cls.name} was seen before")
-                prev.cls.after.setdefault(lock.cls, site)
-        lock.held_at = site
-        self.held.append(lock)
-        if lock.atomic:
-            self.atomic_depth += 1
+        task = self.kernel.task
+        self._acquire(lock, task, subclass, trylock)
+        lock.owner = task
+        if not sleeping:
+            task.preempt += 1
 
-    def release(self, lock: Lock) -> None:
-        if lock not in self.held:
-            self.kernel.report(titles.BAD_UNLOCK,
-                               f"bad unlock balance detected: {lock!r} is not held")
+    def unlock(self, lock: Lock) -> None:
+        if not isinstance(lock, Lock):
+            raise TypeError(f"not a lock: {lock!r}")
+        if self.release(lock) is None:
             return
-        self.held.remove(lock)
-        lock.held_at = None
-        if lock.atomic:
-            self.atomic_depth -= 1
+        lock.owner = None
+        if not lock.sleeping:
+            self.kernel.task.preempt -= 1
+
+    # -- IRQ and bottom-half flags ------------------------------------------------------
+    def hardirqs_on(self) -> None:
+        """local_irq_enable: the locks held are now held with IRQs on (and softirqs, if on)."""
+        task = self.kernel.task
+        if task.hardirqs_enabled:
+            return
+        if task.hardirq:  # a handler turned IRQs on: genirq warns when it returns
+            self.irqs_on_in_hardirq = self.irqs_on_in_hardirq or caller_site()
+        elif task.held:
+            self.mark_held_locks(task, ENABLED_HARDIRQ)
+            if task.softirqs_enabled:
+                self.mark_held_locks(task, ENABLED_SOFTIRQ)
+        task.hardirqs_enabled = True
+
+    def bh_disable(self) -> None:
+        self.kernel.task.softirq += SOFTIRQ_DISABLE_OFFSET
+
+    def bh_enable(self) -> None:
+        task = self.kernel.task
+        task.softirq = max(0, task.softirq - SOFTIRQ_DISABLE_OFFSET)
+        if task.softirqs_enabled and task.hardirqs_enabled and task.held:
+            self.mark_held_locks(task, ENABLED_SOFTIRQ)
 
     # -- lockdep maps: waiting for a callback is taking its lock ---------------------------
-    def new_map(self, what: str, name: str, site: Site | None) -> LockMap:
-        """The map of an object made at `site`: one class per init site, as the static
-        `lock_class_key` of `timer_setup` or `INIT_WORK` is; without a site (a workqueue,
-        whose key is its own), a class of its own."""
-        if site is None:
-            return LockMap(LockClass(name), sleeping=False)
-        key = (what, site.filename, site.lineno)
-        lock_map = self.maps.get(key)
-        if lock_map is None:
-            lock_map = self.maps[key] = LockMap(LockClass(name), sleeping=False)
-        return lock_map
+    def new_map(self, name: str, own_key: bool = False) -> LockdepMap:
+        """The map of a timer or work made by the module code on the stack: one class per
+        init site and module load, as the static `lock_class_key` of `timer_setup` or
+        `INIT_WORK` is; with `own_key` (a workqueue, `wq_init_lockdep`), a class of its own."""
+        return LockdepMap(self.keys.fresh(name) if own_key else self.keys.at_caller(name=name))
 
-    def touch_map(self, lock_map: LockMap) -> None:
+    def free_map(self, lock_map: LockdepMap) -> None:
+        """The map's class dies (`wq_unregister_lockdep`): the orders seen through it go."""
+        self.free_key(lock_map.key)
+
+    def touch_map(self, lock_map: LockdepMap) -> None:
         """`lock_map_acquire` then `lock_map_release`: the waiter's side."""
         self.acquire(lock_map)
         self.release(lock_map)
 
-    def map_held(self, *maps: LockMap | None, by: Site | None = None) -> MapsHeld:
+    def map_held(self, *maps: LockdepMap | None, by: Site | None = None) -> MapsHeld:
         """Runs a callback under its maps (`with`), released however it ends; `by` is
         the kernel function that holds them (`call_timer_fn`), as a report names it."""
         return MapsHeld(self, [m for m in maps if m is not None], by)
 
-    def task(self) -> OtherTask:
-        """Another task for the while (`with`): a kworker running a work item starts with
-        no lock held, in process context with interrupts on, whoever flushed it."""
-        return OtherTask(self)
-
-    # -- context checks -------------------------------------------------------
+    # -- context checks -------------------------------------------------------------------
     def might_sleep(self, call: str = "") -> None:
         """`__might_sleep` (kernel/sched/core.c): a call that may sleep, made in atomic
         context, is reported at that call; `call` names the kernel function that sleeps."""
-        kernel = self.kernel
-        if kernel.hardirq or kernel.softirq or self.atomic_depth or kernel.irqs_off:
-            where = ("hard-IRQ" if kernel.hardirq else "softirq" if kernel.softirq
-                     else "spinlock held" if self.atomic_depth else "IRQs disabled")
-            atomic = int(bool(kernel.hardirq or kernel.softirq or self.atomic_depth))
-            detail = (f"\n{call}() may sleep" if call else "") + (
-                f"\nin_atomic(): {atomic}, irqs_disabled(): {int(bool(kernel.irqs_off or kernel.hardirq))}, "
-                f"non_block: 0, pid: 1, name: kfuzz")
-            kernel.report(titles.ATOMIC_SLEEP,
-                          f"BUG: sleeping function called from invalid context ({where}){detail}")
+        task = self.kernel.task
+        if task.hardirq or task.softirq or task.preempt or not task.hardirqs_enabled:
+            where = ("hard-IRQ" if task.hardirq else "softirq" if task.serving_softirq
+                     else "spinlock held" if task.preempt
+                     else "softirqs disabled" if task.softirq else "IRQs disabled")
+            self.kernel.report(titles.ATOMIC_SLEEP, "\n".join([
+                f"BUG: sleeping function called from invalid context ({where})",
+                *([f"{call}() may sleep"] if call else []),
+                f"in_atomic(): {int(task.in_atomic)}, irqs_disabled(): "
+                f"{int(not task.hardirqs_enabled)}, non_block: 0, pid: {task.pid}, name: {task.comm}",
+                *report.held_locks(task)]))
 
-    def check_released(self, title: Title, what: str) -> None:
-        """No lock may stay held past an operation or a work item."""
-        if not self.held:
+    def check_released(self, title: Title, header: list[str]) -> None:
+        """No lock may stay held past an operation or a work item: the function that
+        took the first one still held is to blame."""
+        task = self.kernel.task
+        if not task.held:
             return
-        lock = self.held[0]
-        site = lock.held_at
-        held = list(self.held)
-        self.held.clear()
-        self.atomic_depth = 0
-        self.kernel.report(title,
-                           f"{what}: {', '.join(map(repr, held))} still held",
-                           site=site, stack=[site] if site else [],
+        site = task.held[0].site
+        message = report.held_when(task, header)
+        self.drop_all(task)
+        self.kernel.report(title, message, site=site, stack=[site] if site else [],
                            module=site.module if site else None)
 
-    def trace(self) -> list[str]:
-        return format_stack([lk.held_at for lk in self.held if lk.held_at])
+    def drop_all(self, task: Task) -> None:
+        for held in task.held:
+            if isinstance(held.map, Lock):
+                held.map.owner = None
+        task.reset()
+
+    def reset(self) -> None:
+        """After an operation: every task back in process context, holding nothing."""
+        kernel = self.kernel
+        for task in (kernel.user, kernel.kworker):
+            if task.held or task.preempt or task.softirq or task.hardirq or not task.hardirqs_enabled:
+                self.drop_all(task)
+        kernel.task = kernel.user
+        self.irqs_on_in_hardirq = None
 
 
 class MapsHeld:
@@ -196,7 +177,7 @@ class MapsHeld:
 
     __slots__ = ("locking", "maps", "by")
 
-    def __init__(self, locking: Locking, maps: list[LockMap], by: Site | None):
+    def __init__(self, locking: Locking, maps: list[LockdepMap], by: Site | None):
         self.locking, self.maps, self.by = locking, maps, by
 
     def __enter__(self) -> None:
@@ -204,40 +185,19 @@ class MapsHeld:
             self.locking.acquire(lock_map, at=self.by)
 
     def __exit__(self, *exc: object) -> None:
-        held = self.locking.held
+        held = self.locking.kernel.task.held
         for lock_map in reversed(self.maps):
-            if lock_map in held:
+            if any(h.map is lock_map for h in held):
                 self.locking.release(lock_map)
 
 
-class OtherTask:
-    """The `with` of Locking.task: the current task's context saved, a fresh one set."""
-
-    __slots__ = ("locking", "saved")
-
-    def __init__(self, locking: Locking):
-        self.locking = locking
-        self.saved: tuple[list[Lock], int, int, int, int] | None = None
-
-    def __enter__(self) -> None:
-        locking, kernel = self.locking, self.locking.kernel
-        self.saved = (locking.held, locking.atomic_depth, kernel.hardirq, kernel.softirq,
-                      kernel.irqs_off)
-        locking.held, locking.atomic_depth = [], 0
-        kernel.hardirq = kernel.softirq = kernel.irqs_off = 0
-
-    def __exit__(self, *exc: object) -> None:
-        locking, kernel = self.locking, self.locking.kernel
-        assert self.saved is not None
-        locking.held, locking.atomic_depth, kernel.hardirq, kernel.softirq, kernel.irqs_off = self.saved
-
-
+# -- what module code calls ---------------------------------------------------------------
 def spin_lock_init() -> SpinLock:
-    return current().locking.new_lock(SpinLock)
+    return SpinLock(current().locking.new_key())
 
 
 def mutex_init() -> Mutex:
-    return current().locking.new_lock(Mutex)
+    return Mutex(current().locking.new_key())
 
 
 DEFINE_SPINLOCK = spin_lock_init
@@ -245,68 +205,134 @@ DEFINE_MUTEX = mutex_init
 
 
 def spin_lock(lock: SpinLock) -> None:
-    current().locking.acquire(lock)
+    current().locking.lock(lock)
+
+
+def spin_lock_nested(lock: SpinLock, subclass: int) -> None:
+    current().locking.lock(lock, subclass)
 
 
 def spin_unlock(lock: SpinLock) -> None:
-    current().locking.release(lock)
+    current().locking.unlock(lock)
 
 
-spin_lock_bh = spin_lock
-spin_unlock_bh = spin_unlock
+def spin_lock_bh(lock: SpinLock) -> None:
+    locking = current().locking
+    locking.bh_disable()
+    locking.lock(lock)
+
+
+def spin_unlock_bh(lock: SpinLock) -> None:
+    locking = current().locking
+    locking.unlock(lock)
+    locking.bh_enable()
+
+
+def local_irq_save() -> int:
+    task = current().task
+    flags = X86_EFLAGS_IF if task.hardirqs_enabled else 0
+    task.hardirqs_enabled = False
+    return flags
+
+
+def local_irq_restore(flags: int) -> None:
+    if isinstance(flags, int) and flags & X86_EFLAGS_IF:
+        current().locking.hardirqs_on()
+    else:
+        current().task.hardirqs_enabled = False
+
+
+def local_irq_disable() -> None:
+    current().task.hardirqs_enabled = False
+
+
+def local_irq_enable() -> None:
+    current().locking.hardirqs_on()
+
+
+def irqs_disabled() -> bool:
+    return not current().task.hardirqs_enabled
+
+
+def local_bh_disable() -> None:
+    current().locking.bh_disable()
+
+
+def local_bh_enable() -> None:
+    current().locking.bh_enable()
 
 
 def spin_lock_irqsave(lock: SpinLock) -> int:
     kernel = current()
-    kernel.locking.acquire(lock)
-    kernel.irqs_off += 1
-    lock.irqsave = True
-    return 1
+    task = kernel.task
+    flags = X86_EFLAGS_IF if task.hardirqs_enabled else 0
+    task.hardirqs_enabled = False
+    kernel.locking.lock(lock)
+    return flags
+
+
+def spin_lock_irqsave_nested(lock: SpinLock, subclass: int) -> int:
+    flags = local_irq_save()
+    current().locking.lock(lock, subclass)
+    return flags
 
 
 def spin_unlock_irqrestore(lock: SpinLock, flags: int) -> None:
-    kernel = current()
-    if lock.irqsave and lock in kernel.locking.held:
-        kernel.irqs_off -= 1
-        lock.irqsave = False
-    kernel.locking.release(lock)
+    locking = current().locking
+    locking.unlock(lock)
+    if isinstance(flags, int) and flags & X86_EFLAGS_IF:
+        locking.hardirqs_on()
+    else:
+        locking.kernel.task.hardirqs_enabled = False
 
 
 def spin_lock_irq(lock: SpinLock) -> None:
-    spin_lock_irqsave(lock)
+    local_irq_disable()
+    current().locking.lock(lock)
 
 
 def spin_unlock_irq(lock: SpinLock) -> None:
-    spin_unlock_irqrestore(lock, 1)
+    current().locking.unlock(lock)
+    local_irq_enable()
 
 
 def mutex_lock(lock: Mutex) -> None:
-    current().locking.acquire(lock)
+    current().locking.lock(lock)
+
+
+def mutex_lock_nested(lock: Mutex, subclass: int) -> None:
+    current().locking.lock(lock, subclass)
 
 
 def mutex_lock_interruptible(lock: Mutex) -> int:
-    current().locking.acquire(lock)
+    current().locking.lock(lock)
     return 0
 
 
 def mutex_unlock(lock: Mutex) -> None:
-    current().locking.release(lock)
+    current().locking.unlock(lock)
 
 
 def mutex_trylock(lock: Mutex) -> bool:
-    locking = current().locking
-    if lock in locking.held:
+    if lock.owner is not None:
         return False
-    locking.acquire(lock, check_order=False)
+    current().locking.lock(lock, trylock=True)
+    return True
+
+
+def spin_trylock(lock: SpinLock) -> bool:
+    if lock.owner is not None:
+        return False
+    current().locking.lock(lock, trylock=True)
     return True
 
 
 def mutex_is_locked(lock: Mutex) -> bool:
-    return lock in current().locking.held
+    return lock.owner is not None
 
 
 def spin_is_locked(lock: SpinLock) -> bool:
-    return lock in current().locking.held
+    return lock.owner is not None
 
 
 def might_sleep() -> None:

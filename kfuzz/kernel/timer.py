@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import titles
-from .current import current
+from .current import SOFTIRQ_OFFSET, current
 from .frames import Site, caller_site
-from .locking import LockMap
+from .lockdep import LockdepMap
 from .subsystem import Leftover, fname
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ class Timer:
     what: str = "timer"
     name: str = ""
     flags: int = 0
-    map: LockMap | None = None  # its lockdep map: the callback runs under it, del_timer_sync takes it
+    map: LockdepMap | None = None  # its lockdep map: the callback runs under it, del_timer_sync takes it
 
     def __repr__(self) -> str:
         return f"<timer {getattr(self.function, '__name__', '?')}>"
@@ -79,15 +79,19 @@ class Timers:
             timer = min(due, key=lambda t: (t.expires, t.seq))
             kernel.jiffies = max(kernel.jiffies, timer.expires)
             self.disarm(timer)
-            irqsafe = 1 if timer.flags & TIMER_IRQSAFE else 0
-            kernel.softirq += 1
-            kernel.irqs_off += irqsafe
+            task = kernel.task  # the timer softirq runs on the task it interrupts
+            irqsafe = bool(timer.flags & TIMER_IRQSAFE)  # runs with IRQs off
+            irqs_were_on = task.hardirqs_enabled
+            task.softirq += SOFTIRQ_OFFSET
+            if irqsafe:
+                task.hardirqs_enabled = False
             try:
                 with kernel.locking.map_held(timer.map, by=CALL_TIMER_FN):
                     kernel.call(timer.function, timer)
             finally:
-                kernel.softirq -= 1
-                kernel.irqs_off -= irqsafe
+                task.softirq -= SOFTIRQ_OFFSET
+                if irqsafe:
+                    task.hardirqs_enabled = irqs_were_on
             kernel.workqueues.run_all()
         kernel.jiffies = target
         kernel.workqueues.run_all()
@@ -110,9 +114,9 @@ CALL_TIMER_FN = Site("kernel", "call_timer_fn", "<kernel>", 0)
 def timer_setup(callback: Callable[[Timer], object], flags: int = 0) -> Timer:
     """A timer; its lockdep class is its init site, as `timer_setup`'s static key is."""
     kernel = current()
-    site = caller_site()
-    lock_map = kernel.locking.new_map("timer", f"(timer){fname(callback)}", site) if site else None
-    return Timer(callback, owner=kernel.current_module(), site=site, flags=int(flags), map=lock_map)
+    lock_map = kernel.locking.new_map(f"(timer){fname(callback)}")
+    return Timer(callback, owner=kernel.current_module(), site=caller_site(), flags=int(flags),
+                 map=lock_map)
 
 
 def mod_timer(timer: Timer, expires: int) -> int:
@@ -141,13 +145,14 @@ def del_timer_sync(timer: Timer) -> int:
     from the callback itself is recursion); WARN_ON(in_hardirq()) unless TIMER_IRQSAFE.
     It spins until the callback is done: it does not sleep."""
     kernel = current()
-    if timer.map is not None:
-        kernel.irqs_off += 1
+    task = kernel.task
+    if timer.map is not None:  # local_irq_save: no enabled-usage is marked on the map
+        irqs_were_on, task.hardirqs_enabled = task.hardirqs_enabled, False
         try:
             kernel.locking.touch_map(timer.map)
         finally:
-            kernel.irqs_off -= 1
-    if kernel.hardirq and not timer.flags & TIMER_IRQSAFE:
+            task.hardirqs_enabled = irqs_were_on
+    if task.hardirq and not timer.flags & TIMER_IRQSAFE:
         kernel.warn(titles.DEL_TIMER_SYNC_IN_HARDIRQ,
                     f"WARN_ON(in_hardirq() && !(timer->flags & TIMER_IRQSAFE)) in "
                     f"__timer_delete_sync: {timer!r} waited for in hard-IRQ context")

@@ -46,6 +46,11 @@ CIRCULAR_LOCKING = Title(Kind.LOCKDEP, "possible circular locking dependency in 
 BAD_UNLOCK = Title(Kind.LOCKDEP, "WARNING: bad unlock balance in {fn}")
 LOCK_HELD_RETURNING = Title(Kind.LOCKDEP, "WARNING: lock held when returning to user space in {fn}")
 WORKQUEUE_LEAKED_LOCK = Title(Kind.LOCKDEP, "BUG: workqueue leaked lock in {fn}")
+INCONSISTENT_LOCK_STATE = Title(Kind.LOCKDEP, "inconsistent lock state in {fn}")
+HARDIRQ_SAFE_UNSAFE = Title(Kind.LOCKDEP, "HARDIRQ-safe -> HARDIRQ-unsafe lock order in {fn}")
+SOFTIRQ_SAFE_UNSAFE = Title(Kind.LOCKDEP, "SOFTIRQ-safe -> SOFTIRQ-unsafe lock order in {fn}")
+IRQ_LOCK_INVERSION = Title(Kind.LOCKDEP, "possible irq lock inversion dependency in {fn}")
+INVALID_SUBCLASS = Title(Kind.LOCKDEP, "BUG: looking up invalid subclass in {fn}")
 
 # -- reference counts ------------------------------------------------------------------
 REFCOUNT_ADDITION_ON_0 = Title(Kind.REFCOUNT, "refcount_t: addition on 0 in {fn}")
@@ -64,6 +69,7 @@ MISC_REGISTER_TWICE = Title(Kind.WARNING, "WARNING: misc device registered twice
 MISC_DEREGISTER_UNKNOWN = Title(Kind.WARNING, "WARNING: misc_deregister of unregistered device in {fn}")
 DRIVER_UNREGISTER_UNKNOWN = Title(Kind.WARNING, "WARNING: unregistering unknown driver in {fn}")
 NOTIFIER_REGISTER_TWICE = Title(Kind.WARNING, "WARNING: notifier registered twice in {fn}")
+IRQ_HANDLER_ENABLED_IRQS = Title(Kind.WARNING, "WARNING: irq handler enabled interrupts in {fn}")
 ADD_TIMER_PENDING = Title(Kind.WARNING, "WARNING: add_timer of a pending timer in {fn}")
 DEL_TIMER_SYNC_IN_HARDIRQ = Title(Kind.WARNING, "WARNING: del_timer_sync in hardirq context in {fn}")
 

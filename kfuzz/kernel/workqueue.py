@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import titles
-from .current import current
+from .current import Task, current
 from .faults import should_fail
 from .frames import Site, caller_site
-from .locking import LockMap
+from .lockdep import LockdepMap
 from .subsystem import Leftover, fname
 from .timer import Timer
 
@@ -32,7 +32,7 @@ class Work:
     owner: Module | None = None
     site: Site | None = None
     data: Any = None  # the driver's: whatever it sets, for its work function to read back
-    map: LockMap | None = None  # its lockdep map: the work runs under it, flush_work takes it
+    map: LockdepMap | None = None  # its lockdep map: the work runs under it, flush_work takes it
 
     def __repr__(self) -> str:
         return f"<work {getattr(self.func, '__name__', '?')}>"
@@ -50,7 +50,7 @@ class Workqueue:
     owner: Module | None = None
     site: Site | None = None
     destroyed: bool = False
-    map: LockMap | None = None  # its lockdep map, a class of its own (wq_init_lockdep)
+    map: LockdepMap | None = None  # its lockdep map, a class of its own (wq_init_lockdep)
     flags: int = 0
     max_active: int = 0
 
@@ -99,12 +99,23 @@ class Workqueues:
         if wq is not None and work in wq.items:
             wq.items.remove(work)
         work.pending = False
-        locking = kernel.locking
-        with locking.task():
-            with locking.map_held(wq.map if wq else None, work.map, by=PROCESS_ONE_WORK):
+        # work runs on a kworker, not on the task that queued or flushes it; work run from
+        # work (a flush) on another kworker
+        nested = kernel.task is not kernel.user
+        worker = Task("kworker/0:2", 3) if nested else kernel.kworker
+        task, kernel.task = kernel.task, worker
+        try:
+            with kernel.locking.map_held(wq.map if wq else None, work.map, by=PROCESS_ONE_WORK):
                 kernel.call(work.func, work)
-            locking.check_released(titles.WORKQUEUE_LEAKED_LOCK,
-                                   f"workqueue leaked lock in {getattr(work.func, '__name__', '?')}")
+            if worker.held:
+                kernel.locking.check_released(titles.WORKQUEUE_LEAKED_LOCK, [
+                    f"BUG: workqueue leaked atomic, lock or RCU: {worker.comm}[{worker.pid}]",
+                    f"     preempt=0x{worker.preempt:08x} lock=0->{len(worker.held)} RCU=0 "
+                    f"workfn={fname(work.func)}"])
+        finally:
+            kernel.task = task
+            if nested:
+                kernel.locking.drop_all(worker)
 
     def run_queue(self, wq: Workqueue) -> None:
         for _ in range(MAX_WORK_PER_RUN):
@@ -136,26 +147,26 @@ class Workqueues:
         yield from (q.owner for q in self.queues)
 
 
-def wq_map(kernel: Kernel, name: str) -> LockMap:
+def wq_map(kernel: Kernel, name: str) -> LockdepMap:
     """A workqueue's map: a class of its own, named as `wq_init_lockdep` names it."""
-    return kernel.locking.new_map("wq", f"(wq_completion){name}", None)
+    return kernel.locking.new_map(f"(wq_completion){name}", own_key=True)
 
 
-def work_map(kernel: Kernel, func: Callable[[Work], object], site: Site | None) -> LockMap | None:
+def work_map(kernel: Kernel, func: Callable[[Work], object]) -> LockdepMap:
     """A work's map: its class is its init site, as `INIT_WORK`'s static key is."""
-    return kernel.locking.new_map("work", f"(work_completion){fname(func)}", site) if site else None
+    return kernel.locking.new_map(f"(work_completion){fname(func)}")
 
 
 def INIT_WORK(func: Callable[[Work], object]) -> Work:
     kernel = current()
     site = caller_site()
-    return Work(func, owner=kernel.current_module(), site=site, map=work_map(kernel, func, site))
+    return Work(func, owner=kernel.current_module(), site=site, map=work_map(kernel, func))
 
 
 def INIT_DELAYED_WORK(func: Callable[[Work], object]) -> DelayedWork:
     kernel = current()
     site = caller_site()
-    return DelayedWork(func, owner=kernel.current_module(), site=site, map=work_map(kernel, func, site))
+    return DelayedWork(func, owner=kernel.current_module(), site=site, map=work_map(kernel, func))
 
 
 def alloc_workqueue(name: str, flags: int = 0, max_active: int = 0) -> Workqueue | None:
@@ -265,7 +276,7 @@ def destroy_workqueue(wq: Workqueue) -> None:
     kernel.locking.might_sleep("destroy_workqueue")
     flush_workqueue(wq)
     if wq.map is not None:
-        wq.map.cls.after.clear()
+        kernel.locking.free_map(wq.map)
     wq.destroyed = True
     if wq in kernel.workqueues.queues:
         kernel.workqueues.queues.remove(wq)
