@@ -16,6 +16,7 @@ randomness, to hunt.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -254,12 +255,6 @@ def check_cli(err: ProgramError | ModuleFileError, *args: object) -> None:
     assert (code, stderr) == (2, f"kfuzz: error: {err}\n")
 
 
-@pytest.fixture(autouse=True)
-def fresh_cache() -> Iterator[None]:
-    yield
-    image_module._cache.clear()
-
-
 @pytest.fixture(scope="module", autouse=True)
 def tally() -> Iterator[None]:
     yield
@@ -267,8 +262,15 @@ def tally() -> Iterator[None]:
         print(f"\nbad inputs tried: {sum(TRIED.values())} ({dict(TRIED)})", file=sys.stderr)
 
 
-def fresh_folder(root: Path) -> Path:
-    return Path(tempfile.mkdtemp(dir=root, prefix="case"))
+@contextmanager
+def fresh_folder(root: Path) -> Iterator[Path]:
+    """A new folder for one input, removed after it (a hunt makes tens of thousands)."""
+    folder = Path(tempfile.mkdtemp(dir=root, prefix="case"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder)
+        image_module._cache.clear()  # a later folder may have this one's name
 
 
 # -- the properties ---------------------------------------------------------------------------
@@ -286,29 +288,30 @@ def test_a_mutated_program_text_parses_or_is_refused(specials: Path, text: str, 
 @given(data=mangled(PROGRAMS), module_path=st.booleans())
 def test_a_mutated_repro_file_loads_or_is_refused(specials: Path, data: bytes, module_path: bool) -> None:
     TRIED["repro file"] += 1
-    folder = fresh_folder(specials)
-    kfz = folder / "bad.kfz"
-    kfz.write_bytes(data)
-    for name in ("good.py", "loop.py", "dir.py", "fifo.py", "big.py", "zero.py"):
-        (folder / name).symlink_to(specials / name)
-    found = attempt(lambda: program_index(load_program(kfz, TARGETS if module_path else None)))
-    if isinstance(found, (ProgramError, ModuleFileError)):  # nothing runs, so the CLI is cheap
-        check_cli(found, "replay", kfz, *(["--module-path", TARGETS] if module_path else []))
+    with fresh_folder(specials) as folder:
+        kfz = folder / "bad.kfz"
+        kfz.write_bytes(data)
+        for name in ("good.py", "loop.py", "dir.py", "fifo.py", "big.py", "zero.py"):
+            (folder / name).symlink_to(specials / name)
+        found = attempt(lambda: program_index(load_program(kfz, TARGETS if module_path else None)))
+        if isinstance(found, (ProgramError, ModuleFileError)):  # nothing runs, so the CLI is cheap
+            check_cli(found, "replay", kfz, *(["--module-path", TARGETS] if module_path else []))
 
 
 @FUZZ
 @given(data=mangled(MODULE_TEXTS))
 def test_a_mutated_module_file_reads_or_is_refused(specials: Path, data: bytes) -> None:
     TRIED["module file"] += 1
-    path = fresh_folder(specials) / "mod.py"
-    path.write_bytes(data)
-    found = attempt(lambda: read_image(path))
-    if isinstance(found, ModuleFileError):
-        check_cli(found, "modinfo", path)
-    else:
-        with within(HANG_S):
-            code, stderr = kfuzz("modinfo", path)
-        assert code == 0 and stderr == ""
+    with fresh_folder(specials) as folder:
+        path = folder / "mod.py"
+        path.write_bytes(data)
+        found = attempt(lambda: read_image(path))
+        if isinstance(found, ModuleFileError):
+            check_cli(found, "modinfo", path)
+        else:
+            with within(HANG_S):
+                code, stderr = kfuzz("modinfo", path)
+            assert code == 0 and stderr == ""
 
 
 FOLDER_NAMES = ["a.py", "b.py", "a-b.py", "a_b.py", "sub/c.py", "sub/a.py", "__init__.py", "test_x.py",
@@ -321,19 +324,19 @@ FOLDER_NAMES = ["a.py", "b.py", "a-b.py", "a_b.py", "sub/c.py", "sub/a.py", "__i
 def test_a_folder_of_mutated_module_files_indexes_or_is_refused(
         specials: Path, entries: list[tuple[str, str | bytes]]) -> None:
     TRIED["module folder"] += 1
-    folder = fresh_folder(specials)
-    for name, made in entries:
-        path = folder / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if os.path.lexists(path):
-            continue
-        if isinstance(made, bytes):
-            path.write_bytes(made)
-        else:
-            make_special(path, made)
-    found = attempt(lambda: ModuleIndex.scan([folder]))
-    if isinstance(found, ModuleFileError):
-        assert folder in Path(found.path).parents or Path(found.path) == folder
+    with fresh_folder(specials) as folder:
+        for name, made in entries:
+            path = folder / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if os.path.lexists(path):
+                continue
+            if isinstance(made, bytes):
+                path.write_bytes(made)
+            else:
+                make_special(path, made)
+        found = attempt(lambda: ModuleIndex.scan([folder]))
+        if isinstance(found, ModuleFileError):
+            assert folder in Path(found.path).parents or Path(found.path) == folder
 
 
 # -- each special file, by name ---------------------------------------------------------------
