@@ -60,6 +60,14 @@ def _public_key(path: Path, where: str) -> bytes:
                        f"(give the signing_key.pub that kfuzz keygen wrote)") from None
 
 
+def _missing(path: Path, what: str) -> str:
+    """Why a path given on the command line cannot be read: absent, or a link to nowhere."""
+    if path.is_symlink():
+        return (f"{path}: a symbolic link that leads nowhere (a loop, or its target is gone); "
+                f"point it at a real file")
+    return f"{path}: {what}"
+
+
 def _check_writable(reports: Path) -> None:
     """Refuses a reports folder that cannot be written before an hour is spent fuzzing."""
     try:
@@ -111,7 +119,7 @@ def replay(paths: tuple[Path, ...], as_json: bool, isolation: str, op_timeout: f
     programs = []
     for path in paths:  # every file is read and checked before anything runs
         if not path.exists():
-            raise BadInput(f"{path}: no such file or report folder")
+            raise BadInput(_missing(path, "no such file or report folder"))
         if not repro_file(path).exists():
             raise BadInput(f"{path}: a folder without repro.kfz (a report folder holds one)")
         try:
@@ -271,7 +279,7 @@ def fuzz_cmd(paths: tuple[Path, ...], module_path: Path, time_budget: float | No
         raise BadInput(f"--module-path {module_path}: no such folder")
     for p in targets_in:
         if not p.exists():
-            raise BadInput(f"{p}: no such module file or folder")
+            raise BadInput(_missing(p, "no such module file or folder"))
     try:
         targets, index = resolve_targets(targets_in, module_path)
     except ModuleFileError as err:

@@ -610,3 +610,12 @@ def test_replay_finds_a_module_in_the_current_directory_then_on_the_module_path(
     moved = kfz.rename(sub / "r.kfz")
     in_cwd = kfuzz("replay", "--json", moved)
     assert in_cwd.exit_code == 1 and json_lines(in_cwd)[0]["title"] == OOB_TITLE, in_cwd.output
+
+
+@pytest.mark.parametrize("command", ["replay", "fuzz"])
+def test_a_link_that_leads_nowhere_is_named_as_one(tmp_path: Path, command: str) -> None:
+    loop = tmp_path / ("loop.kfz" if command == "replay" else "loop.py")
+    loop.symlink_to(loop)
+    result = kfuzz(command, loop)
+    assert result.exit_code == 2
+    assert f"{loop}: a symbolic link that leads nowhere" in result.stderr and "Traceback" not in result.output
