@@ -27,11 +27,10 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from click.testing import CliRunner
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from test_cli import kfuzz
 
-from kfuzz.cli import main
 from kfuzz.kernel import ModuleFileError, ModuleIndex, read_image
 from kfuzz.kernel import image as image_module
 from kfuzz.prog import ProgramError, load_program, parse_program, program_index
@@ -244,14 +243,10 @@ def check_error(err: ProgramError | ModuleFileError, lines: int | None = None) -
         assert 1 <= err.lineno <= lines, (text, lines)
 
 
-def kfuzz(*args: object) -> tuple[int, str]:
-    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-    return result.exit_code, result.stderr
-
-
 def check_cli(err: ProgramError | ModuleFileError, *args: object) -> None:
     with within(HANG_S):
-        code, stderr = kfuzz(*args)
+        result = kfuzz(*args)
+    code, stderr = result.exit_code, result.stderr
     assert (code, stderr) == (2, f"kfuzz: error: {err}\n")
 
 
@@ -310,7 +305,8 @@ def test_a_mutated_module_file_reads_or_is_refused(specials: Path, data: bytes) 
             check_cli(found, "modinfo", path)
         else:
             with within(HANG_S):
-                code, stderr = kfuzz("modinfo", path)
+                result = kfuzz("modinfo", path)
+                code, stderr = result.exit_code, result.stderr
             assert code == 0 and stderr == ""
 
 
@@ -357,7 +353,8 @@ def test_a_special_module_file_is_refused_with_its_name_and_a_fix(specials: Path
     check_cli(errors[0], "modinfo", path)
     if kind != "dir":  # fuzz takes a folder as a folder of targets; the rest is refused before it starts
         with within(HANG_S):
-            code, stderr = kfuzz("fuzz", "--no-db", "--module-path", TARGETS, path)
+            result = kfuzz("fuzz", "--no-db", "--module-path", TARGETS, path)
+            code, stderr = result.exit_code, result.stderr
         assert code == 2 and stderr.startswith(f"kfuzz: error: {path}:") and stderr.count("\n") == 1
 
 

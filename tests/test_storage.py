@@ -9,10 +9,9 @@ import multiprocessing
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from hypothesis.database import choices_to_bytes
+from test_cli import kfuzz
 
-from kfuzz.cli import main
 from kfuzz.fuzz import repro as repro_mod
 from kfuzz.fuzz.database import KeepingDatabase
 from kfuzz.kernel import Finding
@@ -21,10 +20,6 @@ from kfuzz.report import ReportRecord, read_report, write_report
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = ROOT / "target_modules"
 OOB = "KASAN: slab-out-of-bounds in oobwrite_write"
-
-
-def kfuzz(*args: object):  # noqa: ANN201
-    return CliRunner().invoke(main, [str(a) for a in args], env={"COLUMNS": "250"}, catch_exceptions=False)
 
 
 def test_a_reports_folder_that_cannot_be_written_is_refused_before_fuzzing(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@
 import textwrap
 
 import pytest
+from test_kernel_dangling import LEFT  # WHAT NAME of the title -> the call that leaves it behind
 
 from kfuzz.kernel.subsystem import Subsystem
 from kfuzz.prog import parse_program, run_program
@@ -39,21 +40,6 @@ LEAVER = """
     def dg_exit():
         pass
 """
-
-# WHAT NAME of the title -> the call that leaves it behind
-LEFT = {
-    "chrdev registration dg": 'register_chrdev(0, "dg", FileOperations())',
-    "misc device dg0": 'misc_register(MiscDevice(name="dg0", fops=FileOperations()))',
-    "proc entry dg": 'proc_create("dg", 0o444, FileOperations())',
-    "driver dgdrv": 'driver_register(Driver(name="dgdrv", bus="platform"))',
-    "irq handler dg_irq": 'request_irq(60, dg_irq, 0, "dg", None)',
-    "timer dg_timer": "mod_timer(timer_setup(dg_timer), jiffies() + 10)",
-    "work dg_work": "schedule_work(INIT_WORK(dg_work))",
-    "delayed work dg_work": "schedule_delayed_work(INIT_DELAYED_WORK(dg_work), 10)",
-    "workqueue dg_wq": 'alloc_workqueue("dg_wq")',
-    "pm notifier dg_pm": "register_pm_notifier(dg_pm)",
-}
-
 
 def leaver(lab, init="0", body=""):
     """Module dg: `body` at its top level (before its parameter), `init` in its init."""
