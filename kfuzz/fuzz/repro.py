@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 
 from ..executor import Executor
@@ -60,6 +61,12 @@ class ReproPipeline:
     def paths(self) -> list[Path]:
         return [img.path for _, img in sorted(self.index.images.items())]
 
+    @cached_property
+    def hashes(self) -> list[str]:
+        """The sha256 of each module file, read once: every report of the run names the
+        files the run fuzzed, however many reports it writes."""
+        return [sha256_of(path) for path in self.paths()]
+
     def shown(self, base: Path | None) -> list[str]:
         return [os.path.relpath(p.resolve(), base.resolve()) if base else str(p) for p in self.paths()]
 
@@ -94,8 +101,7 @@ class ReproPipeline:
         permission): the bug then says why, and the run goes on."""
         folder = self.reports / folder_name(finding.kind, finding.title)
         prog = self.program(bug.ops, bug.checks, base=folder)
-        modules = {shown: sha256_of(path) for shown, path in
-                   zip(self.shown(folder), self.paths(), strict=True)}
+        modules = dict(zip(self.shown(folder), self.hashes, strict=True))
         record = ReportRecord.of(finding, prog.format(), len(bug.ops), reproduced=bug.reproduced,
                                  replays=bug.replays, minimized=bug.minimized, seed=self.seed,
                                  dmesg=dmesg, modules=modules)
