@@ -5,6 +5,7 @@ import errno
 import pytest
 
 from kfuzz.kapi import PCI_ANY_ID, Device, pci_device_id, platform_device_id, usb_device_id
+from kfuzz.kernel.pm import PM_POST_SUSPEND, PM_SUSPEND_PREPARE
 
 DRIVER = """
     MODULE_DEVICE_TABLE = [{ids}]
@@ -243,3 +244,73 @@ def test_plug_unplug_and_suspend_need_root(lab):
     assert k.do("suspend", nobody=True) == -errno.EPERM
     assert k.do("unplug", dev) == 0
     assert k.do("unplug", dev) == -errno.EINVAL
+
+
+def test_driver_unregister_removes_the_device_bound_last_first(lab):
+    """driver_detach (drivers/base/dd.c) takes devices from the tail of the driver's list."""
+    driver(lab)
+    k = lab.boot()
+    a, b, c = (k.do("plug", "pci", PCI) for _ in range(3))
+    assert k.run_op(k.bus.unbind_device, a) == 0 and k.run_op(k.bus.bind_device, a) == 0  # a: last bound
+    events = lab.ns("pdrv")["events"]
+    del events[:]
+    assert k.do("rmmod", "pdrv") == 0
+    assert [e[:2] for e in events] == [("remove", a.name), ("remove", c.name), ("remove", b.name)]
+    assert k.findings == []
+
+
+VETO = """
+    events = []
+    VETO = [-EBUSY]
+
+
+    def pv_first(event):
+        events.append(("first", event))
+        return 0
+
+
+    def pv_second(event):
+        events.append(("second", event))
+        return VETO[0] if event == PM_SUSPEND_PREPARE else 0
+
+
+    def pv_third(event):
+        events.append(("third", event))
+        return 0
+
+
+    @module_init
+    def pv_init():
+        for fn in (pv_first, pv_second, pv_third):
+            register_pm_notifier(fn)
+        return 0
+
+
+    @module_exit
+    def pv_exit():
+        for fn in (pv_first, pv_second, pv_third):
+            unregister_pm_notifier(fn)
+"""
+
+
+def test_a_pm_notifier_error_vetoes_the_suspend(lab):
+    """pm_notifier_call_chain_robust (kernel/power/main.c): PM_SUSPEND_PREPARE stops at
+    the error, the notifiers called before it get PM_POST_SUSPEND, no device suspends."""
+    driver(lab)
+    lab.module("pv", VETO)
+    k = lab.boot()
+    dev = k.do("plug", "pci", PCI)
+    assert lab.insmod("pv") == 0
+    devents = lab.ns("pdrv")["events"]
+    del devents[:]
+    assert k.do("suspend") == -errno.EBUSY
+    assert lab.ns("pv")["events"] == [("first", PM_SUSPEND_PREPARE), ("second", PM_SUSPEND_PREPARE),
+                                      ("first", PM_POST_SUSPEND)]
+    assert devents == [], "no device is suspended"
+    lab.ns("pv")["VETO"][0] = 0  # the correct twin: nobody objects
+    del lab.ns("pv")["events"][:]
+    assert k.do("suspend") == 0
+    assert [e[0] for e in devents] == ["suspend", "resume"] and dev.driver is not None
+    assert lab.ns("pv")["events"] == [(n, PM_SUSPEND_PREPARE) for n in ("first", "second", "third")] \
+        + [(n, PM_POST_SUSPEND) for n in ("first", "second", "third")]
+    assert k.findings == []

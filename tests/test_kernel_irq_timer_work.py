@@ -62,6 +62,7 @@ def test_irq_handler_runs_on_its_line_with_its_dev_id(lab):
 
 
 def test_spurious_interrupt_is_logged_and_not_a_finding(lab):
+    """A line with no handler at all: logged (and not counted as a stuck line)."""
     k = lab.boot()
     assert k.do("irq", 7) == 0
     assert "irq 7: nobody cared (spurious interrupt)" in lab.dmesg()
@@ -342,3 +343,97 @@ def test_work_that_returns_holding_a_lock_is_lockdep(lab):
     lab.ioctl("tw")
     k.do("tick", 1)
     assert lab.findings() == [("lockdep", "BUG: workqueue leaked lock in tw_work")]
+
+
+def test_a_shared_irq_with_no_dev_id_is_einval(lab):
+    """request_threaded_irq (kernel/irq/manage.c): IRQF_SHARED needs a dev_id for free_irq
+    to tell the handlers apart; the check comes before anything is allocated."""
+    k = boot(lab, """
+        got = []
+
+
+        def tw_irq(irq, dev_id):
+            return IRQ_HANDLED
+
+
+        def tw_ioctl(file, cmd, arg):
+            got.append(request_irq(40, tw_irq, IRQF_SHARED if cmd else 0, "tw", None))
+            return 0
+    """)
+    lab.ioctl("tw", 1)
+    assert 40 not in k.irqs.lines or k.irqs.lines[40] == []
+    lab.ioctl("tw", 0)  # an unshared line may have no dev_id
+    assert lab.ns("tw")["got"] == [-errno.EINVAL, 0]
+    assert k.findings == []
+
+
+# -- note_interrupt (kernel/irq/spurious.c): a stuck line is 99,900 unhandled in 100,000 ----
+
+STUCK = """
+    seen = [0]
+
+
+    def tw_irq(irq, dev_id):
+        seen[0] += 1
+        return IRQ_HANDLED if seen[0] <= HANDLED else IRQ_NONE
+
+
+    def tw_ioctl(file, cmd, arg):
+        if cmd == 1:
+            return request_irq(45, tw_irq, IRQF_SHARED, "tw", "T")
+        free_irq(45, "T")
+        return 0
+"""
+
+
+def stuck(lab, handled):
+    k = boot(lab, f"\n    HANDLED = {handled}\n" + STUCK)
+    assert lab.ioctl("tw", 1) == 0
+    return k
+
+
+def raise_many(k, n):
+    """n interrupts on line 45 in one operation, at one jiffy: as a storm comes."""
+    k.run_op(lambda: [k.irqs.raise_line(45) for _ in range(n)])
+
+
+def test_one_unhandled_interrupt_is_not_reported(lab):
+    k = stuck(lab, 0)
+    assert k.do("irq", 45) == 0
+    assert "nobody cared" not in lab.dmesg() and k.findings == []
+
+
+def test_more_than_99900_unhandled_in_100000_disables_the_line(lab):
+    k = stuck(lab, 99)  # 99,901 unhandled
+    raise_many(k, 99_999)
+    assert "nobody cared" not in lab.dmesg()
+    raise_many(k, 1)
+    text = lab.dmesg()
+    assert 'irq 45: nobody cared (try booting with the "irqpoll" option)' in text
+    assert "handlers:\n" in text or "] handlers:" in text
+    assert "tw_irq" in text and "Disabling IRQ #45" in text
+    seen = lab.ns("tw")["seen"][0]
+    raise_many(k, 5)
+    assert lab.ns("tw")["seen"][0] == seen, "a disabled line runs no handler"
+    assert k.findings == [], "logged, as Linux logs it: not a finding"
+    assert lab.ioctl("tw", 2) == 0 and lab.ioctl("tw", 1) == 0  # a new handler re-enables it
+    k.do("irq", 45)
+    assert lab.ns("tw")["seen"][0] == seen + 1
+
+
+def test_99900_unhandled_in_100000_is_not_stuck(lab):
+    k = stuck(lab, 100)  # exactly 99,900 unhandled
+    raise_many(k, 100_000)
+    assert "nobody cared" not in lab.dmesg()
+    raise_many(k, 100_000)  # the next window starts from 0 again: all unhandled now
+    assert "Disabling IRQ #45" in lab.dmesg()
+
+
+def test_an_odd_unhandled_interrupt_restarts_the_count(lab):
+    """More than HZ/10 jiffies after the last unhandled one, the count starts again at 1."""
+    k = stuck(lab, 0)
+    for _ in range(3):
+        raise_many(k, 40_000)
+        k.do("tick", HZ // 10 + 1)
+    assert k.irqs.descs[45].irqs_unhandled <= 40_000
+    assert "nobody cared" not in lab.dmesg()

@@ -14,6 +14,7 @@ BODY = """
     fops = FileOperations(owner=THIS_MODULE)
     misc = MiscDevice(name="ms_extra", fops=fops)
     drv = Driver(name="ms_drv", bus="pci", id_table=[pci_device_id(0x1AF4, 0x77)])
+    majors = []
 
 
     def ms_nop_irq(irq, dev_id):
@@ -30,13 +31,13 @@ BODY = """
 
     def ms_call(which):
         if which == "request_irq":
-            request_irq(77, ms_nop_irq, IRQF_SHARED, "ms", None)
+            request_irq(77, ms_nop_irq, IRQF_SHARED, "ms", "ms")
         if which == "misc_register":
             misc_register(misc)
         if which == "misc_deregister":
             misc_deregister(misc)
         if which == "register_chrdev":
-            register_chrdev(0, "ms_chr", fops)
+            majors.append(register_chrdev(0, "ms_chr", fops))
         if which == "proc_create":
             proc_create("ms_proc", 0o444, fops)
         if which == "driver_register":
@@ -51,6 +52,14 @@ BODY = """
             flush_workqueue(wq)
         if which == "destroy_workqueue":
             destroy_workqueue(wq)
+        if which == "free_irq":
+            free_irq(77, "ms")
+        if which == "unregister_chrdev":
+            unregister_chrdev(majors[-1] if majors else 0, "ms_chr")
+        if which == "driver_unregister":
+            driver_unregister(drv)
+        if which == "remove_proc_entry":
+            remove_proc_entry("ms_proc")
 
 
     def ms_ioctl(file, cmd, arg):
@@ -78,7 +87,17 @@ BODY = """
 
 CALLS = ["request_irq", "misc_register", "misc_deregister", "register_chrdev", "proc_create",
          "driver_register", "alloc_workqueue", "cancel_work_sync", "flush_work",
-         "flush_workqueue", "destroy_workqueue"]
+         "flush_workqueue", "destroy_workqueue",
+         # the undoing calls: free_irq takes desc->request_mutex (kernel/irq/manage.c
+         # __free_irq), unregister_chrdev chrdevs_lock (fs/char_dev.c), driver_unregister
+         # device locks (drivers/base/driver.c, dd.c), remove_proc_entry waits for calls in
+         # flight (fs/proc/generic.c, proc_entry_rundown)
+         "free_irq", "unregister_chrdev", "driver_unregister", "remove_proc_entry"]
+
+# what each undoing call needs done first, to get as far as its sleep
+UNDOES = {"misc_deregister": "misc_register", "free_irq": "request_irq",
+          "unregister_chrdev": "register_chrdev", "driver_unregister": "driver_register",
+          "remove_proc_entry": "proc_create"}
 
 
 def boot(lab):
@@ -89,9 +108,9 @@ def boot(lab):
 
 
 def prepare(lab, which):
-    """misc_deregister needs a registered device to get as far as its mutex."""
-    if which == "misc_deregister":
-        lab.ioctl("ms", CALLS.index("misc_register"))
+    """An undoing call needs something registered to get as far as its mutex."""
+    if which in UNDOES:
+        lab.ioctl("ms", CALLS.index(UNDOES[which]))
         assert lab.kernel.findings == []
 
 
@@ -152,4 +171,24 @@ def test_a_failing_registration_under_a_spinlock_still_sleeps_first(lab):
     k = boot(lab)
     file = k.do("open", "/dev/ms")
     k.do("ioctl", file, CALLS.index("misc_register"), 1, fail_nth=1)
+    assert lab.findings() == [("atomic-sleep", SLEPT.format("ms_call"))]
+
+
+@pytest.mark.parametrize("which, title", [
+    ("driver_unregister", "WARNING: unregistering unknown driver in ms_call"),
+    ("remove_proc_entry", "WARNING: remove_proc_entry of unknown entry in ms_call"),
+])
+def test_undoing_what_was_never_done_warns_before_it_would_sleep(lab, which, title):
+    """driver_unregister's WARN for a driver with no private data and remove_proc_entry's
+    for a missing name both return before anything that sleeps."""
+    boot(lab)
+    lab.ioctl("ms", CALLS.index(which), 1)
+    assert lab.findings() == [("warning", title)]
+
+
+@pytest.mark.parametrize("which", ["free_irq", "unregister_chrdev"])
+def test_free_irq_and_unregister_chrdev_take_their_mutex_first(lab, which):
+    """__free_irq and __unregister_chrdev_region lock before they look the entry up."""
+    boot(lab)
+    lab.ioctl("ms", CALLS.index(which), 1)
     assert lab.findings() == [("atomic-sleep", SLEPT.format("ms_call"))]

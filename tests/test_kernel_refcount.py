@@ -4,6 +4,8 @@ import errno
 
 import pytest
 
+from kfuzz.kernel.refcount import REFCOUNT_SATURATED
+
 REFS = """
     got = []
     r = refcount_t(1)
@@ -97,7 +99,8 @@ def test_refcount_underflow_and_increment_from_zero_are_bugs(lab, body, title):
     refs(lab, body)
     lab.ioctl("rc")
     assert lab.findings() == [("refcount", title)]
-    assert lab.ns("rc")["r"].refs in (0, 1), "the counter never wraps"
+    # lib/refcount.c refcount_warn_saturate: the counter saturates, it never wraps
+    assert lab.ns("rc")["r"].refs in (1, REFCOUNT_SATURATED)
 
 
 def test_kref_release_runs_once_at_zero(lab):
@@ -113,3 +116,26 @@ got.append(kref_put(k, rc_free))
     assert ns["got"] == [2, False, 0, True]
     assert ns["released"] == [ns["k"]]
     assert k.findings == []
+
+
+@pytest.mark.parametrize("body", ["refcount_inc(r)", "got.append(refcount_inc_not_zero(r))"])
+def test_incrementing_past_int_max_saturates_and_warns(lab, body):
+    """lib/refcount.c refcount_warn_saturate: REFCOUNT_ADD_OVF, and ADD_NOT_ZERO_OVF."""
+    k = refs(lab, f"refcount_set(r, 0x7FFFFFFF)\n{body}")
+    lab.ioctl("rc")
+    assert lab.findings() == [("refcount", "refcount_t: saturated in rc_ioctl")]
+    assert "refcount_t: saturated; leaking memory." in k.findings[0].message
+    assert lab.ns("rc")["r"].refs == REFCOUNT_SATURATED and "W" in k.taints
+
+
+def test_a_count_below_int_max_goes_on_counting(lab):
+    k = refs(lab, "refcount_set(r, 0x7FFFFFFE)\nrefcount_inc(r)\ngot.append(refcount_read(r))")
+    lab.ioctl("rc")
+    assert lab.ns("rc")["got"] == [0x7FFFFFFF] and k.findings == []
+
+
+def test_refcount_dec_to_zero_or_below_is_decrement_hit_0(lab):
+    """__refcount_dec: old <= 1 is REFCOUNT_DEC_LEAK, even from 0."""
+    refs(lab, "refcount_set(r, 0)\nrefcount_dec(r)")
+    lab.ioctl("rc")
+    assert lab.findings() == [("refcount", "refcount_t: decrement hit 0 in rc_ioctl")]

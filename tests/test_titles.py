@@ -253,6 +253,8 @@ GOLDEN = [
            ioctl("refcount_dec_and_test(refcount_t(0))")),
     Golden("REFCOUNT_DECREMENT_HIT_0", "refcount_t: decrement hit 0 in g_ioctl",
            ioctl("refcount_dec(refcount_t(1))")),
+    Golden("REFCOUNT_SATURATED", "refcount_t: saturated in g_ioctl",
+           ioctl("refcount_inc(refcount_t(0x7FFFFFFF))")),
     # the open file holds the one reference: the second put has none to drop
     Golden("MODULE_REFCOUNT_UNDERFLOW", "module g: refcount underflow in g_ioctl",
            ioctl("module_put(THIS_MODULE)\nmodule_put(THIS_MODULE)")),

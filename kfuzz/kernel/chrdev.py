@@ -53,6 +53,7 @@ def register_chrdev(major: int, name: str, fops: FileOperations) -> int:
 
 def unregister_chrdev(major: int, name: str) -> None:
     kernel = current()
+    kernel.locking.might_sleep("unregister_chrdev")  # fs/char_dev.c: mutex_lock(&chrdevs_lock) first
     node = kernel.chrdevs.get(major)
     if node is None or node.path != f"/dev/{name}":
         kernel.warn(titles.UNREGISTER_CHRDEV_UNKNOWN,

@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 
 R = TypeVar("R")
 
+# KASAN's reports: after one the kernel's memory is not to be trusted (taint B)
+MEMORY_CORRUPTION = (Kind.USE_AFTER_FREE, Kind.DOUBLE_FREE, Kind.OUT_OF_BOUNDS)
+
 SYSCTLS = ("kernel.modules_disabled", "kernel.panic_on_warn", "kernel.sig_enforce",
            "kernel.autoload")
 
@@ -46,6 +49,7 @@ class KernelConfig:
     autoload: bool = True
     panic_on_warn: bool = False
     modules_disabled: bool = False
+    dyndbg: bool = False  # pr_debug prints (dynamic debug on for every call site)
     trusted_keys: tuple[bytes, ...] = ()
 
 
@@ -164,6 +168,8 @@ class Kernel:
         if title.kind in (Kind.OOPS, Kind.BUG):
             self.taints.add("D")
         self._log_finding(finding)
+        if title.kind in MEMORY_CORRUPTION:
+            self.taints.add("B")  # mm/kasan/report.c end_report: add_taint(TAINT_BAD_PAGE)
         if fatal:
             raise KernelStop(finding)
         return finding
@@ -194,7 +200,7 @@ class Kernel:
         write("=" * 66)
 
     def taint_string(self) -> str:
-        letters = "".join(t for t in "PFRDWOE" if t in self.taints)
+        letters = "".join(t for t in "PFRBDWOE" if t in self.taints)  # kernel/panic.c's order
         return letters or "G"
 
     # -- checks at unload ----------------------------------------------------------------

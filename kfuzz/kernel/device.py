@@ -157,11 +157,16 @@ class Bus:
         return 0
 
     def unregister(self, drv: Driver) -> None:
+        """driver_unregister (drivers/base/driver.c): the WARN for a driver never
+        registered comes first; then bus_remove_driver takes device locks (mutexes)
+        and driver_detach (drivers/base/dd.c) unbinds from the list's tail: the device
+        bound last is removed first."""
         if drv not in self.drivers:
             self.kernel.warn(titles.DRIVER_UNREGISTER_UNKNOWN,
                              f"driver_unregister() of '{drv.name}', which is not registered")
             return
-        for dev in list(self.bind_order):
+        self.kernel.locking.might_sleep("driver_unregister")
+        for dev in reversed(list(self.bind_order)):
             if dev.driver is drv:
                 self.unbind(dev)
         self.drivers.remove(drv)

@@ -30,6 +30,21 @@ IRQ_WAKE_THREAD = 2
 IrqHandler = Callable[[int, Any], object]
 
 
+# kernel/irq/spurious.c: a line is stuck when more than this many of a window unhandled
+IRQ_COUNT_WINDOW = 100_000
+UNHANDLED_LIMIT = 99_900
+
+
+@dataclass
+class IrqDesc:
+    """The spurious-interrupt counts Linux keeps in `struct irq_desc`, per line."""
+
+    irq_count: int = 0
+    irqs_unhandled: int = 0
+    last_unhandled: int = 0  # jiffies
+    disabled: bool = False  # IRQS_SPURIOUS_DISABLED: handlers no longer run
+
+
 @dataclass(eq=False)
 class IrqAction:
     irq: int
@@ -45,23 +60,32 @@ class Irqs:
     def __init__(self, kernel: Kernel):
         self.kernel = kernel
         self.lines: dict[int, list[IrqAction]] = {}
+        self.descs: dict[int, IrqDesc] = {}
 
     def request(self, irq: int, handler: IrqHandler, flags: int, name: str, dev_id: object,
                 what: str = "request_irq") -> int:
+        """request_threaded_irq (kernel/irq/manage.c): the argument checks come first,
+        then the kzalloc(GFP_KERNEL) of the action, which may sleep and may fail."""
+        if not isinstance(irq, int) or irq < 0 or handler is None:
+            return -EINVAL
+        if flags & IRQF_SHARED and dev_id is None:
+            return -EINVAL  # a shared handler is told apart by its dev_id at free_irq
         self.kernel.locking.might_sleep(what)  # kzalloc(GFP_KERNEL), desc->request_mutex
         if should_fail(what):
             return -ENOMEM
-        if not isinstance(irq, int) or irq < 0 or handler is None:
-            return -EINVAL
         actions = self.lines.setdefault(irq, [])
         if actions and not (flags & IRQF_SHARED and all(a.flags & IRQF_SHARED for a in actions)):
             return -EBUSY
         kernel = self.kernel
         actions.append(IrqAction(irq, handler, flags, name, dev_id, kernel.current_module(),
                                  caller_site()))
+        # __setup_irq: "Reset broken irq detection when installing new handler"
+        self.descs[irq] = IrqDesc()
         return 0
 
     def free(self, irq: int, dev_id: object) -> None:
+        # __free_irq takes desc->request_mutex before it looks for the action
+        self.kernel.locking.might_sleep("free_irq")
         actions = self.lines.get(irq, [])
         for action in actions:
             if action.dev_id is dev_id or action.dev_id == dev_id:
@@ -76,6 +100,9 @@ class Irqs:
         if not actions:
             kernel.log.write(f"irq {irq}: nobody cared (spurious interrupt)")
             return 0
+        desc = self.descs.setdefault(irq, IrqDesc())
+        if desc.disabled:
+            return 0  # handle_fasteoi_irq: a disabled line is only marked pending
         handled = 0
         task = kernel.task  # the handler runs on the task it interrupts, with IRQs off
         irqs_were_on = task.hardirqs_enabled
@@ -90,9 +117,34 @@ class Irqs:
         finally:
             task.hardirq -= 1
             task.hardirqs_enabled = irqs_were_on
-        if not handled:
-            kernel.log.write(f"irq {irq}: nobody cared (try booting with the \"irqpoll\" option)")
+        self._note_interrupt(irq, desc, actions, bool(handled))
         return 0
+
+    def _note_interrupt(self, irq: int, desc: IrqDesc, actions: list[IrqAction],
+                        handled: bool) -> None:
+        """note_interrupt (kernel/irq/spurious.c): a line is stuck, and disabled, when
+        more than 99,900 of its last 100,000 interrupts went unhandled. An odd unhandled
+        one, more than HZ/10 after the last, starts the count again at 1."""
+        jiffies = self.kernel.jiffies
+        if not handled:
+            if jiffies > desc.last_unhandled + self.kernel.HZ // 10:
+                desc.irqs_unhandled = 1
+            else:
+                desc.irqs_unhandled += 1
+            desc.last_unhandled = jiffies
+        desc.irq_count += 1
+        if desc.irq_count < IRQ_COUNT_WINDOW:
+            return
+        desc.irq_count = 0
+        if desc.irqs_unhandled > UNHANDLED_LIMIT:
+            write = self.kernel.log.write
+            write(f"irq {irq}: nobody cared (try booting with the \"irqpoll\" option)")
+            write("handlers:")
+            for action in actions:
+                write(f"[<00000000>] {fname(action.handler)}")
+            write(f"Disabling IRQ #{irq}")
+            desc.disabled = True
+        desc.irqs_unhandled = 0
 
     def _enabled_interrupts(self, irq: int, action: IrqAction) -> None:
         """__handle_irq_event_percpu: a handler must return with IRQs still off."""

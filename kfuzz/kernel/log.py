@@ -82,8 +82,13 @@ class PrintRedirect:
 
 
 def _prefixed(msg: object) -> str:
+    """The module's name before the message, as `pr_fmt(fmt) KBUILD_MODNAME ": " fmt`
+    would put it; a message that already starts with "NAME:" keeps its own."""
     site = caller_site()
-    return f"{site.module}: {msg}" if site else str(msg)
+    text = str(msg)
+    if site is None or text.startswith(f"{site.module}:"):
+        return text
+    return f"{site.module}: {text}"
 
 
 def printk(msg: object) -> None:
@@ -103,7 +108,10 @@ def pr_err(msg: object) -> None:
 
 
 def pr_debug(msg: object) -> None:
-    current().log.write(_prefixed(msg))
+    """Dynamic debug (lib/dynamic_debug.c): off unless the kernel setting `dyndbg=1`."""
+    kernel = current()
+    if kernel.config.dyndbg:
+        kernel.log.write(_prefixed(msg))
 
 
 def dev_info(dev: Device, msg: object) -> None:

@@ -41,6 +41,9 @@ class Module:
     ref_sites: list[Site | None] = field(default_factory=list)
     params: dict[str, object] = field(default_factory=dict)
     gpl_compatible: bool = True
+    # WARN_ON_ONCE's `__warned` flags, (file, line) of each site that has warned: in
+    # Linux a static in the module's .data, so a new load starts with none
+    warned_once: set[tuple[str, int]] = field(default_factory=set)
 
     @property
     def permanent(self) -> bool:

@@ -52,9 +52,11 @@ class Pm:
         if kernel.uid != 0:
             return -EPERM
         kernel.log.write("PM: suspend entry (deep)")
-        for fn, _, _ in list(self.notifiers):
-            kernel.call(fn, PM_SUSPEND_PREPARE)
-        done, err = [], 0
+        err = self._prepare()
+        if err:
+            kernel.log.write("PM: suspend exit")
+            return err
+        done = []
         for dev in reversed(list(kernel.bus.bind_order)):
             drv = dev.driver
             if not (drv and drv.suspend):
@@ -74,6 +76,22 @@ class Pm:
             kernel.call(fn, PM_POST_SUSPEND)
         kernel.log.write("PM: suspend exit")
         return err
+
+    def _prepare(self) -> int:
+        """pm_notifier_call_chain_robust (kernel/power/main.c), as suspend_prepare
+        (kernel/power/suspend.c) calls it: PM_SUSPEND_PREPARE down the chain, in
+        registration order, until a notifier returns an error; that vetoes the suspend,
+        and the notifiers called before it get PM_POST_SUSPEND. 0 or the error."""
+        kernel = self.kernel
+        called: list[Callable[[int], int]] = []
+        for fn, _, _ in list(self.notifiers):
+            ret = kernel.call(fn, PM_SUSPEND_PREPARE)
+            if isinstance(ret, int) and ret < 0:
+                for earlier in called:
+                    kernel.call(earlier, PM_POST_SUSPEND)
+                return ret
+            called.append(fn)
+        return 0
 
     def owned_by(self, mod: Module) -> list[tuple[Callable[[int], int], Module | None, Site | None]]:
         return [e for e in self.notifiers if e[1] is mod]

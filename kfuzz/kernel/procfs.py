@@ -48,6 +48,7 @@ def remove_proc_entry(name: str) -> None:
         kernel.warn(titles.REMOVE_PROC_UNKNOWN,
                     f"remove_proc_entry: name '{name}' is not registered")
         return
+    kernel.locking.might_sleep("remove_proc_entry")  # fs/proc/generic.c: proc_entry_rundown waits
     kernel.fs.remove(node.path)
 
 

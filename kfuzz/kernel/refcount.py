@@ -8,8 +8,13 @@ from . import titles
 from .current import current
 from .frames import caller_site
 from .module import Module, ModuleState
+from .titles import Title
 
+# include/linux/refcount.h: the count is an int; INT_MIN / 2, kept here as the
+# unsigned value refcount_read gives, is where it saturates and stays
 REFCOUNT_SATURATED = 0xC0000000
+REFCOUNT_MAX = 0x7FFFFFFF  # INT_MAX: one more would be negative
+NEGATIVE = 0x80000000  # from here up the int is negative: saturated, or gone past it
 
 
 class Refcount:
@@ -29,42 +34,66 @@ def refcount_t(n: int = 1) -> Refcount:
 
 
 def refcount_set(r: Refcount, n: int) -> None:
-    r.refs = n
+    r.refs = n & 0xFFFFFFFF
 
 
 def refcount_read(r: Refcount) -> int:
     return r.refs
 
 
+def _warn_saturate(r: Refcount, title: Title, message: str) -> None:
+    """refcount_warn_saturate (lib/refcount.c): the count is set to REFCOUNT_SATURATED,
+    so the object leaks rather than being freed under a user, and a WARN (taint W)."""
+    r.refs = REFCOUNT_SATURATED
+    kernel = current()
+    kernel.taints.add("W")
+    kernel.report(title, message)
+
+
+def _overflows(old: int) -> bool:
+    """`old < 0 || old + 1 < 0` of an int: already negative, or INT_MAX."""
+    return old >= REFCOUNT_MAX
+
+
 def refcount_inc(r: Refcount) -> None:
-    if r.refs == 0:
-        current().report(titles.REFCOUNT_ADDITION_ON_0,
-                         "refcount_t: addition on 0; use-after-free.")
-    if r.refs < REFCOUNT_SATURATED:
-        r.refs += 1
+    old = r.refs
+    if old == 0:
+        _warn_saturate(r, titles.REFCOUNT_ADDITION_ON_0, "refcount_t: addition on 0; use-after-free.")
+    elif _overflows(old):
+        _warn_saturate(r, titles.REFCOUNT_SATURATED, "refcount_t: saturated; leaking memory.")
+    else:
+        r.refs = old + 1
 
 
 def refcount_inc_not_zero(r: Refcount) -> bool:
-    if r.refs == 0:
+    old = r.refs
+    if old == 0:
         return False
-    r.refs += 1
+    if _overflows(old):
+        _warn_saturate(r, titles.REFCOUNT_SATURATED, "refcount_t: saturated; leaking memory.")
+    else:
+        r.refs = old + 1
     return True
 
 
 def refcount_dec_and_test(r: Refcount) -> bool:
-    if r.refs == 0:
-        current().report(titles.REFCOUNT_UNDERFLOW,
-                         "refcount_t: underflow; use-after-free.")
-    if r.refs >= REFCOUNT_SATURATED:
+    """__refcount_sub_and_test: true when the count drops to 0; from 0 or from a
+    negative (saturated) count it is an underflow, and the count saturates."""
+    old = r.refs
+    if old == 0 or old >= NEGATIVE:
+        _warn_saturate(r, titles.REFCOUNT_UNDERFLOW, "refcount_t: underflow; use-after-free.")
         return False
-    r.refs -= 1
+    r.refs = old - 1
     return r.refs == 0
 
 
 def refcount_dec(r: Refcount) -> None:
-    if refcount_dec_and_test(r):
-        current().report(titles.REFCOUNT_DECREMENT_HIT_0,
-                         "refcount_t: decrement hit 0; leaking memory.")
+    """__refcount_dec: a count of 1 or less (0, or negative) is "decrement hit 0"."""
+    old = r.refs
+    if old <= 1 or old >= NEGATIVE:
+        _warn_saturate(r, titles.REFCOUNT_DECREMENT_HIT_0, "refcount_t: decrement hit 0; leaking memory.")
+        return
+    r.refs = old - 1
 
 
 class Kref:

@@ -56,6 +56,7 @@ INVALID_SUBCLASS = Title(Kind.LOCKDEP, "BUG: looking up invalid subclass in {fn}
 REFCOUNT_ADDITION_ON_0 = Title(Kind.REFCOUNT, "refcount_t: addition on 0 in {fn}")
 REFCOUNT_UNDERFLOW = Title(Kind.REFCOUNT, "refcount_t: underflow in {fn}")
 REFCOUNT_DECREMENT_HIT_0 = Title(Kind.REFCOUNT, "refcount_t: decrement hit 0 in {fn}")
+REFCOUNT_SATURATED = Title(Kind.REFCOUNT, "refcount_t: saturated in {fn}")
 MODULE_REFCOUNT_UNDERFLOW = Title(Kind.REFCOUNT, "module {mod}: refcount underflow in {fn}")
 MODULE_REFERENCE_LEAKED = Title(Kind.REFCOUNT, "module {mod}: reference leaked in {fn}")
 

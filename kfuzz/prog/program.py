@@ -8,7 +8,7 @@ from pathlib import Path
 from .ops import SPECS, OpSpec, Props
 from .values import ArgValue, Ref
 
-SETTINGS = ("sig_enforce", "autoload", "panic_on_warn", "modules_disabled", "keyring")
+SETTINGS = ("sig_enforce", "autoload", "panic_on_warn", "modules_disabled", "dyndbg", "keyring")
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ def kernel_config(settings: dict[str, str]) -> KernelConfig:
         autoload=settings.get("autoload", "1") == "1",
         panic_on_warn=settings.get("panic_on_warn") == "1",
         modules_disabled=settings.get("modules_disabled") == "1",
+        dyndbg=settings.get("dyndbg") == "1",
         trusted_keys=keys,
     )
 
