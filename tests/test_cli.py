@@ -180,6 +180,7 @@ def test_interrupt_exits_130(monkeypatch: pytest.MonkeyPatch) -> None:
     ('write fd0 "unterminated', 4, "unterminated string"),
     ("# kernel: bogus=1", 4, "bad kernel setting 'bogus=1' (expected NAME=VALUE"),
     ("# kernel: sig_enforce=2", 4, "sig_enforce is 0 or 1, not '2'"),
+    ("# kernel: dyndbg=+p", 4, "dyndbg is 0 or 1, not '+p'"),
     ("# check: nonsense", 4, "unknown check 'nonsense'"),
     ("# modules: nowhere.py", 4, "module file 'nowhere.py' not found"),
 ])
