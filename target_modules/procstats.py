@@ -3,8 +3,10 @@
 Every open of /proc/kfstats queues `stats_work` on the module's own workqueue
 "kfstats"; the work samples jiffies into the counters. read() returns
 "opens=O reads=R samples=S last=J\\n" from the start of the file (f_pos).
-Counters live in a kzalloc'd block under a spinlock. Exit removes the proc
-entry, then flushes and destroys the workqueue.
+Counters live in a kzalloc'd block under a spinlock. As in Linux, an open
+/proc file does not pin the module (proc_ops has no owner): exit removes the
+proc entry first, so no open can queue work after it, then flushes and
+destroys the workqueue.
 """
 from kfuzz.kapi import *
 
@@ -45,8 +47,7 @@ def stats_read(file, count):
     return data
 
 
-stats_fops = FileOperations(owner=THIS_MODULE, open=stats_open,
-                            read=stats_read)
+stats_fops = FileOperations(open=stats_open, read=stats_read)
 
 
 @module_init
