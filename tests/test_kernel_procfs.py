@@ -112,7 +112,7 @@ PEROPEN = """
 
 
     def po_release(inode, file):
-        calls.append("release")
+        calls.append(("release", file.extra.get("n")))
         kfree(file.private_data)
         return 0
 
@@ -136,14 +136,15 @@ def test_an_open_proc_file_does_not_pin_and_removal_releases_it(lab):
     k = lab.boot()
     assert lab.insmod("po") == 0
     a, b = k.do("open", "/proc/po"), k.do("open", "/proc/po")
+    a.extra["n"], b.extra["n"] = "a", "b"
     mod = k.loader.modules["po"]
     calls = lab.ns("po")["calls"]
     assert mod.refcnt == 0, "proc_ops has no owner"
     assert k.do("rmmod", "po") == 0
-    assert calls == ["open", "open", "release", "release"], "close_pdeo for each open file"
+    assert calls == ["open", "open", ("release", "b"), ("release", "a")], "close_pdeo, newest first"
     assert (k.do("read", a, 4), k.do("ioctl", a, 1, 0)) == (-errno.EIO, -errno.ENOTTY)
     assert k.do("close", a) == 0 and k.do("close", b) == 0
-    assert calls == ["open", "open", "release", "release"], "released once, never after unload"
+    assert calls == ["open", "open", ("release", "b"), ("release", "a")], "released once, not after unload"
     assert k.findings == [], lab.findings()
 
 
@@ -156,7 +157,7 @@ def test_closing_before_removal_releases_once(lab):
     assert k.do("read", file, 8) == b"xxxx"
     assert k.do("close", file) == 0
     assert k.do("rmmod", "po") == 0
-    assert calls == ["open", "read", "release"]
+    assert calls == ["open", "read", ("release", None)]
     assert k.findings == []
 
 

@@ -98,7 +98,7 @@ def proc_entry_rundown(kernel: Kernel, entry: ProcEntry) -> None:
         kernel.report(titles.HANG,
                       f"INFO: task {kernel.task.comm}:{kernel.task.pid} blocked in remove_proc_entry: "
                       f"it waits for {entry.in_use} call(s) through /proc/{entry.name} that wait for it")
-    while entry.openers:
-        file = entry.openers.pop(0)
+    while entry.openers:  # newest first: proc_reg_open list_add()s at the head
+        file = entry.openers.pop()
         if file.fops.release is not None:
             kernel.call(file.fops.release, file.f_inode, file)
