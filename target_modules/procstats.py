@@ -1,10 +1,14 @@
 """procstats: /proc/kfstats, a read-only statistics file fed by a workqueue.
 
 Every open of /proc/kfstats queues `stats_work` on the module's own workqueue
-"kfstats"; the work samples jiffies into the counters. read() returns
-"opens=O reads=R samples=S last=J\\n" from the start of the file (f_pos).
-Counters live in a kzalloc'd block under a spinlock. Exit removes the proc
-entry, then flushes and destroys the workqueue.
+"kfstats"; the work samples jiffies into the counters. Each open file has its
+own state (kzalloc'd at open, kfree'd by release): the reads it made. read()
+returns "opens=O reads=R samples=S last=J mine=M\\n" from the start of the file
+(f_pos).
+Counters live in a kzalloc'd block under a spinlock. As in Linux, an open
+/proc file does not pin the module (proc_ops has no owner): exit removes the
+proc entry first, so no open can queue work after it, then flushes and
+destroys the workqueue.
 """
 from kfuzz.kapi import *
 
@@ -27,6 +31,11 @@ stats_work = INIT_WORK(stats_work_fn)
 
 
 def stats_open(inode, file):
+    mine = kzalloc(16)
+    if mine is None:
+        return -ENOMEM
+    mine.reads = 0
+    file.private_data = mine
     flags = spin_lock_irqsave(stats_lock)
     stats.opens += 1
     spin_unlock_irqrestore(stats_lock, flags)
@@ -37,16 +46,21 @@ def stats_open(inode, file):
 def stats_read(file, count):
     flags = spin_lock_irqsave(stats_lock)
     stats.reads += 1
-    text = (f"opens={stats.opens} reads={stats.reads} "
-            f"samples={stats.samples} last={stats.last}\n")
+    file.private_data.reads += 1
+    text = (f"opens={stats.opens} reads={stats.reads} samples={stats.samples} "
+            f"last={stats.last} mine={file.private_data.reads}\n")
     spin_unlock_irqrestore(stats_lock, flags)
     data = text.encode()[file.f_pos:file.f_pos + max(count, 0)]
     file.f_pos += len(data)
     return data
 
 
-stats_fops = FileOperations(owner=THIS_MODULE, open=stats_open,
-                            read=stats_read)
+def stats_release(inode, file):
+    kfree(file.private_data)  # at close, or when exit removes the entry with the file open
+    return 0
+
+
+stats_fops = FileOperations(open=stats_open, read=stats_read, release=stats_release)
 
 
 @module_init

@@ -22,7 +22,7 @@ SPEC_NAMES = """
     INIT_WORK INIT_DELAYED_WORK Work DelayedWork schedule_work schedule_delayed_work
     alloc_workqueue queue_work flush_workqueue destroy_workqueue
     cancel_work_sync cancel_delayed_work_sync flush_work
-    proc_create remove_proc_entry register_pm_notifier unregister_pm_notifier
+    proc_create remove_proc_entry proc_remove register_pm_notifier unregister_pm_notifier
     PM_SUSPEND_PREPARE PM_POST_SUSPEND
     spin_lock_init SpinLock spin_lock spin_unlock spin_lock_irqsave spin_unlock_irqrestore
     mutex_init Mutex mutex_lock mutex_unlock mutex_trylock might_sleep msleep

@@ -5,6 +5,7 @@ import errno
 import pytest
 
 from kfuzz.kapi import MiscDevice
+from kfuzz.kernel.chrdev import find_dynamic_major
 from kfuzz.kernel.fs import File, Inode
 
 CHRDEV = """
@@ -78,7 +79,7 @@ def test_file_operations_reach_the_driver(lab):
     assert k.findings == []
 
 
-def test_register_chrdev_picks_a_major_and_refuses_a_taken_one(lab):
+def test_register_chrdev_returns_the_major_it_picks_and_0_for_a_given_one(lab):
     lab.module("regs", """
         fops = FileOperations()
         got = {}
@@ -89,6 +90,8 @@ def test_register_chrdev_picks_a_major_and_refuses_a_taken_one(lab):
             got["a"] = register_chrdev(0, "a", fops)
             got["taken"] = register_chrdev(got["a"], "b", fops)
             got["c"] = register_chrdev(200, "c", fops)
+            got["misc"] = register_chrdev(10, "m", fops)
+            got["too big"] = register_chrdev(512, "big", fops)
             got["d"] = register_chrdev(0, "d", fops)
             got["same name"] = register_chrdev(0, "a", fops)
             return 0
@@ -96,18 +99,58 @@ def test_register_chrdev_picks_a_major_and_refuses_a_taken_one(lab):
 
         @module_exit
         def regs_exit():
-            for name in ("a", "c", "d"):
-                unregister_chrdev(got[name], name)
+            unregister_chrdev(got["a"], "a")
+            unregister_chrdev(200, "c")
+            unregister_chrdev(got["d"], "d")
     """)
     k = lab.boot()
     assert lab.insmod("regs") == 0
     got = lab.ns("regs")["got"]
-    assert 234 <= got["a"] <= 254 and 234 <= got["d"] <= 254 and got["a"] != got["d"], got
-    assert (got["taken"], got["c"], got["same name"]) == (-errno.EBUSY, 200, -errno.EBUSY), got
+    assert (got["a"], got["d"]) == (254, 253), "fs/char_dev.c: 254 downwards"
+    assert (got["taken"], got["c"], got["misc"], got["too big"], got["same name"]) == (
+        -errno.EBUSY, 0, -errno.EBUSY, -errno.EINVAL, -errno.EBUSY), got
+    assert 'CHRDEV "big" major requested (512) is greater than the maximum (511)' in lab.dmesg()
+    assert set(k.chrdevs) == {254, 200, 253}
     assert {n.path for n in k.fs.nodes.values()} == {"/dev/a", "/dev/c", "/dev/d"}
     assert k.do("rmmod", "regs") == 0
-    assert k.fs.nodes == {} and k.findings == []
+    assert k.fs.nodes == {} and k.chrdevs == {} and k.findings == []
     assert k.do("open", "/dev/a") == -errno.ENOENT
+
+
+def test_dynamic_majors_follow_linux_ranges_and_hash():
+    assert find_dynamic_major(set()) == 254
+    assert find_dynamic_major({254, 253}) == 252
+    # chrdevs[] is a hash of 255 buckets: 489 sits in bucket 234, so 234 is not free
+    assert find_dynamic_major(set(range(235, 255)) | {489}) == 511
+    assert find_dynamic_major(set(range(234, 255)) | {511, 510}) == 509
+    assert find_dynamic_major(set(range(234, 255)) | set(range(384, 512))) == -errno.EBUSY
+
+
+def test_unregister_chrdev_ignores_the_name_and_an_unknown_major(lab):
+    lab.module("unreg", """
+        fops = FileOperations()
+        got = []
+
+
+        @module_init
+        def unreg_init():
+            got.append(register_chrdev(0, "unreg", fops))
+            unregister_chrdev(200, "nosuch")        # never registered: silent
+            unregister_chrdev(got[0], "othername")  # the name is only a label
+            unregister_chrdev(got[0], "unreg")      # already gone: silent
+            return 0
+
+
+        @module_exit
+        def unreg_exit():
+            pass
+    """)
+    k = lab.boot()
+    assert lab.insmod("unreg") == 0
+    assert lab.ns("unreg")["got"] == [254]
+    assert k.chrdevs == {} and k.fs.nodes == {}
+    assert k.do("rmmod", "unreg") == 0
+    assert k.findings == [] and "W" not in k.taint_string()
 
 
 def test_misc_register_refuses_a_taken_name_and_sets_private_data(lab):
@@ -139,7 +182,8 @@ def test_misc_register_refuses_a_taken_name_and_sets_private_data(lab):
     """)
     k = lab.boot()
     assert lab.insmod("mi") == 0
-    assert lab.ns("mi")["got"] == [0, -errno.EBUSY]
+    assert lab.ns("mi")["got"] == [0, -errno.EEXIST], "drivers/char/misc.c: device_create fails"
+    assert lab.ns("mi")["second"].minor == 255, "a refused device keeps MISC_DYNAMIC_MINOR"
     file = k.do("open", "/dev/mi0")
     assert file.private_data is lab.ns("mi")["first"]
     assert isinstance(file.private_data, MiscDevice)
@@ -147,6 +191,39 @@ def test_misc_register_refuses_a_taken_name_and_sets_private_data(lab):
     assert isinstance(file.f_inode, Inode)
     k.do("close", file)
     assert k.do("rmmod", "mi") == 0 and k.findings == []
+
+
+def test_misc_minors_dynamic_from_127_down_and_a_taken_static_one_is_ebusy(lab):
+    lab.module("mm2", """
+        fops = FileOperations()
+        a = MiscDevice(name="mm_a", fops=fops)
+        b = MiscDevice(name="mm_b", fops=fops)
+        fixed = MiscDevice(name="mm_fixed", fops=fops, minor=200)
+        clash = MiscDevice(name="mm_clash", fops=fops, minor=200)
+        clash_dyn = MiscDevice(name="mm_clash_dyn", fops=fops, minor=127)
+        got = []
+
+
+        @module_init
+        def mm2_init():
+            for misc in (a, b, fixed, clash, clash_dyn):
+                got.append(misc_register(misc))
+            return 0
+
+
+        @module_exit
+        def mm2_exit():
+            for misc in (a, b, fixed):
+                misc_deregister(misc)
+    """)
+    k = lab.boot()
+    assert lab.insmod("mm2") == 0
+    ns = lab.ns("mm2")
+    assert ns["got"] == [0, 0, 0, -errno.EBUSY, -errno.EBUSY]
+    assert (ns["a"].minor, ns["b"].minor, ns["fixed"].minor) == (127, 126, 200)
+    assert "/dev/mm_clash" not in k.fs.nodes and "/dev/mm_clash_dyn" not in k.fs.nodes
+    assert k.do("rmmod", "mm2") == 0
+    assert k.findings == []
 
 
 @pytest.mark.parametrize("op, args, err", [

@@ -1,59 +1,8 @@
-"""procfs entries and PM notifiers."""
+"""PM notifiers (procfs: test_kernel_procfs.py)."""
 
 import errno
 
-from kfuzz.kapi import PM_POST_SUSPEND, PM_SUSPEND_PREPARE, ProcEntry, platform_device_id
-
-PROC = """
-    got = []
-
-
-    def ps_read(file, count):
-        data = b"stats: 3\\n"[file.f_pos:file.f_pos + count]
-        file.f_pos += len(data)
-        return data
-
-
-    fops = FileOperations(owner=THIS_MODULE, read=ps_read)
-
-
-    def ps_ioctl(file, cmd, arg):
-        if cmd == 1:
-            got.append(proc_create("ps_stats", 0o444, fops))
-        if cmd == 2:
-            remove_proc_entry("ps_stats")
-        return 0
-"""
-
-
-def test_proc_entry_is_read_through_proc(lab):
-    lab.device("ps", PROC)
-    k = lab.boot()
-    assert lab.insmod("ps") == 0
-    lab.ioctl("ps", 1)
-    entry = lab.ns("ps")["got"][0]
-    assert isinstance(entry, ProcEntry) and entry.name == "ps_stats"
-    file = k.do("open", "/proc/ps_stats", nobody=True)
-    assert k.do("read", file, 4) == b"stat"
-    assert k.do("read", file, 100) == b"s: 3\n"
-    assert k.do("read", file, 100) == b""
-    assert k.do("close", file) == 0
-    lab.ioctl("ps", 1)
-    assert lab.ns("ps")["got"][1] is None, "the name is taken"
-    assert "proc_dir_entry '/proc/ps_stats' already registered" in lab.dmesg()
-    lab.ioctl("ps", 2)
-    assert k.do("open", "/proc/ps_stats") == -errno.ENOENT
-    assert k.findings == []
-
-
-def test_removing_an_unknown_proc_entry_warns(lab):
-    lab.device("ps", PROC)
-    k = lab.boot()
-    lab.insmod("ps")
-    lab.ioctl("ps", 2)
-    assert lab.findings() == [("warning", "WARNING: remove_proc_entry of unknown entry in ps_ioctl")]
-    assert k.findings[0].module == "ps"
-
+from kfuzz.kapi import PM_POST_SUSPEND, PM_SUSPEND_PREPARE, platform_device_id
 
 PM = """
     events = []

@@ -269,8 +269,8 @@ GOLDEN = [
     Golden("QUEUE_WORK_DESTROYED", "WARNING: queue_work on destroyed workqueue in g_ioctl",
            "def g_work(work):\n    pass\n\n\n" + ioctl('wq = alloc_workqueue("gq")\ndestroy_workqueue(wq)\n'
                                                       "queue_work(wq, INIT_WORK(g_work))")),
-    Golden("UNREGISTER_CHRDEV_UNKNOWN", "WARNING: unregister_chrdev of unknown device in g_ioctl",
-           ioctl('unregister_chrdev(200, "nosuch")')),
+    Golden("PROC_REGISTER_TWICE", "WARNING: proc_dir_entry already registered in g_ioctl",
+           ioctl('proc_create("g", 0o444, g_fops)\nproc_create("g", 0o444, g_fops)')),
     Golden("MISC_REGISTER_TWICE", "WARNING: misc device registered twice in g_ioctl",
            ioctl("misc_register(g_misc)")),
     Golden("MISC_DEREGISTER_UNKNOWN", "WARNING: misc_deregister of unregistered device in g_ioctl",

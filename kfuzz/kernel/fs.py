@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .errno import EACCES, EBADF, EINVAL, EIO, ENODEV, ENOENT, ENOTTY
 from .refcount import module_put, try_module_get
@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from .core import Kernel
     from .frames import Site
     from .module import Module
+    from .procfs import ProcEntry
 
 
 @dataclass(eq=False)
@@ -62,12 +63,17 @@ class File:
     private_data: Any = None  # the driver's: whatever its open() puts there
     f_pos: int = 0
     f_flags: int = 0
-    pinned: Module | None = None
+    pinned: Module | None = None  # the module its open pinned (never one of a /proc file)
     closed: bool = False
     extra: dict[str, Any] = field(default_factory=dict)  # unused by the kernel: module code's own values
 
     def __repr__(self) -> str:
         return f"<file {self.node.path}>"
+
+
+def proc_entry(node: Node) -> ProcEntry | None:
+    """The proc_dir_entry behind a /proc node (procfs.py), None for any other node."""
+    return cast("ProcEntry", node.obj) if node.kind == "proc" else None
 
 
 class Fs:
@@ -95,7 +101,8 @@ class Fs:
             return -ENOENT
         if kernel.uid != 0 and not node.mode & 0o006:
             return -EACCES
-        owner = node.fops.owner
+        proc = proc_entry(node)
+        owner = None if proc is not None else node.fops.owner  # proc_ops has no owner: no pin
         if not try_module_get(owner):
             return -ENODEV
         inode = Inode(path, node.obj)
@@ -103,44 +110,62 @@ class Fs:
         if node.kind == "misc":
             file.private_data = node.obj
         if node.fops.open:
-            ret = kernel.call(node.fops.open, inode, file)
+            ret = self._call(file, node.fops.open, inode, file)
             if isinstance(ret, int) and ret < 0:
                 module_put(owner)
                 return ret
+        if proc is not None and node.fops.release:
+            proc.openers.append(file)  # proc_reg_open: its release is owed even at removal
         self.files.append(file)
         return file
 
-    def _guard(self, file: File) -> int:
-        if file.closed:
-            return -EBADF
-        if file.node.kind == "proc" and file.node.removed:
-            return -EIO  # procfs runs file operations down when the entry goes
-        return 0
+    def _call(self, file: File, fn: Callable[..., object], *args: object, gone: int = -EIO) -> object:
+        """Calls a file operation; through a /proc file it is a call in flight that
+        removal waits for, and once the entry is run down it is `gone` (proc_reg_read:
+        -EIO; proc_reg_unlocked_ioctl: -ENOTTY)."""
+        proc = proc_entry(file.node)
+        if proc is None:
+            return self.kernel.call(fn, *args)
+        if not proc.use():
+            return gone
+        try:
+            return self.kernel.call(fn, *args)
+        finally:
+            proc.unuse()
 
     def read(self, file: File, count: int) -> object:
-        err = self._guard(file)
-        if err or file.fops.read is None:
-            return err or -EINVAL
-        return self.kernel.call(file.fops.read, file, count)
+        if file.closed:
+            return -EBADF
+        if file.fops.read is None:
+            return -EIO if file.node.kind == "proc" else -EINVAL  # pde_read: -EIO
+        return self._call(file, file.fops.read, file, count)
 
     def write(self, file: File, data: bytes) -> object:
-        err = self._guard(file)
-        if err or file.fops.write is None:
-            return err or -EINVAL
-        return self.kernel.call(file.fops.write, file, data)
+        if file.closed:
+            return -EBADF
+        if file.fops.write is None:
+            return -EIO if file.node.kind == "proc" else -EINVAL  # pde_write: -EIO
+        return self._call(file, file.fops.write, file, data)
 
     def ioctl(self, file: File, cmd: int, arg: int) -> object:
-        err = self._guard(file)
-        if err or file.fops.unlocked_ioctl is None:
-            return err or -ENOTTY
-        return self.kernel.call(file.fops.unlocked_ioctl, file, cmd, arg)
+        if file.closed:
+            return -EBADF
+        if file.fops.unlocked_ioctl is None:
+            return -ENOTTY
+        return self._call(file, file.fops.unlocked_ioctl, file, cmd, arg, gone=-ENOTTY)
 
     def close(self, file: File) -> int:
         if file.closed:
             return -EBADF
         file.closed = True
         self.files.remove(file)
-        if file.fops.release and not (file.node.kind == "proc" and file.node.removed):
+        proc = proc_entry(file.node)
+        if proc is not None:  # proc_reg_release: only if removal has not released it already
+            if file in proc.openers and file.fops.release:
+                proc.openers.remove(file)
+                self.kernel.call(file.fops.release, file.f_inode, file)
+            return 0
+        if file.fops.release:
             self.kernel.call(file.fops.release, file.f_inode, file)
         module_put(file.pinned)
         return 0

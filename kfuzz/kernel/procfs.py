@@ -1,9 +1,17 @@
-"""procfs: /proc entries whose file operations run module code."""
+"""procfs: /proc entries whose file operations run module code.
+
+The lifecycle follows fs/proc/inode.c and fs/proc/generic.c. `proc_ops` has no
+owner, so an open /proc file does not pin its module: instead every call through
+the file counts as in flight (`use_pde`), and removing the entry (`remove_proc_entry`,
+`proc_remove`) runs it down: it waits for the calls in flight, then calls `release`
+for every file still open (`close_pdeo`). Later calls through such a file get
+`-EIO`, and its close calls nothing, so it never runs code of an unloaded module.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from . import titles
 from .current import current
@@ -11,15 +19,34 @@ from .faults import should_fail
 from .frames import caller_site
 from .fs import FileOperations, Node
 
+if TYPE_CHECKING:
+    from .core import Kernel
+    from .fs import File
+
 
 @dataclass(eq=False)
 class ProcEntry:
+    """A proc_dir_entry: what its open files need to know while it is run down."""
+
     name: str
     mode: int
     data: Any = None  # the driver's: whatever it gives proc_create, for it to read back
+    in_use: int = 0  # calls in flight through its files (use_pde / unuse_pde)
+    gone: bool = False  # run down: no new call starts (proc_entry_rundown's BIAS)
+    openers: list[File] = field(default_factory=list)  # open files owed a release (pde_openers)
 
     def __repr__(self) -> str:
         return f"<proc {self.name}>"
+
+    def use(self) -> bool:
+        """use_pde: False once the entry is run down (the caller answers -EIO)."""
+        if self.gone:
+            return False
+        self.in_use += 1
+        return True
+
+    def unuse(self) -> None:
+        self.in_use -= 1
 
 
 def proc_create(name: str, mode: int, fops: FileOperations, data: object = None) -> ProcEntry | None:
@@ -28,8 +55,8 @@ def proc_create(name: str, mode: int, fops: FileOperations, data: object = None)
     if should_fail("proc_create"):
         return None
     path = f"/proc/{name}"
-    if path in kernel.fs.nodes:
-        kernel.log.write(f"proc_dir_entry '/proc/{name}' already registered")
+    if path in kernel.fs.nodes:  # proc_register: WARN(1, "proc_dir_entry '%s/%s' already registered")
+        kernel.warn(titles.PROC_REGISTER_TWICE, f"proc_dir_entry '/proc/{name}' already registered")
         return None
     entry = ProcEntry(name, mode or 0o444, data)
     node = Node(path, "proc", fops, mode=entry.mode, owner=kernel.current_module(),
@@ -45,13 +72,36 @@ def remove_proc_entry(name: str) -> None:
     kernel = current()
     node = kernel.fs.nodes.get(f"/proc/{name}")
     if node is None or node.kind != "proc":
-        kernel.warn(titles.REMOVE_PROC_UNKNOWN,
-                    f"remove_proc_entry: name '{name}' is not registered")
+        kernel.warn(titles.REMOVE_PROC_UNKNOWN, f"name '{name}'")  # WARN(1, "name '%s'\n", name)
         return
     kernel.locking.might_sleep("remove_proc_entry")  # fs/proc/generic.c: proc_entry_rundown waits
-    kernel.fs.remove(node.path)
+    _remove(kernel, node)
 
 
 def proc_remove(entry: ProcEntry | None) -> None:
+    """Removes `entry`; silent when it is None or already gone (remove_proc_subtree)."""
+    kernel = current()
+    node = kernel.fs.nodes.get(f"/proc/{entry.name}") if entry is not None else None
     if entry is not None:
-        remove_proc_entry(entry.name)
+        kernel.locking.might_sleep("proc_remove")  # remove_proc_subtree: proc_entry_rundown waits
+    if node is not None and node.obj is entry:
+        _remove(kernel, node)
+
+
+def _remove(kernel: Kernel, node: Node) -> None:
+    kernel.fs.remove(node.path)
+    entry: ProcEntry = node.obj  # type: ignore[assignment]
+    proc_entry_rundown(kernel, entry)
+
+
+def proc_entry_rundown(kernel: Kernel, entry: ProcEntry) -> None:
+    """Waits for the calls in flight, then releases every file still open (close_pdeo)."""
+    entry.gone = True
+    if entry.in_use:  # only a call through the entry itself can be in flight: it waits for us
+        kernel.report(titles.HANG,
+                      f"INFO: task {kernel.task.comm}:{kernel.task.pid} blocked in remove_proc_entry: "
+                      f"it waits for {entry.in_use} call(s) through /proc/{entry.name} that wait for it")
+    while entry.openers:  # newest first: proc_reg_open list_add()s at the head
+        file = entry.openers.pop()
+        if file.fops.release is not None:
+            kernel.call(file.fops.release, file.f_inode, file)
