@@ -8,6 +8,7 @@ from test_kernel_loader import order, plain
 
 from kfuzz.kernel import ModuleIndex
 from kfuzz.kernel.image import ModuleImage
+from kfuzz.prog import parse_program, run_program
 
 FAILS = plain("broken", init_body="return -ENODEV")
 
@@ -126,3 +127,16 @@ def test_an_alias_returns_what_the_last_match_returned(lab):
     k = lab.boot()
     assert k.do("modprobe", "pci:v00008086d00001234", {}) == -errno.EIO
     assert list(k.loader.modules) == ["good"]
+
+
+def test_a_program_may_modprobe_an_alias(lab):
+    lab.module("first", TABLE.format("0x1234") + plain("first"))
+    lab.module("second", TABLE.format("0x1234") + plain("second"))
+    text = ("# modules: first.py second.py\nmodprobe pci:v00008086d00001234\n"
+            "modprobe -r first\nmodprobe -r second\n")
+    program = parse_program(text, base_dir=lab.root)
+    assert program.format().splitlines()[-3] == "modprobe pci:v00008086d00001234"
+    outcome = run_program(program)
+    assert [r.result for r in outcome.results] == [0, 0, 0]
+    assert outcome.finding is None
+    assert "first: first up" in "\n".join(outcome.dmesg) and "second: second up" in "\n".join(outcome.dmesg)
