@@ -553,3 +553,35 @@ def test_modules_disabled_from_the_kernel_config(lab):
 def test_bad_sysctl_is_einval(lab, name, value):
     k = lab.boot()
     assert k.do("sysctl", name, value) == -errno.EINVAL
+
+
+# -- lock classes across loads --------------------------------------------------------------
+
+NESTED = """
+    a = mutex_init()
+    b = mutex_init()
+
+
+    def nest_ioctl(file, cmd, arg):
+        mutex_lock(a)
+        mutex_lock(b)
+        mutex_unlock(b)
+        mutex_unlock(a)
+        return 0
+"""
+
+
+def test_the_same_lock_order_over_two_loads_is_clean(lab):
+    """The module's lock classes die with it (lockdep_free_key_range in
+    kernel/module/main.c's free_module): a second load that takes its locks in the
+    same order as the first meets no class, order or chain of the first.
+    tests/test_kernel_lockdep_classes.py has the opposite orders over two loads."""
+    lab.device("nest", NESTED)
+    k = lab.boot()
+    for _ in range(2):
+        assert lab.insmod("nest") == 0
+        assert lab.ioctl("nest") == 0
+        k.do("close", lab.files.pop("nest"))
+        assert k.do("rmmod", "nest") == 0
+    assert k.findings == [], lab.dmesg()
+    assert not [key for key in k.locking.keys.values() if key.module == "nest"]

@@ -275,7 +275,7 @@ def module_param(name: str, type: Callable[[str], T], default: T | None = None, 
         used.add(name)
         text = given[name]
         try:  # parse_args (kernel/params.c) logs a value it cannot set so, -ERANGE too
-            value = parse_param(info.type if info else type.__name__, text)
+            value = parse_param(info.type if info else getattr(type, "__name__", "str"), text)
         except ParamError as err:
             raise LoadAbort(err.err, f"{mod.name}: `{text}' invalid for parameter `{name}'") from None
     mod.params[name] = value
