@@ -191,6 +191,55 @@ def test_permanent_module_cannot_be_removed_unless_forced(lab):
     assert "R" in k.taint_string()
 
 
+LIBRARY = """
+    def lib_sum(a, b):
+        return a + b
+
+
+    EXPORT_SYMBOL(lib_sum)
+"""
+
+
+def test_a_module_without_init_is_a_library_that_loads_and_can_be_removed(lab):
+    """kernel/module/main.c: mod->init may be NULL (do_one_initcall is skipped), and
+    delete_module refuses only a module with an init and no exit."""
+    lab.module("lib", LIBRARY)
+    lab.module("user", """
+        lib_sum = import_symbol("lib_sum")
+        total = lib_sum(2, 3)
+
+
+        @module_init
+        def user_init():
+            return 0
+
+
+        @module_exit
+        def user_exit():
+            pass
+    """)
+    k = lab.boot()
+    assert k.do("modprobe", "user", {}) == 0
+    assert lab.ns("user")["total"] == 5
+    assert not any("[permanent]" in line for line in lab.lsmod()), lab.lsmod()
+    assert k.do("rmmod", "lib") == -errno.EBUSY  # in use by user
+    assert k.do("rmmod", "user") == 0
+    assert k.do("rmmod", "lib") == 0
+    assert k.loader.modules == {} and k.findings == []
+
+
+def test_a_module_with_an_exit_and_no_init_can_be_removed(lab):
+    lab.module("onlyexit", """
+        @module_exit
+        def onlyexit_exit():
+            pr_info("onlyexit down")
+    """)
+    k = lab.boot()
+    assert lab.insmod("onlyexit") == 0
+    assert k.do("rmmod", "onlyexit") == 0
+    assert "onlyexit: onlyexit down" in lab.dmesg()
+
+
 def test_forced_rmmod_of_a_pinned_module_taints_R(lab):
     lab.device("pin")
     k = lab.boot()
@@ -479,9 +528,19 @@ def test_modules_disabled_sysctl_stops_loading_and_unloading_for_good(lab):
     assert lab.insmod("n") == -errno.EPERM
     assert k.do("modprobe", "n", {}) == -errno.EPERM
     assert k.do("rmmod", "m") == -errno.EPERM
-    assert k.do("sysctl", "kernel.modules_disabled", "0") == -errno.EPERM
+    # proc_dointvec_minmax with extra1 = extra2 = SYSCTL_ONE: 0 is out of range
+    assert k.do("sysctl", "kernel.modules_disabled", "0") == -errno.EINVAL
+    assert k.do("sysctl", "kernel.modules_disabled", "1") == 0, "1 again is in range"
     assert k.config.modules_disabled
     assert lab.insmod("n") == -errno.EPERM
+
+
+def test_modules_disabled_takes_only_1_even_before_it_is_set(lab):
+    lab.module("m", plain("m"))
+    k = lab.boot()
+    assert k.do("sysctl", "kernel.modules_disabled", "0") == -errno.EINVAL
+    assert not k.config.modules_disabled
+    assert lab.insmod("m") == 0
 
 
 def test_modules_disabled_from_the_kernel_config(lab):
@@ -494,3 +553,35 @@ def test_modules_disabled_from_the_kernel_config(lab):
 def test_bad_sysctl_is_einval(lab, name, value):
     k = lab.boot()
     assert k.do("sysctl", name, value) == -errno.EINVAL
+
+
+# -- lock classes across loads --------------------------------------------------------------
+
+NESTED = """
+    a = mutex_init()
+    b = mutex_init()
+
+
+    def nest_ioctl(file, cmd, arg):
+        mutex_lock(a)
+        mutex_lock(b)
+        mutex_unlock(b)
+        mutex_unlock(a)
+        return 0
+"""
+
+
+def test_the_same_lock_order_over_two_loads_is_clean(lab):
+    """The module's lock classes die with it (lockdep_free_key_range in
+    kernel/module/main.c's free_module): a second load that takes its locks in the
+    same order as the first meets no class, order or chain of the first.
+    tests/test_kernel_lockdep_classes.py has the opposite orders over two loads."""
+    lab.device("nest", NESTED)
+    k = lab.boot()
+    for _ in range(2):
+        assert lab.insmod("nest") == 0
+        assert lab.ioctl("nest") == 0
+        k.do("close", lab.files.pop("nest"))
+        assert k.do("rmmod", "nest") == 0
+    assert k.findings == [], lab.dmesg()
+    assert not [key for key in k.locking.keys.values() if key.module == "nest"]

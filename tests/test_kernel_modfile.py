@@ -23,7 +23,6 @@ def bad(tmp_path, text, name="m"):
     ('MODULE_LICENSE = "GPL"\n\ndef m_init(:\n    return 0\n', 3, "syntax error",
      "the module file must be valid Python"),
     ("from kfuzz.kapi import *\n" + INIT, 1, "missing MODULE_LICENSE", 'add MODULE_LICENSE = "GPL"'),
-    ('MODULE_LICENSE = "GPL"\n\ndef m_init():\n    return 0\n', 1, "missing module_init", "@module_init"),
     ('MODULE_LICENSE = "GPL"\nx = 1\nn = module_param("n", float, 1.0)\n' + INIT, 3,
      "module_param 'n': type must be int, bool or str", 'module_param("name", int, 0'),
     ('MODULE_LICENSE = "GPL"\nn = module_param("n", int, "5")\n' + INIT, 2,
@@ -88,3 +87,11 @@ def test_dashes_in_a_file_name_become_underscores(tmp_path):
     index = ModuleIndex.scan([tmp_path])
     assert index.names() == ["my_mod"]
     assert index.get("my-mod") is index.get("my_mod")
+
+
+def test_a_file_without_module_init_is_a_library_not_an_error(tmp_path):
+    """kernel/module/main.c: a module's init is optional (mod->init may be NULL)."""
+    path = tmp_path / "lib.py"
+    path.write_text('MODULE_LICENSE = "GPL"\n\ndef lib_sum(a, b):\n    return a + b\n')
+    image = read_image(path)
+    assert (image.has_init, image.has_exit) == (False, False)

@@ -256,9 +256,7 @@ class Kernel:
         return self.loader.rmmod(name, force)
 
     def _op_modprobe(self, name: str, params: dict[str, str] | None = None) -> int:
-        if self.uid != 0:
-            return -EPERM
-        return self.loader.modprobe(name, params or {})
+        return self.loader.modprobe(name, params or {})  # it checks the uid where kmod would
 
     def _op_modprobe_remove(self, name: str) -> int:
         if self.uid != 0:
@@ -302,9 +300,9 @@ class Kernel:
             return -EINVAL
         on = value == "1"
         if name == "kernel.modules_disabled":
-            if self.config.modules_disabled and not on:
-                return -EPERM  # once set, it stays set until reboot
-            self.config.modules_disabled = on
+            if not on:  # proc_dointvec_minmax with extra1 = extra2 = SYSCTL_ONE
+                return -EINVAL  # so once set, it stays set until reboot
+            self.config.modules_disabled = True
         else:
             setattr(self.config, name.split(".", 1)[1], on)
         return 0

@@ -25,6 +25,9 @@ ERANGE = _errno.ERANGE
 EINTR = _errno.EINTR
 ENOTSUPP = 524
 EKEYREJECTED = _errno.EKEYREJECTED
+EBADMSG = _errno.EBADMSG
+ENOKEY = _errno.ENOKEY
+ENODATA = _errno.ENODATA
 
 ERRNO_NAMES = {v: k for k, v in vars().items() if k.startswith("E") and isinstance(v, int)}
 

@@ -6,6 +6,7 @@ Built once per run and shared by every kernel of the run; it never changes.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Iterable
 from pathlib import Path
@@ -15,6 +16,8 @@ from .device import DeviceId
 from .image import ModuleFileError, ModuleImage, cached_image
 
 SKIP_DIRS = {"__pycache__", "examples"}
+# a device's MODALIAS as DeviceId.modalias writes it
+MODALIAS = re.compile(r"(pci|usb):v([0-9A-Fa-f]{8})d([0-9A-Fa-f]{8})\Z|platform:(.+)\Z", re.DOTALL)
 
 
 def module_files(root: Path) -> list[Path]:
@@ -63,6 +66,20 @@ class ModuleIndex:
     def get(self, name: str) -> ModuleImage | None:
         return self.images.get(name.replace("-", "_"))
 
+    def lookup(self, name: str) -> list[str]:
+        """What modprobe NAME loads: the module of that name, or else every module
+        whose device table matches NAME as a modalias (kmod_module_new_from_lookup)."""
+        image = self.get(name)
+        if image is not None:
+            return [image.name]
+        match = MODALIAS.match(name)
+        if match is None:
+            return []
+        bus, vendor, device, platform = match.groups()
+        dev = (DeviceId("platform", name=platform) if platform is not None
+               else DeviceId(bus, int(vendor, 16), int(device, 16)))
+        return self.modules_for_device(dev)
+
     def names(self) -> list[str]:
         return sorted(self.images)
 
@@ -75,6 +92,57 @@ class ModuleIndex:
             if owner and owner != name and owner not in deps:
                 deps.append(owner)
         return deps
+
+    def all_deps(self, name: str) -> list[str]:
+        """Every module `name` needs, directly or not, each before its users (modules.dep);
+        a cycle of imports is cut where it closes."""
+        order: list[str] = []
+        seen = {name}
+        todo = [(name, iter(self.hard_deps(name)))]
+        while todo:
+            _, deps = todo[-1]
+            dep = next(deps, None)
+            if dep is None:
+                done, _ = todo.pop()
+                if todo:
+                    order.append(done)
+            elif dep not in seen and dep in self.images:
+                seen.add(dep)
+                todo.append((dep, iter(self.hard_deps(dep))))
+        return order
+
+    def probe_list(self, name: str) -> list[tuple[str, bool]]:
+        """What modprobe loads for `name`, in order, each with whether its failure
+        fails the modprobe: kmod's __kmod_module_get_probe_list. Each dependency comes
+        with its softdeps around it (pre before, post after); a module is visited once,
+        so a softdep cycle ends where it closes. Only `name` and its dependencies are
+        required: a softdep's failure is ignored."""
+        required = {name, *self.all_deps(name)}
+        out: list[str] = []
+        visited: set[str] = set()
+        # an explicit stack instead of kmod's recursion: ("visit", n) is
+        # __kmod_module_get_probe_list, ("fill", n) __kmod_module_fill_softdep,
+        # ("add", n) its append between the pre and the post softdeps
+        stack = [("visit", name)]
+        while stack:
+            what, n = stack.pop()
+            if what == "add":
+                out.append(n)
+            elif what == "fill":
+                image = self.images[n]
+                steps = [("visit", d) for d in self._known(image.softdep_pre)]
+                steps.append(("add", n))
+                steps += [("visit", d) for d in self._known(image.softdep_post)]
+                stack.extend(reversed(steps))
+            elif n not in visited:
+                visited.add(n)
+                steps = [("fill", d) for d in self.all_deps(n)] + [("fill", n)]
+                stack.extend(reversed(steps))
+        return [(n, n in required) for n in out]
+
+    def _known(self, names: list[str]) -> list[str]:
+        """The installed modules of a softdep line, by their module names."""
+        return [image.name for image in map(self.get, names) if image is not None]
 
     def load_order(self, name: str) -> list[str]:
         """The module and what it needs, dependencies first, as modprobe loads them."""

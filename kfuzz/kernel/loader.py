@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import builtins
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from .current import current
-from .errno import EBUSY, EEXIST, EINVAL, EKEYREJECTED, ENOENT, ENOEXEC, EPERM, errname
+from .errno import EBUSY, EEXIST, EINVAL, EKEYREJECTED, ENODATA, ENOENT, ENOEXEC, ENOKEY, EPERM, errname
 from .findings import LoadAbort
 from .module import Module, ModuleState
+from .params import ParamError, parse_param
 
 if TYPE_CHECKING:
     from .core import Kernel
+    from .image import ModuleImage
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., object])
@@ -37,15 +40,15 @@ class Loader:
             log(f"insmod: ERROR: could not load module {name}: No such file or directory")
             return -ENOENT
         name = image.name
+        err = self._sig_check(image)
+        if err:
+            log(f"insmod: ERROR: could not insert module {name}: {os.strerror(-err)}")
+            return err
         if name in self.modules:
             log(f"insmod: ERROR: could not insert module {name}: File exists")
             return -EEXIST
-        sig = image.signature_state(kernel.config.trusted_keys)
-        if sig != "valid":
-            if kernel.config.sig_enforce:
-                log(f"{name}: Loading of module with {sig} signature is rejected")
-                return -EKEYREJECTED
-            if "E" not in kernel.taints:
+        if image.signature_error(kernel.config.trusted_keys):  # as load_module after module_sig_check
+            if "E" not in kernel.taints:  # pr_notice_once
                 log(f"{name}: module verification failed: signature and/or required key "
                     "missing - tainting kernel")
             kernel.taints.add("E")
@@ -75,6 +78,19 @@ class Loader:
             self._unload(mod)
             return ret
         mod.state = ModuleState.LIVE
+        return 0
+
+    def _sig_check(self, image: ModuleImage) -> int:
+        """module_sig_check (kernel/module/signing.c): a module unsigned or signed by a
+        key the kernel lacks loads unless signatures are enforced; a signature that
+        does not parse or does not verify never loads."""
+        err = image.signature_error(self.kernel.config.trusted_keys)
+        reasons = {-ENODATA: "unsigned module", -ENOKEY: "module with unavailable key"}
+        if err not in reasons:
+            return err
+        if self.kernel.config.sig_enforce:
+            self.kernel.log.write(f"Loading of {reasons[err]} is rejected")
+            return -EKEYREJECTED
         return 0
 
     def _run_body(self, mod: Module, params: dict[str, str]) -> int:
@@ -143,21 +159,41 @@ class Loader:
 
     # -- modprobe -------------------------------------------------------------------
     def modprobe(self, name: str, params: dict[str, str]) -> int:
+        """kmod's modprobe: every module that NAME names or matches as an alias is
+        probed, and the result is the last one's (tools/modprobe.c insmod())."""
         kernel = self.kernel
-        image = kernel.index.get(name)
-        if image is None:
+        targets = kernel.index.lookup(name)
+        if not targets:
             kernel.log.write(f"modprobe: FATAL: Module {name} not found.")
             return -ENOENT
-        for dep in kernel.index.load_order(image.name):
+        ret = 0
+        for target in targets:
+            ret = self._probe_insert(target, params)
+        return ret
+
+    def _probe_insert(self, name: str, params: dict[str, str]) -> int:
+        """kmod_module_probe_insert_module (libkmod-module.c): a module already loaded is
+        0 at once; then its probe list is loaded in order, each module already loaded
+        skipped, and a failure counts only for the module and its hard dependencies:
+        a softdep that fails is ignored."""
+        kernel = self.kernel
+        if name in self.modules:
+            return 0
+        ret = 0
+        for dep, required in kernel.index.probe_list(name):
             if dep in self.modules:
                 continue
-            ret = self.insmod(dep, params if dep == image.name else {})
-            if ret < 0:
+            if kernel.uid != 0:  # finit_module needs CAP_SYS_MODULE
+                ret = -EPERM
+            else:
+                ret = self.insmod(dep, params if dep == name else {})
+            if ret < 0 and required:
+                why = ("Unknown symbol in module, or unknown parameter (see dmesg)"
+                       if ret == -ENOENT else os.strerror(-ret))
+                kernel.log.write(f"modprobe: ERROR: could not insert '{name}': {why}")
                 return ret
-        for post in image.softdep_post:
-            if kernel.index.get(post) and post not in self.modules:
-                self.modprobe(post, {})
-        return 0
+            ret = 0
+        return ret
 
     def modprobe_remove(self, name: str) -> int:
         kernel = self.kernel
@@ -165,20 +201,28 @@ class Loader:
         if image is None or image.name not in self.modules:
             kernel.log.write(f"modprobe: FATAL: Module {name} is not currently loaded.")
             return -ENOENT
-        # kmod's order: post-softdeps, the module, pre-softdeps (each list reversed), deps
+        return self._remove_tree(image.name, set())
+
+    def _remove_tree(self, name: str, seen: set[str]) -> int:
+        """kmod's order (tools/modprobe.c rmmod_do_module): post-softdeps, the module,
+        pre-softdeps (each list reversed), then its dependencies. `seen` holds the
+        modules this modprobe -r already took on, so a softdep cycle ends."""
+        seen.add(name)
+        index = self.kernel.index
+        image = index.images[name]
         for dep in reversed(image.softdep_post):
-            self._remove_unused(dep)
-        ret = self.rmmod(image.name)
+            self._remove_unused(dep, seen)
+        ret = self.rmmod(name)
         if ret < 0:
             return ret
-        for dep in list(reversed(image.softdep_pre)) + kernel.index.hard_deps(image.name):
-            self._remove_unused(dep)
+        for dep in list(reversed(image.softdep_pre)) + index.hard_deps(name):
+            self._remove_unused(dep, seen)
         return 0
 
-    def _remove_unused(self, name: str) -> None:
+    def _remove_unused(self, name: str, seen: set[str]) -> None:
         mod = self.modules.get(name)
-        if mod and not mod.users and mod.refcnt == 0 and not mod.permanent:
-            self.modprobe_remove(name)
+        if name not in seen and mod and not mod.users and mod.refcnt == 0 and not mod.permanent:
+            self._remove_tree(name, seen)
 
     # -- what module bodies call ------------------------------------------------------
     def loading_module(self, what: str) -> tuple[Module, dict[str, str], set[str]]:
@@ -230,10 +274,10 @@ def module_param(name: str, type: Callable[[str], T], default: T | None = None, 
     else:
         used.add(name)
         text = given[name]
-        try:
-            value = info.convert(text) if info else type(text)
-        except ValueError:
-            raise LoadAbort(-EINVAL, f"{mod.name}: `{text}' invalid for parameter `{name}'") from None
+        try:  # parse_args (kernel/params.c) logs a value it cannot set so, -ERANGE too
+            value = parse_param(info.type if info else getattr(type, "__name__", "str"), text)
+        except ParamError as err:
+            raise LoadAbort(err.err, f"{mod.name}: `{text}' invalid for parameter `{name}'") from None
     mod.params[name] = value
     return cast(T, value)  # modinfo checked that the default and the conversion are of `type`
 

@@ -15,13 +15,20 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from .errno import EBADMSG, EKEYREJECTED, ENODATA, ENOKEY
+
 MARKER = b"# ~Module signature appended~ "
+SIG_BYTES = 64  # an Ed25519 signature
+# what `kfuzz modinfo` says of each result of verify()
+STATES = {0: "valid", -ENODATA: "unsigned", -ENOKEY: "untrusted-key",
+          -EKEYREJECTED: "bad-signature", -EBADMSG: "malformed"}
 
 
 @dataclass(frozen=True)
 class Signature:
     key_id: str
     sig: bytes
+    malformed: bool = False  # the marker is there but its fields do not parse
 
 
 def key_id(public_raw: bytes) -> str:
@@ -39,23 +46,27 @@ def split_signature(data: bytes) -> tuple[bytes, Signature | None]:
     try:
         sig = Signature(fields[b"key"].decode(), base64.b64decode(fields[b"sig"], validate=True))
     except (KeyError, ValueError):
-        return data[:cut], Signature("malformed", b"")
+        return data[:cut], Signature("malformed", b"", malformed=True)
     return data[:cut], sig
 
 
-def verify(content: bytes, sig: Signature | None, trusted: tuple[bytes, ...]) -> str:
-    """'valid', 'unsigned', 'untrusted-key' or 'bad-signature'."""
+def verify(content: bytes, sig: Signature | None, trusted: tuple[bytes, ...]) -> int:
+    """0 or what mod_verify_sig gives (kernel/module/signing.c): -ENODATA unsigned,
+    -EBADMSG a signature that does not parse (checked before any key is looked up),
+    -ENOKEY no trusted key of its id, -EKEYREJECTED one that does not verify."""
     if sig is None:
-        return "unsigned"
+        return -ENODATA
+    if sig.malformed or len(sig.sig) != SIG_BYTES:
+        return -EBADMSG
     for raw in trusted:
         if key_id(raw) != sig.key_id:
             continue
         try:
             Ed25519PublicKey.from_public_bytes(raw).verify(sig.sig, content)
-            return "valid"
+            return 0
         except InvalidSignature:
-            return "bad-signature"
-    return "untrusted-key"
+            return -EKEYREJECTED
+    return -ENOKEY
 
 
 def keygen(directory: Path) -> tuple[Path, Path]:

@@ -7,6 +7,7 @@ verb is one entry here and its handler in the kernel subsystem it drives.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 
@@ -109,6 +110,9 @@ def _sysctl(kernel: Kernel, setting: tuple[str, str]) -> int:
 
 
 LOAD = (Word("NAME", "module", pattern=MODNAME), ParamsArg("[key=value ...]", "params"))
+# modprobe also takes a device's modalias (DeviceId.modalias), as udev passes it
+MODALIAS_WORD = re.compile(MODNAME.pattern + r"|(pci|usb):v[0-9A-Fa-f]{8}d[0-9A-Fa-f]{8}$|platform:\S+$")
+PROBE = (Word("NAME", "module", pattern=MODALIAS_WORD), LOAD[1])
 LOADED = Word("NAME", "loaded", pattern=MODNAME)
 FD = Use("fdN", "fd", resource="fd")
 DEV = Use("devN", "dev", resource="dev")
@@ -117,7 +121,7 @@ TABLE: tuple[OpSpec, ...] = (
     OpSpec("insmod", LOAD, Kernel._op_insmod, draw=DRAW_EXTRAS, rule="load"),
     OpSpec("rmmod", (LOADED, Flag("[-f]", word="-f", fuzzed=False)), Kernel._op_rmmod,
            draw=DRAW_EXTRAS, rule="unload"),
-    OpSpec("modprobe", LOAD, Kernel._op_modprobe, draw=DRAW_EXTRAS, rule="load"),
+    OpSpec("modprobe", PROBE, Kernel._op_modprobe, draw=DRAW_EXTRAS, rule="load"),
     OpSpec("modprobe -r", (LOADED,), Kernel._op_modprobe_remove, draw=DRAW_EXTRAS, rule="unload"),
     OpSpec("plug", (DeviceIdArg("BUS ID", "device"),), _plug, binds="dev"),
     OpSpec("unplug", (Use("devN", "dev", resource="dev", consumes=True),), Kernel._op_unplug,
