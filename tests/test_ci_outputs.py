@@ -24,18 +24,20 @@ from test_cli import BUGGY, OOB_TITLE, TARGETS, kfuzz
 from kfuzz.ci import Baseline, open_outputs
 from kfuzz.ci.sarif import source_root
 from kfuzz.ci.stats import StatsOutput
-from kfuzz.fuzz import Events
+from kfuzz.fuzz import Events, progress
 from kfuzz.fuzz.events import (
     BugFound,
     CampaignFinished,
     CampaignStarted,
     CaseDone,
     Counts,
+    Event,
     Listener,
     ReportFailed,
     ReportWritten,
     RunFinished,
 )
+from kfuzz.fuzz.progress import Progress
 from kfuzz.kernel import Finding, Kind
 from kfuzz.kernel.findings import KINDS, FrameRef
 from kfuzz.report import ReportRecord, write_report
@@ -66,6 +68,18 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def the_report(out: Path) -> dict:
     [folder] = [p for p in (out / "reports").iterdir() if p.is_dir() and not p.name.startswith(".")]
     return json.loads((folder / "report.json").read_text()) | {"folder": folder}
+
+
+def test_the_validators_refuse_what_the_schemas_forbid(fuzzed: Path) -> None:
+    """So that a passing validation means something."""
+    junit = (fuzzed / "junit.xml").read_text()
+    assert JUNIT_XSD.is_valid(junit)
+    assert not JUNIT_XSD.is_valid(junit.replace('<testcase classname', '<testcase bogus="1" classname', 1))
+    assert not JUNIT_XSD.is_valid(junit.replace(' tests="2"', "", 2))  # a required attribute
+    log = json.loads((fuzzed / "kfuzz.sarif").read_text())
+    for broken in ({**log, "version": "2.0.0"}, {k: v for k, v in log.items() if k != "runs"}):
+        with pytest.raises(jsonschema.ValidationError):
+            validate_sarif(broken)
 
 
 # -- JUnit -------------------------------------------------------------------------------------
@@ -265,6 +279,31 @@ def test_stats_are_rewritten_every_ten_seconds_as_the_run_goes(tmp_path: Path) -
     final = json.loads((tmp_path / "stats.json").read_text())
     assert (final["test_cases"], final["seconds"], final["running"]) == (8, 12.0, False)
     assert [p.name for p in tmp_path.iterdir()] == ["stats.json"]  # no temporary file left
+
+
+def test_an_interrupted_run_still_writes_every_output(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    class CtrlCAtTheFirstBug(Progress):
+        def __call__(self, event: Event) -> None:
+            super().__call__(event)
+            if isinstance(event, BugFound):
+                raise KeyboardInterrupt  # as Ctrl-C would, in the middle of the search
+
+    monkeypatch.setattr(progress, "make_progress", CtrlCAtTheFirstBug)
+    result = kfuzz("fuzz", OOB_PY, TARGETS / "ringdev.py", *RUN, "--reports", tmp_path / "reports",
+                   "--junit", tmp_path / "j.xml", "--sarif", tmp_path / "s.sarif",
+                   "--stats", tmp_path / "st.json")
+    assert result.exit_code == 130, result.output
+    JUNIT_XSD.validate(str(tmp_path / "j.xml"))
+    [case] = ET.parse(tmp_path / "j.xml").getroot().iter("testcase")  # ringdev never started
+    assert case.get("name") == "oobwrite" and case.find("failure") is not None
+    assert "interrupted before its budget was spent" in (case.findtext("system-out") or "")
+    log = json.loads((tmp_path / "s.sarif").read_text())
+    validate_sarif(log)
+    assert log["runs"][0]["invocations"][0]["executionSuccessful"] is False
+    assert [r["message"]["text"] for r in log["runs"][0]["results"]] == [OOB_TITLE]
+    stats = json.loads((tmp_path / "st.json").read_text())
+    assert (stats["interrupted"], stats["running"], stats["findings"]) == (True, False, {"out-of-bounds": 1})
 
 
 # -- the baseline ------------------------------------------------------------------------------
