@@ -230,6 +230,17 @@ def test_sarif_fingerprint_comes_from_the_title_only(tmp_path: Path) -> None:
     assert prints("oops in m_write", 3, "c")["primaryLocationLineHash"] != first["primaryLocationLineHash"]
 
 
+def test_a_bug_met_through_two_targets_is_one_sarif_result(tmp_path: Path) -> None:
+    [sarif] = open_outputs(sarif=tmp_path / "s.sarif")
+    for target in ("a", "b"):  # both load m, whose bug it is
+        sarif(CampaignStarted(target, 0))
+        sarif(BugFound(target, bug("oops in m_read", Kind.OOPS), 2, Counts()))
+    sarif(RunFinished(Counts(), interrupted=False))
+    log = json.loads((tmp_path / "s.sarif").read_text())
+    validate_sarif(log)
+    assert [r["properties"]["module"] for r in log["runs"][0]["results"]] == ["a"]
+
+
 # -- summary and stats -----------------------------------------------------------------------
 
 

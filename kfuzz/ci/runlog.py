@@ -70,7 +70,6 @@ class RunLog:
         self.command = command
         self.workers = workers
         self.clock = clock
-        self.started = clock()
         self.started_at = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime())
         self.modules: dict[str, ModuleRun] = {}
         self.totals: Counts | None = None  # RunFinished's figures

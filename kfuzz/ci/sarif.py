@@ -150,7 +150,11 @@ def sarif_log(log: RunLog, root: Path | None = None) -> dict[str, Any]:
     kinds = list(KINDS) + sorted({f.kind for f in log.findings()} - set(KINDS))
     index = {kind: i for i, kind in enumerate(kinds)}
     locator = Locator(root)
-    results = [result(f, locator, index, log.baseline.folder is not None) for f in log.findings()]
+    # a bug of a shared dependency, met while fuzzing two targets, is one alert
+    unique: dict[str, Found] = {}
+    for found in log.findings():
+        unique.setdefault(found.title, found)
+    results = [result(f, locator, index, log.baseline.folder is not None) for f in unique.values()]
     driver = {"name": "kfuzz", "version": kfuzz_version(), "semanticVersion": kfuzz_version(),
               "rules": [rule(kind) for kind in kinds]}
     return {
