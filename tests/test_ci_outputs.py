@@ -264,6 +264,17 @@ def test_summary_escapes_markdown_in_titles(tmp_path: Path) -> None:
     assert "| WARNING: a\\|b \\*c\\* \\[d\\] in m\\_read |" in text
 
 
+def test_summary_in_github_actions_links_the_runs_artifacts(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in (("GITHUB_SERVER_URL", "https://github.com"), ("GITHUB_REPOSITORY", "o/r"),
+                        ("GITHUB_RUN_ID", "42")):
+        monkeypatch.setenv(name, value)
+    [summary] = open_outputs(summary=tmp_path / "s.md")
+    feed(summary, tmp_path, [bug("oops in m_read", Kind.OOPS)])
+    assert "in the artifacts of [this run](https://github.com/o/r/actions/runs/42)" in (
+        tmp_path / "s.md").read_text()
+
+
 def test_stats_hold_the_runs_figures(fuzzed: Path) -> None:
     stats = json.loads((fuzzed / "stats.json").read_text())
     assert stats["test_cases"] == 120 and stats["operations"] > 120 and stats["seconds"] > 0

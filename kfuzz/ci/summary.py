@@ -57,8 +57,8 @@ def summary_markdown(log: RunLog) -> str:
                   f"| {link(f)} |" for f in findings]
         lines.append("")
         url = run_url()
-        where = f"the artifacts of [this run]({url})" if url else "the reports folder"
-        lines += [f"Each report folder (in {where}) holds the repro: `kfuzz replay FOLDER` runs it.", ""]
+        where = f"Report folders are in the artifacts of [this run]({url}); " if url else ""
+        lines += [f"{where}`kfuzz replay FOLDER` runs a report folder's repro.", ""]
     lines += ["| module | test cases | operations | seconds | findings |", "|---|--:|--:|--:|--:|"]
     for run in log.modules.values():
         c = run.counts
