@@ -15,7 +15,7 @@ def atomic_write(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would hide it from other users
+            os.fchmod(fd, 0o666 & ~UMASK)  # mkstemp's 0600 would hide it from other users
             f.write(text)
         os.replace(tmp, path)
     except BaseException:
@@ -24,9 +24,12 @@ def atomic_write(path: Path, text: str) -> None:
 
 
 def _umask() -> int:
-    mask = os.umask(0)
+    mask = os.umask(0)  # the only way to read it; done once, before any thread starts
     os.umask(mask)
     return mask
+
+
+UMASK = _umask()
 
 
 def check_writable(path: Path, flag: str, append: bool = False) -> None:
