@@ -13,6 +13,7 @@ from click.core import ParameterSource
 from cryptography.exceptions import UnsupportedAlgorithm
 from rich.console import Console
 
+from .ci import CiError, CiFlags, ci_options
 from .kernel import ModuleFileError, ModuleIndex, read_image
 from .kernel.image import cached_image
 from .kernel.index import module_files
@@ -253,8 +254,10 @@ def sign_cmd(key: Path, files: tuple[Path, ...]) -> None:
 @click.option("--op-timeout", type=click.FloatRange(min=0.01), default=0.5, show_default=True,
               help="Seconds an operation may run before it is a hang.")
 @click.option("--no-db", is_flag=True, help="Do not read or write the example database in .kfuzz/.")
+@ci_options
 def fuzz_cmd(paths: tuple[Path, ...], module_path: Path, time_budget: float | None, max_examples: int | None,
-             seed: int, reports: Path, isolation: str, steps: int, op_timeout: float, no_db: bool) -> None:
+             seed: int, reports: Path, isolation: str, steps: int, op_timeout: float, no_db: bool,
+             ci: CiFlags) -> None:
     """Fuzz module files or folders (PATHS, default target_modules/) and write a report per bug.
 
     Each target module gets its own campaign: random sequences of load, unload,
@@ -266,8 +269,12 @@ def fuzz_cmd(paths: tuple[Path, ...], module_path: Path, time_budget: float | No
     found), then updated once minimized and replayed. Ctrl-C or SIGTERM stops the
     run within seconds, leaving every report complete.
 
-    Exit status: 0 no finding, 1 findings, 2 bad usage or input, 130 interrupted
-    (Ctrl-C), 143 terminated (SIGTERM).
+    For CI: --junit, --sarif, --summary and --stats write what CI systems read;
+    with --baseline (main's reports folder) only a finding whose title is not
+    there fails the run.
+
+    Exit status: 0 no finding (or only known ones), 1 findings, 2 bad usage or
+    input, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
     """
     from .fuzz import Events, FuzzOptions, fuzz, resolve_targets
     from .fuzz.progress import make_progress
@@ -287,6 +294,10 @@ def fuzz_cmd(paths: tuple[Path, ...], module_path: Path, time_budget: float | No
     if not targets:
         raise BadInput(f"no module files in {' '.join(map(str, targets_in))}")
     _check_writable(reports)
+    try:
+        outputs, baseline = ci.open("fuzz")
+    except CiError as err:
+        raise BadInput(str(err)) from None
     if time_budget is None and max_examples is None:
         time_budget = 15.0 * len(targets)
     opts = FuzzOptions(seed=seed, max_examples=max_examples, time_budget=time_budget, steps=steps,
@@ -294,7 +305,7 @@ def fuzz_cmd(paths: tuple[Path, ...], module_path: Path, time_budget: float | No
     console = _console()
     progress = make_progress(console)
     try:
-        result = fuzz(targets, index, opts, Events(progress), isolation)
+        result = fuzz(targets, index, opts, Events(progress, *outputs), isolation)
     finally:
         progress.close()
     if console.is_terminal:
@@ -304,7 +315,10 @@ def fuzz_cmd(paths: tuple[Path, ...], module_path: Path, time_budget: float | No
     if result.interrupted:
         console.print("[yellow]interrupted: the reports above are complete[/yellow]")
         sys.exit(exit_status(result.stopped_by or signal.SIGINT))
-    sys.exit(1 if result.records else 0)
+    known = [rec.finding.title for _, rec in result.records if rec.finding.title in baseline]
+    for title in known:
+        console.print(f"known (in --baseline {baseline.folder}): {title}", soft_wrap=True, markup=False)
+    sys.exit(1 if len(known) < len(result.records) else 0)
 
 
 if __name__ == "__main__":
