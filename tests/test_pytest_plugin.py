@@ -139,3 +139,11 @@ def test_results_are_those_of_replay_json(tmp_path: Path) -> None:
         assert_clean(outcome)
     assert str(failed.value).startswith(f"{OOB_TITLE}: {replayed['message']}\n")
     assert replayed["repro"].split("\n")[2] in str(failed.value)
+
+
+def test_the_readme_example_passes(pytester: pytest.Pytester) -> None:
+    readme = (ROOT / "README.md").read_text()
+    example = readme.split("## Testing modules with pytest")[1].split("```python\n")[1].split("```")[0]
+    pytester.makepyprojecttoml(f'[tool.kfuzz]\nmodule_path = "{ROOT / "target_modules"}"\n')
+    pytester.makepyfile(test_readme=example)
+    pytester.runpytest(*PLUGIN).assert_outcomes(passed=2)
