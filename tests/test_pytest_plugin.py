@@ -147,3 +147,17 @@ def test_the_readme_example_passes(pytester: pytest.Pytester) -> None:
     pytester.makepyprojecttoml(f'[tool.kfuzz]\nmodule_path = "{ROOT / "target_modules"}"\n')
     pytester.makepyfile(test_readme=example)
     pytester.runpytest(*PLUGIN).assert_outcomes(passed=2)
+
+
+def test_a_reports_folder_of_before_the_plugin_gets_its_pytest_ini_renewed(tmp_path: Path) -> None:
+    from kfuzz.kernel import Finding
+    from kfuzz.report import ReportRecord, write_report
+    from kfuzz.report.writer import OLD_PYTEST_INIS, PYTEST_INI
+
+    (tmp_path / "pytest.ini").write_text(OLD_PYTEST_INIS[0])
+    finding = Finding(kind="warning", title="WARNING: x", module="m", function="f", message="")
+    write_report(tmp_path, ReportRecord.of(finding, "insmod m\n", 1), "2025-01-01T00:00:00+00:00")
+    assert (tmp_path / "pytest.ini").read_text() == PYTEST_INI
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")  # a user's own is left alone
+    write_report(tmp_path, ReportRecord.of(finding, "insmod m\n", 1), "2025-01-01T00:00:00+00:00")
+    assert (tmp_path / "pytest.ini").read_text() == "[pytest]\n"
