@@ -6,7 +6,6 @@ import json
 import signal
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 from click.core import ParameterSource
@@ -14,16 +13,17 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from rich.console import Console
 
 from .ci import CiError, CiFlags, ci_options
+from .configcmd import ConfigCommand, command_config
 from .kernel import ModuleFileError, ModuleIndex, read_image
 from .kernel.image import cached_image
 from .kernel.index import module_files
 from .kernel.signing import key_id, keygen, load_public, sign_file
-from .prog import Outcome, Program, ProgramError, load_program, program_index
+from .prog import ProgramError, load_program, program_index
 from .render import modinfo_table, outcome_view
-from .replay import ChangedModule, changed_modules, replay_program, repro_file
-from .report import ReportRecord
+from .replay import changed_modules, replay_json, replay_program, repro_file
 from .report.lock import store_lock
 from .stopping import exit_status, sigterm_as_interrupt, stop_signal
+from .suppress import apply_suppressions, suppression_lines
 
 
 class BadInput(click.ClickException):
@@ -90,7 +90,7 @@ def main() -> None:
     """
 
 
-@main.command()
+@main.command(cls=ConfigCommand)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True,
               help="Print each outcome as one JSON object a line: the finding's record, dmesg, "
@@ -140,24 +140,6 @@ def replay(paths: tuple[Path, ...], as_json: bool, isolation: str, op_timeout: f
             console.print(f"[yellow]note: {change.format()}[/yellow]")
         console.print(outcome_view(outcome, str(path), show_log=not no_log))
     sys.exit(1 if found else 0)
-
-
-def replay_json(path: Path, prog: Program, outcome: Outcome, changed: list[ChangedModule]) -> dict[str, Any]:
-    """One replay as JSON: the report record of its finding (its fields null when clean),
-    the kernel log, and each operation's result."""
-    record: dict[str, Any] = {"file": str(path)}
-    history = ("reproduced", "replays", "minimized", "count", "first_seen", "last_seen", "last_run",
-               "seed", "modules", "dmesg")  # a report's history, not this replay's
-    for key in ReportRecord.__dataclass_fields__:
-        if key not in history:
-            record[key] = None
-    if outcome.finding is not None:
-        found = ReportRecord.of(outcome.finding, prog.format(), len(prog.ops)).to_json()
-        record.update((k, v) for k, v in found.items() if k in record)
-    record["dmesg"] = outcome.dmesg
-    record["results"] = [r.to_json() for r in outcome.results]
-    record["changed_modules"] = [{"path": str(c.path), "then": c.then, "now": c.now} for c in changed]
-    return record
 
 
 @main.command()
@@ -234,7 +216,7 @@ def sign_cmd(key: Path, files: tuple[Path, ...]) -> None:
         click.echo(f"{file}: signed with key {kid}")
 
 
-@main.command("fuzz")
+@main.command("fuzz", cls=ConfigCommand, targets="paths", tables=("kernel", "suppress"))
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--module-path", type=click.Path(path_type=Path, file_okay=False),
               default=Path("target_modules"), show_default=True,
@@ -278,7 +260,7 @@ def fuzz_cmd(paths: tuple[Path, ...], module_path: Path, time_budget: float | No
     """
     from .fuzz import Events, FuzzOptions, fuzz, resolve_targets
     from .fuzz.progress import make_progress
-    from .render import findings_lines, findings_table
+    from .render import finding_line, findings_lines, findings_table
 
     targets_in = list(paths) or [module_path]
     given = click.get_current_context().get_parameter_source("module_path") != ParameterSource.DEFAULT
@@ -294,24 +276,31 @@ def fuzz_cmd(paths: tuple[Path, ...], module_path: Path, time_budget: float | No
     if not targets:
         raise BadInput(f"no module files in {' '.join(map(str, targets_in))}")
     _check_writable(reports)
-    try:
-        outputs, baseline = ci.open("fuzz")
+    config = command_config()
+    try:  # a suppressed finding is a known one to the CI outputs, as one in the baseline is
+        outputs, baseline = ci.open("fuzz", known=[s.title for s in config.suppress])
     except CiError as err:
         raise BadInput(str(err)) from None
     if time_budget is None and max_examples is None:
         time_budget = 15.0 * len(targets)
     opts = FuzzOptions(seed=seed, max_examples=max_examples, time_budget=time_budget, steps=steps,
-                       db_dir=None if no_db else Path(".kfuzz"), reports=reports, op_timeout=op_timeout)
+                       db_dir=None if no_db else Path(".kfuzz"), reports=reports, op_timeout=op_timeout,
+                       settings={"autoload": "1", **config.kernel})
     console = _console()
     progress = make_progress(console)
     try:
         result = fuzz(targets, index, opts, Events(progress, *outputs), isolation)
     finally:
         progress.close()
+    suppressed = apply_suppressions([(tr, tr[1].finding) for tr in result.records], config.suppress)
+    result.records = suppressed.active  # a suppressed finding does not fail the run
     if console.is_terminal:
         console.print(findings_table(result))
     else:
         console.print(findings_lines(result), soft_wrap=True)
+    for line in suppression_lines([(finding_line(*tr), s) for tr, s in suppressed.suppressed],
+                                  [] if result.interrupted else suppressed.stale, config.where):
+        console.print(line, soft_wrap=True, markup=False)
     if result.interrupted:
         console.print("[yellow]interrupted: the reports above are complete[/yellow]")
         sys.exit(exit_status(result.stopped_by or signal.SIGINT))

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .executor import make_executor
 from .kernel import ModuleIndex
 from .prog import Outcome, Program, load_program, program_index
-from .report import read_record, sha256_of
+from .report import ReportRecord, read_record, sha256_of
 
 
 def repro_file(path: Path) -> Path:
@@ -59,3 +60,22 @@ def replay_program(prog: Program, isolation: str = "fork", op_timeout: float = 1
 def replay_path(path: Path, isolation: str = "fork", op_timeout: float = 1.0,
                 module_path: Path | None = None) -> Outcome:
     return replay_program(load_program(repro_file(path), module_path), isolation, op_timeout)
+
+
+def replay_json(path: Path | str, prog: Program, outcome: Outcome,
+                changed: list[ChangedModule]) -> dict[str, Any]:
+    """One replay as JSON: the report record of its finding (its fields null when clean),
+    the kernel log, and each operation's result."""
+    record: dict[str, Any] = {"file": str(path)}
+    history = ("reproduced", "replays", "minimized", "count", "first_seen", "last_seen", "last_run",
+               "seed", "modules", "dmesg")  # a report's history, not this replay's
+    for key in ReportRecord.__dataclass_fields__:
+        if key not in history:
+            record[key] = None
+    if outcome.finding is not None:
+        found = ReportRecord.of(outcome.finding, prog.format(), len(prog.ops)).to_json()
+        record.update((k, v) for k, v in found.items() if k in record)
+    record["dmesg"] = outcome.dmesg
+    record["results"] = [r.to_json() for r in outcome.results]
+    record["changed_modules"] = [{"path": str(c.path), "then": c.then, "now": c.now} for c in changed]
+    return record

@@ -8,7 +8,7 @@ listeners for the run's events (each output checked writable first).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,9 +49,12 @@ class CiFlags:
     stats: Path | None = None
     baseline: Path | None = None
 
-    def open(self, command: str, workers: int = 1) -> tuple[list[Listener], Baseline]:
-        """The listeners and the baseline (empty without --baseline). CiError on bad input."""
+    def open(self, command: str, workers: int = 1,
+             known: Iterable[str] = ()) -> tuple[list[Listener], Baseline]:
+        """The listeners and the baseline (empty without --baseline), with the titles
+        KNOWN otherwise (the project's suppressions) counted in. CiError on bad input."""
         baseline = Baseline.load(self.baseline) if self.baseline is not None else Baseline()
+        baseline = Baseline(baseline.folder, baseline.titles | frozenset(known))
         outputs = open_outputs(junit=self.junit, sarif=self.sarif, summary=self.summary, stats=self.stats,
                                baseline=baseline, command=command, workers=workers)
         return list(outputs), baseline

@@ -36,18 +36,17 @@ def report_markdown(data: dict) -> str:
 def test_source(title: str) -> str:
     return f'''"""Regression test for: {title}
 
-It replays repro.kfz in a fresh kernel and fails while the bug is there.
+It replays repro.kfz in a fresh kernel (the `kernel` fixture of kfuzz's pytest
+plugin) and fails, with the bug's report, while the bug is there.
 """
 
 from pathlib import Path
 
-from kfuzz.replay import replay_path
+from kfuzz.testing import assert_clean
 
 TITLE = {title!r}
 
 
-def test_repro_runs_clean():
-    outcome = replay_path(Path(__file__).with_name("repro.kfz"))
-    finding = outcome.finding
-    assert finding is None, f"{{finding.title}}: {{finding.message}}"
+def test_repro_runs_clean(kernel):
+    assert_clean(kernel.run_file(Path(__file__).with_name("repro.kfz")))
 '''

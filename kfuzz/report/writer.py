@@ -45,6 +45,13 @@ def read_record(folder: Path) -> ReportRecord | None:
         return None
 
 
+def _text(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except (OSError, ValueError):
+        return None
+
+
 def _readable(path: Path) -> bool:
     try:
         path.read_text()
@@ -82,12 +89,14 @@ def _files(data: dict[str, Any]) -> dict[str, str]:
 
 
 # Every folder holds a test_repro.py: pytest's default import mode would take them
-# all for one module; in importlib mode `pytest reports/` runs each.
+# all for one module; in importlib mode `pytest reports/` runs each. Their `kernel`
+# fixture is kfuzz's plugin, named here too for where entry points are not loaded.
 PYTEST_INI = """\
 # written by kfuzz: `pytest reports/` runs every report's test_repro.py
 [pytest]
-addopts = --import-mode=importlib -p no:cacheprovider
+addopts = --import-mode=importlib -p no:cacheprovider -p kfuzz.pytest_plugin
 """
+OLD_PYTEST_INIS = (PYTEST_INI.replace(" -p kfuzz.pytest_plugin", ""),)  # replaced where found
 
 
 def write_report(root: Path, record: ReportRecord, now: str, run: str | None = None) -> Path:
@@ -96,7 +105,7 @@ def write_report(root: Path, record: ReportRecord, now: str, run: str | None = N
     OSError when the folder cannot be written (no permission, a full disk)."""
     root.mkdir(parents=True, exist_ok=True)
     with store_lock(root):
-        if not (root / "pytest.ini").exists():
+        if not (root / "pytest.ini").exists() or _text(root / "pytest.ini") in OLD_PYTEST_INIS:
             _atomic_write(root / "pytest.ini", PYTEST_INI)
         folder = root / folder_name(record.kind, record.title)
         old = read_record(folder)
