@@ -38,8 +38,7 @@ def checklist(check: ModuleCheck) -> RenderableType:
     parts.append(Text("never reached:", style="bold"))
     parts.append(Text("\n".join(lines) if lines else "  nothing", style="yellow" if lines else "green"))
     failed = sum(r.failed for r in check.results)
-    verdict = Text(f"{check.module}: {failed} check(s) failed" if failed else f"{check.module}: all checks pass",
-                   style="bold red" if failed else "bold green")
-    parts.append(verdict)
+    said = f"{failed} check(s) failed" if failed else "all checks pass"
+    parts.append(Text(f"{check.module}: {said}", style="bold red" if failed else "bold green"))
     parts.append(Text(f"({seconds(check.seconds)})", style="dim"))
     return Group(*parts)

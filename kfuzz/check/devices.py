@@ -14,22 +14,23 @@ NAME = "plug/unplug and bind/unbind cycles"
 TICK = 10  # jiffies: timers the driver armed fire, queued work runs
 
 
-def io_lines(paths: list[str], ioctls: list[int], fd: str) -> list[str]:
-    """Open each node, read, write, one ioctl, close."""
-    out = []
-    for path in paths:
-        out += [f"open {path} -> {fd}", f"read {fd} 16", f'write {fd} "kfuzz"',
-                f"ioctl {fd} {ioctls[0]:#x} 0", f"close {fd}"]
-    return out
+def io_lines(fd: str, ioctls: list[int]) -> list[str]:
+    return [f"read {fd} 16", f'write {fd} "kfuzz"', f"ioctl {fd} {ioctls[0]:#x} 0"]
 
 
 def cycle_lines(surface: Surface, bus: str, dev_id: str) -> list[str]:
+    """Plug, I/O, an interrupt, a rebind, I/O again, unplug; then plug again and unplug
+    with the nodes open (a surprise removal), and I/O on the open files after it."""
     plug = f"plug {bus} {dev_id}"
     paths = [n.path for n in surface.nodes if len(n.setup) > 1 and n.setup[-1].startswith(plug)]
-    io = io_lines(paths, surface.ioctls, "fd0")
+    fds = [f"fd{i}" for i in range(len(paths))]
+    opened = [f"open {path} -> {fd}" for path, fd in zip(paths, fds, strict=True)]
+    io = [line for fd in fds for line in io_lines(fd, surface.ioctls)]
+    closed = [f"close {fd}" for fd in fds]
     irq = ["irq dev0", f"tick {TICK}"]
-    return [f"modprobe {surface.target}", f"{plug} -> dev0", *io, *irq, "unbind dev0", "bind dev0", *io, *irq,
-            "unplug dev0", f"{plug} -> dev1", *io, "unplug dev1", f"rmmod {surface.target}"]
+    return [f"modprobe {surface.target}", f"{plug} -> dev0", *opened, *io, *closed, *irq,
+            "unbind dev0", "bind dev0", *opened, *io, *closed, *irq, "unplug dev0",
+            f"{plug} -> dev0", *opened, "unplug dev0", *io, *closed, f"rmmod {surface.target}"]
 
 
 # lines whose failure is the driver's, not an I/O answer
@@ -55,5 +56,5 @@ def device_cycles(prober: Prober, surface: Surface) -> CheckResult:
         return CheckResult(NAME, Verdict.FAIL, "; ".join(f.title for f in findings), took, findings)
     if bad:
         return CheckResult(NAME, Verdict.FAIL, bad[0], took)
-    return CheckResult(NAME, Verdict.PASS, f"{len(surface.ids)} device ids, two plugs and a rebind each, an interrupt and a tick, "
-                       f"with I/O on their nodes", took)
+    return CheckResult(NAME, Verdict.PASS, f"{len(surface.ids)} device id(s): two plugs and a rebind each, "
+                       f"I/O on their nodes, an interrupt and a tick, an unplug with the nodes open", took)

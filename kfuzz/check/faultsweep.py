@@ -63,7 +63,7 @@ def _line(name: str, sweeps: list[Sweep], prober: Prober) -> CheckResult:
         failed += r.failed_calls
         findings += [f for f in r.findings if f not in findings]
     verdict = Verdict.FAIL if findings else Verdict.PASS
-    detail = f"{len(sweeps)} operations, {failed} fallible calls failed in turn, {programs} programs"
+    detail = f"{len(sweeps)} operation(s), {failed} fallible call(s) failed in turn, {programs} programs"
     if findings:
         detail = "; ".join(f.title for f in findings)
     return CheckResult(name, verdict, detail, time.monotonic() - start, findings)

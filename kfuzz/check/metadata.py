@@ -35,12 +35,14 @@ def signature(index: ModuleIndex, target: str, keys: tuple[bytes, ...], keyring:
     if keys:
         state = image.signature_state(keys)
         if state == "valid":
-            return CheckResult("signature", Verdict.PASS, f"verified with {keyring} (key {sig.key_id if sig else '?'})")
+            kid = sig.key_id if sig else "?"
+            return CheckResult("signature", Verdict.PASS, f"verified with {keyring} (key {kid})")
         return CheckResult("signature", Verdict.FAIL, f"{state} against {keyring}")
     if sig is None:
         verdict = Verdict.FAIL if require else Verdict.INFO
         return CheckResult("signature", verdict, "unsigned" + (" (--require-signature)" if require else ""))
-    return CheckResult("signature", Verdict.INFO, f"signed with key {sig.key_id} (give --keyring to verify it)")
+    return CheckResult("signature", Verdict.INFO,
+                       f"signed with key {sig.key_id} (give --keyring to verify it)")
 
 
 def taint(prober: Prober, target: str, keyring: Path | None) -> CheckResult:

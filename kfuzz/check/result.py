@@ -8,11 +8,11 @@ with its verdict, time and the findings it wrote a report for.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 
-class Verdict(str, Enum):
+class Verdict(StrEnum):
     """A line's verdict. Only FAIL fails the check: WARN and INFO are shown, not counted."""
 
     PASS = "pass"

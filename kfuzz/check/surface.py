@@ -44,8 +44,8 @@ def _concrete(v: int) -> int:
 def table_ids(index: ModuleIndex, target: str) -> list[tuple[str, str]]:
     ids = []
     for dev in index.images[target].device_table:
-        text = dev.name if dev.bus == "platform" else f"{_concrete(dev.vendor):04x}:{_concrete(dev.device):04x}"
-        ids.append((dev.bus, text))
+        pair = f"{_concrete(dev.vendor):04x}:{_concrete(dev.device):04x}"
+        ids.append((dev.bus, dev.name if dev.bus == "platform" else pair))
     return list(dict.fromkeys(ids))
 
 
@@ -77,5 +77,6 @@ def discover(executor: Executor, index: ModuleIndex, target: str, settings: dict
     surface.nodes += [Node(p, tuple(load)) for p in sorted(loaded - base)]
     for bus, dev_id in surface.ids:
         setup = [*load, f"plug {bus} {dev_id} -> dev0"]
-        surface.nodes += [Node(p, tuple(setup)) for p in sorted(_nodes_after(executor, settings, setup) - loaded)]
+        made = _nodes_after(executor, settings, setup) - loaded
+        surface.nodes += [Node(p, tuple(setup)) for p in sorted(made)]
     return surface

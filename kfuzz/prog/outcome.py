@@ -105,6 +105,6 @@ class Outcome:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Outcome:
         finding = Finding.from_dict(data["finding"]) if data.get("finding") else None
-        return cls(finding, list(data["dmesg"]), [OpResult(r["op"], r["result"], r.get("faults", 0), r.get("fault_site", ""))
-                            for r in data["results"]],
-                   data.get("taints", "G"))
+        results = [OpResult(r["op"], r["result"], r.get("faults", 0), r.get("fault_site", ""))
+                   for r in data["results"]]
+        return cls(finding, list(data["dmesg"]), results, data.get("taints", "G"))
