@@ -336,6 +336,8 @@ def check_cmd(paths: tuple[Path, ...], module_path: Path, reports: Path, keyring
 
     Exit status: 0 every check passes, 1 a check found a bug, 2 bad usage or input.
     """
+    import uuid
+
     from .check import CheckOptions, check_module, checklist
     from .fuzz import resolve_targets
 
@@ -359,9 +361,10 @@ def check_cmd(paths: tuple[Path, ...], module_path: Path, reports: Path, keyring
                         fuzz_examples=fuzz_examples, isolation=isolation, op_timeout=op_timeout)
     console = _console()
     failed = False
+    run = uuid.uuid4().hex  # a bug met by several modules' checks counts once in its report
     for target in targets:  # each module's checklist as soon as it is done
-        done = check_module(target, index, opts)
-        console.print(checklist(done))
+        done = check_module(target, index, opts, run)
+        console.print(checklist(done), soft_wrap=True)
         failed |= done.failed
     sys.exit(1 if failed else 0)
 

@@ -88,7 +88,7 @@ def test_cli_checklist_and_exit_codes(tmp_path: Path) -> None:
     clean = kfuzz("check", MODULES / "ringdev.py", "--fuzz-examples", 5, "--reports", tmp_path)
     assert clean.exit_code == 0, clean.output
     for name in ("load and unload cycles", "fault injection: init", "an open file pins the module",
-                 "licence", "signature", "taint", "fuzz (5 test cases, seed 0)", "never reached"):
+                 "licence", "signature", "taint", "fuzz: 5 cases, seed 0", "never reached"):
         assert name in clean.output
     assert "ringdev: all checks pass" in clean.output
     buggy = kfuzz("check", BUGGY / "noowner.py", "--fuzz-examples", 0, "--reports", tmp_path)

@@ -1,44 +1,46 @@
-"""The checklist as rich shows it: a line per check with its verdict and time, then
-the reports written, then what no check reached."""
+"""The checklist as rich shows it: a line per check (its verdict, time, name and what
+it found), then the reports written, then what no check reached. Lines, not a table,
+so that a CI log of 80 columns keeps one check a line."""
 
 from __future__ import annotations
 
 from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 
 from .result import CheckResult, ModuleCheck, Verdict
 
 STYLE = {Verdict.PASS: "green", Verdict.FAIL: "bold red", Verdict.WARN: "yellow",
          Verdict.INFO: "cyan", Verdict.SKIP: "dim"}
+MARK = {Verdict.PASS: "✓", Verdict.FAIL: "✗", Verdict.WARN: "!", Verdict.INFO: "i", Verdict.SKIP: "-"}
 
 
 def seconds(s: float) -> str:
     return f"{s * 1000:.0f}ms" if s < 1 else f"{s:.1f}s"
 
 
-def verdict_text(result: CheckResult) -> Text:
-    return Text(result.verdict.value.upper(), style=STYLE[result.verdict])
+def check_line(result: CheckResult, width: int) -> Text:
+    """`✓ PASS   12ms  licence  "GPL" (GPL-compatible)`"""
+    line = Text("  ")
+    line.append(f"{MARK[result.verdict]} {result.verdict.value.upper():<4}", style=STYLE[result.verdict])
+    line.append(f" {seconds(result.seconds):>6}  ")
+    line.append(f"{result.name:<{width}}", style="bold")
+    line.append(f"  {result.detail}", style="red" if result.failed else "")
+    return line
 
 
 def checklist(check: ModuleCheck) -> RenderableType:
-    table = Table(title=f"kfuzz check {check.path}", title_justify="left", show_edge=False)
-    table.add_column("check")
-    table.add_column("verdict")
-    table.add_column("time", justify="right")
-    table.add_column("detail", overflow="fold")
-    for r in check.results:
-        table.add_row(r.name, verdict_text(r), seconds(r.seconds), r.detail)
-    parts: list[RenderableType] = [table]
+    width = max((len(r.name) for r in check.results), default=0)
+    parts: list[RenderableType] = [Text(f"kfuzz check {check.path}", style="bold")]
+    parts += [check_line(r, width) for r in check.results]
     for f in check.findings:
         where = str(f.report) if f.report else "(report not written)"
-        parts.append(Text(f"  {f.kind}: {f.title} -> {where}", style="red"))
+        parts.append(Text(f"  report: {f.kind}: {f.title} -> {where}", style="red"))
     lines = [*(f"  fallible call never made to fail: {s}" for s in check.unreached.sites),
              *(f"  file operation no node exposed: {s}" for s in check.unreached.fops)]
     parts.append(Text("never reached:", style="bold"))
     parts.append(Text("\n".join(lines) if lines else "  nothing", style="yellow" if lines else "green"))
     failed = sum(r.failed for r in check.results)
     said = f"{failed} check(s) failed" if failed else "all checks pass"
-    parts.append(Text(f"{check.module}: {said}", style="bold red" if failed else "bold green"))
-    parts.append(Text(f"({seconds(check.seconds)})", style="dim"))
+    parts.append(Text(f"{check.module}: {said} ({seconds(check.seconds)})",
+                      style="bold red" if failed else "bold green"))
     return Group(*parts)

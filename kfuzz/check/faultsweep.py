@@ -51,10 +51,10 @@ def sweep(prober: Prober, s: Sweep) -> SweepResult:
     return result
 
 
-def _line(name: str, sweeps: list[Sweep], prober: Prober) -> CheckResult:
+def _line(name: str, sweeps: list[Sweep], prober: Prober, none: str) -> CheckResult:
     start = time.monotonic()
     if not sweeps:
-        return CheckResult(name, Verdict.SKIP, "nothing to sweep", time.monotonic() - start)
+        return CheckResult(name, Verdict.SKIP, none, time.monotonic() - start)
     findings: list[CheckFinding] = []
     programs = failed = 0
     for s in sweeps:
@@ -79,8 +79,8 @@ def fault_checks(prober: Prober, surface: Surface) -> list[CheckResult]:
     fops = [Sweep((*node.setup, f"open {node.path} -> fd0"), line)
             for node in surface.nodes for line in (*IO_LINES, *io, "close fd0")]
     return [
-        _line("fault injection: init", init, prober),
-        _line("fault injection: probe", probe, prober),
-        _line("fault injection: open", opens, prober),
-        _line("fault injection: read, write, ioctl, release", fops, prober),
+        _line("fault injection: init", init, prober, ""),
+        _line("fault injection: probe", probe, prober, "no device table"),
+        _line("fault injection: open", opens, prober, "no node"),
+        _line("fault injection: read, write, ioctl, release", fops, prober, "no node"),
     ]

@@ -18,7 +18,7 @@ DEFAULT_EXAMPLES = 200
 
 def fuzz_part(target: str, index: ModuleIndex, examples: int, reports: Path, isolation: str,
               op_timeout: float, events: Events | None = None) -> CheckResult:
-    name = f"fuzz ({examples} test cases, seed {SEED})"
+    name = f"fuzz: {examples} cases, seed {SEED}"
     if examples == 0:
         return CheckResult(name, Verdict.SKIP, "--fuzz-examples 0")
     start = time.monotonic()

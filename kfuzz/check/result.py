@@ -74,4 +74,9 @@ class ModuleCheck:
 
     @property
     def findings(self) -> list[CheckFinding]:
-        return [f for r in self.results for f in r.findings]
+        """Each distinct bug once (by title), in the order the checks met them."""
+        seen: dict[str, CheckFinding] = {}
+        for r in self.results:
+            for f in r.findings:
+                seen.setdefault(f.title, f)
+        return list(seen.values())
