@@ -243,7 +243,7 @@ class Kernel:
         except KernelStop:
             return None
         finally:
-            self.faults.arm(None)
+            self.faults.disarm()
             self.uid = 0
             self.locking.reset()
             self.context.clear()

@@ -48,6 +48,8 @@ class Reply:
     nodes: tuple[str, ...] = ()
     loaded: tuple[str, ...] = ()
     dmesg: list[str] = field(default_factory=list)  # the kernel log, sent only with a finding
+    faults: int = 0  # fallible calls the operation made (fail_nth past it fails nothing)
+    fault_site: str = ""  # "module:line" of the call fail_nth made fail, if one did
 
     @property
     def ok(self) -> bool:
@@ -55,17 +57,19 @@ class Reply:
 
     def __reduce__(self) -> tuple[type[Reply], tuple[object, ...]]:
         # a tuple of the values pickles at a fraction of a dataclass's cost (one per operation)
-        return Reply, (self.result, self.finding, self.nodes, self.loaded, self.dmesg)
+        return Reply, (self.result, self.finding, self.nodes, self.loaded, self.dmesg, self.faults,
+                       self.fault_site)
 
     def to_json(self) -> dict[str, Any]:
         return {"result": self.result, "finding": self.finding.to_dict() if self.finding else None,
-                "nodes": list(self.nodes), "loaded": list(self.loaded), "dmesg": list(self.dmesg)}
+                "nodes": list(self.nodes), "loaded": list(self.loaded), "dmesg": list(self.dmesg),
+                "faults": self.faults, "fault_site": self.fault_site}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Reply:
         finding = Finding.from_dict(data["finding"]) if data.get("finding") else None
         return cls(data["result"], finding, tuple(data["nodes"]), tuple(data["loaded"]),
-                   list(data.get("dmesg", [])))
+                   list(data.get("dmesg", [])), data.get("faults", 0), data.get("fault_site", ""))
 
 
 @dataclass
@@ -74,9 +78,11 @@ class OpResult:
 
     op: str
     result: Result
+    faults: int = 0  # fallible calls it made
+    fault_site: str = ""  # "module:line" of the call its fail_nth made fail, if one did
 
     def to_json(self) -> dict[str, Any]:
-        return {"op": self.op, "result": self.result}
+        return {"op": self.op, "result": self.result, "faults": self.faults, "fault_site": self.fault_site}
 
 
 @dataclass
@@ -99,5 +105,6 @@ class Outcome:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Outcome:
         finding = Finding.from_dict(data["finding"]) if data.get("finding") else None
-        return cls(finding, list(data["dmesg"]), [OpResult(r["op"], r["result"]) for r in data["results"]],
-                   data.get("taints", "G"))
+        results = [OpResult(r["op"], r["result"], r.get("faults", 0), r.get("fault_site", ""))
+                   for r in data["results"]]
+        return cls(finding, list(data["dmesg"]), results, data.get("taints", "G"))

@@ -125,8 +125,10 @@ class KernelSession:
     def _reply(self, result: object, bind: str | None = None) -> Reply:
         kernel = self.kernel
         finding = kernel.findings[0] if kernel.findings else None
+        site = kernel.faults.failed_at
         return Reply(describe(result, bind), finding, tuple(kernel.fs.nodes), tuple(kernel.loader.modules),
-                     kernel.log.dmesg() if finding is not None else [])
+                     kernel.log.dmesg() if finding is not None else [], kernel.faults.count,
+                     f"{site.module}:{site.lineno}" if site else "")
 
     def execute(self, op: Op) -> object:
         """Runs one operation through its table entry; binds its name when it succeeded."""
@@ -180,7 +182,8 @@ class KernelSession:
             results.clear()
             for op in prog.ops:
                 reply = self.step(op)
-                results.append(OpResult(replace(op, comment="").format(), reply.result))
+                results.append(OpResult(replace(op, comment="").format(), reply.result, reply.faults,
+                                        reply.fault_site))
                 if reply.finding is not None:
                     return
 

@@ -1,0 +1,60 @@
+"""Plug and unplug, bind and unbind cycles for each id of the device table, with I/O
+on the nodes the driver creates between them."""
+
+from __future__ import annotations
+
+import time
+
+from ..prog.outcome import failed
+from .probe import Prober
+from .result import CheckFinding, CheckResult, Verdict
+from .surface import Surface
+
+NAME = "plug/unplug and bind/unbind cycles"
+TICK = 10  # jiffies: timers the driver armed fire, queued work runs
+
+
+def io_lines(fd: str, ioctls: list[int]) -> list[str]:
+    return [f"read {fd} 16", f'write {fd} "kfuzz"', f"ioctl {fd} {ioctls[0]:#x} 0"]
+
+
+def cycle_lines(surface: Surface, bus: str, dev_id: str) -> list[str]:
+    """Plug, I/O, an interrupt, a rebind, I/O again, unplug; then plug again and unplug
+    with the nodes open (a surprise removal), and I/O on the open files after it."""
+    plug = f"plug {bus} {dev_id}"
+    paths = [n.path for n in surface.nodes if len(n.setup) > 1 and n.setup[-1].startswith(plug)]
+    fds = [f"fd{i}" for i in range(len(paths))]
+    opened = [f"open {path} -> {fd}" for path, fd in zip(paths, fds, strict=True)]
+    io = [line for fd in fds for line in io_lines(fd, surface.ioctls)]
+    closed = [f"close {fd}" for fd in fds]
+    irq = ["irq dev0", f"tick {TICK}"]
+    return [f"modprobe {surface.target}", f"{plug} -> dev0", *opened, *io, *closed, *irq,
+            "unbind dev0", "bind dev0", *opened, *io, *closed, *irq, "unplug dev0",
+            f"{plug} -> dev0", *opened, "unplug dev0", *io, *closed, f"rmmod {surface.target}"]
+
+
+# lines whose failure is the driver's, not an I/O answer
+MUST_SUCCEED = ("modprobe", "plug", "unbind", "bind", "unplug", "rmmod", "open", "close")
+
+
+def device_cycles(prober: Prober, surface: Surface) -> CheckResult:
+    start = time.monotonic()
+    if not surface.ids:
+        return CheckResult(NAME, Verdict.SKIP, "no device table", 0.0)
+    findings: list[CheckFinding] = []
+    bad: list[str] = []
+    for bus, dev_id in surface.ids:
+        lines = cycle_lines(surface, bus, dev_id)
+        outcome = prober.run(lines)
+        if outcome.finding is not None:
+            findings.append(prober.report(outcome, lines))
+            continue
+        bad += [f"{bus} {dev_id}: {r.op} gave {r.result}" for r in outcome.results
+                if r.op.split()[0] in MUST_SUCCEED and failed(r.result)]
+    took = time.monotonic() - start
+    if findings:
+        return CheckResult(NAME, Verdict.FAIL, "; ".join(f.title for f in findings), took, findings)
+    if bad:
+        return CheckResult(NAME, Verdict.FAIL, bad[0], took)
+    return CheckResult(NAME, Verdict.PASS, f"{len(surface.ids)} device id(s): two plugs and a rebind each, "
+                       f"I/O on their nodes, an interrupt and a tick, an unplug with the nodes open", took)

@@ -1,0 +1,105 @@
+"""What a module could do, read from its source without running it: the fallible
+calls it makes (by call site) and the file operations its FileOperations declare.
+
+The checklist ends with what no check reached; these are the lists it compares with.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+# module-api.md's fallible calls, and the kapi names that are the same function
+FALLIBLE = frozenset({
+    "kmalloc", "kzalloc", "kcalloc", "devm_kzalloc", "register_chrdev", "misc_register",
+    "driver_register", "pci_register_driver", "usb_register", "platform_driver_register",
+    "request_irq", "devm_request_irq", "alloc_workqueue", "create_singlethread_workqueue",
+    "proc_create", "proc_create_data", "register_pm_notifier",
+})
+
+# a FileOperations keyword -> the operation of a program that calls it
+FOPS = {"open": "open", "read": "read", "write": "write", "unlocked_ioctl": "ioctl",
+        "release": "release", "llseek": "llseek"}
+
+
+@dataclass(frozen=True)
+class CallSite:
+    """A fallible call in module code."""
+
+    module: str
+    function: str
+    line: int
+    call: str
+
+    @property
+    def key(self) -> str:
+        """As an operation's `fault_site` names it."""
+        return f"{self.module}:{self.line}"
+
+    def format(self, path: Path) -> str:
+        return f"{self.call} in {self.function} ({path.name}:{self.line})"
+
+
+@dataclass(frozen=True)
+class DeclaredFop:
+    """One callback of a FileOperations in the source: `ringdev_fops.read`."""
+
+    fops: str
+    op: str  # the program's name for it: open, read, write, ioctl, release, llseek
+    function: str
+
+    def format(self) -> str:
+        return f"{self.fops}.{self.op} ({self.function})"
+
+
+def _called(node: ast.Call) -> str:
+    func = node.func
+    if isinstance(func, ast.Name):
+        return func.id
+    return func.attr if isinstance(func, ast.Attribute) else ""
+
+
+def _functions(tree: ast.Module) -> list[tuple[int, int, str]]:
+    return [(n.lineno, n.end_lineno or n.lineno, n.name) for n in ast.walk(tree)
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+
+
+def _function_at(funcs: list[tuple[int, int, str]], line: int, module: str) -> str:
+    inner = [(start, name) for start, end, name in funcs if start <= line <= end]
+    return max(inner)[1] if inner else f"{module}_module_body"
+
+
+def fallible_sites(module: str, source: str) -> list[CallSite]:
+    """Each call of a fallible kapi function, in line order."""
+    tree = ast.parse(source)
+    funcs = _functions(tree)
+    sites = {CallSite(module, _function_at(funcs, n.lineno, module), n.lineno, _called(n))
+             for n in ast.walk(tree) if isinstance(n, ast.Call) and _called(n) in FALLIBLE}
+    return sorted(sites, key=lambda s: (s.line, s.call))
+
+
+def declared_fops(source: str) -> list[DeclaredFop]:
+    """Each callback a `NAME = FileOperations(...)` assignment names."""
+    out = []
+    for node in ast.walk(ast.parse(source)):
+        if not (isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
+                and _called(node.value) == "FileOperations"):
+            continue
+        target = node.targets[0]
+        name = target.id if isinstance(target, ast.Name) else "fops"
+        for kw in node.value.keywords:
+            if kw.arg in FOPS and not (isinstance(kw.value, ast.Constant) and kw.value.value is None):
+                out.append(DeclaredFop(name, FOPS[kw.arg], ast.unparse(kw.value)))
+    return out
+
+
+def ioctl_numbers(source: str) -> list[int]:
+    """The module's ioctl commands: module-level `NAME = int` whose NAME says IOC."""
+    out = []
+    for node in ast.parse(source).body:
+        if (isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
+                and "IOC" in node.targets[0].id and isinstance(node.value, ast.Constant)
+                and isinstance(node.value.value, int)):
+            out.append(node.value.value)
+    return list(dict.fromkeys(out))
