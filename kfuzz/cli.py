@@ -310,7 +310,7 @@ def fuzz_cmd(paths: tuple[Path, ...], module_path: Path, time_budget: float | No
     sys.exit(1 if len(known) < len(result.records) else 0)
 
 
-@main.command("check")
+@main.command("check", cls=ConfigCommand, targets="paths")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--module-path", type=click.Path(path_type=Path, file_okay=False),
               default=Path("target_modules"), show_default=True,
@@ -326,8 +326,10 @@ def fuzz_cmd(paths: tuple[Path, ...], module_path: Path, time_budget: float | No
               help="Kernels in a worker subprocess, or in this process.")
 @click.option("--op-timeout", type=click.FloatRange(min=0.01), default=0.5, show_default=True,
               help="Seconds an operation may run before it is a hang.")
+@ci_options
 def check_cmd(paths: tuple[Path, ...], module_path: Path, reports: Path, keyring: Path | None,
-              require_signature: bool, fuzz_examples: int, isolation: str, op_timeout: float) -> None:
+              require_signature: bool, fuzz_examples: int, isolation: str, op_timeout: float,
+              ci: CiFlags) -> None:
     """The pre-release check of module files or folders: a checklist line per check.
 
     Load and unload cycles (and the Python heap across them); fail_nth sweeps over
@@ -342,7 +344,9 @@ def check_cmd(paths: tuple[Path, ...], module_path: Path, reports: Path, keyring
     import uuid
 
     from .check import CheckOptions, check_module, checklist
-    from .fuzz import resolve_targets
+    from .check.events import emit_check
+    from .fuzz import Events, resolve_targets
+    from .fuzz.events import Counts, RunFinished
 
     given = click.get_current_context().get_parameter_source("module_path") != ParameterSource.DEFAULT
     if given and not module_path.is_dir():
@@ -360,15 +364,27 @@ def check_cmd(paths: tuple[Path, ...], module_path: Path, reports: Path, keyring
     if not targets:
         raise BadInput(f"no module files in {' '.join(map(str, paths))}")
     _check_writable(reports)
+    try:
+        outputs, baseline = ci.open("check")
+    except CiError as err:
+        raise BadInput(str(err)) from None
+    events = Events(*outputs)
     opts = CheckOptions(reports=reports, keyring=keyring, keys=keys, require_signature=require_signature,
                         fuzz_examples=fuzz_examples, isolation=isolation, op_timeout=op_timeout)
     console = _console()
     failed = False
     run = uuid.uuid4().hex  # a bug met by several modules' checks counts once in its report
+    seconds = 0.0
     for target in targets:  # each module's checklist as soon as it is done
         done = check_module(target, index, opts, run)
         console.print(checklist(done), soft_wrap=True)
-        failed |= done.failed
+        emit_check(events, done)
+        seconds += done.seconds
+        # with --baseline, a module fails only on a line whose findings are all new, or that
+        # failed without a finding (a signature, a node that does not pin)
+        failed |= any(r.failed and (not r.findings or any(f.title not in baseline for f in r.findings))
+                      for r in done.results)
+    events.emit(RunFinished(Counts(0, 0, seconds, 0), False))
     sys.exit(1 if failed else 0)
 
 

@@ -406,3 +406,24 @@ def feed(listener: Listener | None, root: Path, findings: list[Finding],
     counts = Counts(5, 50, 0.5, len(findings) + len(lost))
     tell(CampaignFinished("m", counts))
     tell(RunFinished(counts, interrupted=False))
+
+
+def test_check_writes_the_same_ci_outputs(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    result = kfuzz("check", BUGGY / "leakinit.py", TARGETS / "ringbuf.py", "--module-path", TARGETS,
+                   "--fuzz-examples", 0, "--reports", tmp_path / "reports", "--junit", out / "j.xml",
+                   "--sarif", out / "s.sarif", "--stats", out / "stats.json")
+    assert result.exit_code == 1, result.output
+    JUNIT_XSD.validate(str(out / "j.xml"))
+    cases = {c.get("name"): c for c in ET.parse(out / "j.xml").getroot().iter("testcase")}
+    assert set(cases) == {"leakinit", "ringbuf"}
+    assert [f.get("message") for f in cases["leakinit"].iter("failure")] == ["memory leak in leakinit_init"]
+    assert not list(cases["ringbuf"].iter("failure"))
+    sarif = json.loads((out / "s.sarif").read_text())
+    validate_sarif(sarif)
+    assert [r["message"]["text"] for r in sarif["runs"][0]["results"]] == ["memory leak in leakinit_init"]
+    # the finding known to main's reports: the check passes
+    known = kfuzz("check", BUGGY / "leakinit.py", "--module-path", TARGETS, "--fuzz-examples", 0,
+                  "--reports", tmp_path / "again", "--baseline", tmp_path / "reports")
+    assert known.exit_code == 0, known.output
