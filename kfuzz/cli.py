@@ -13,6 +13,7 @@ from click.core import ParameterSource
 from cryptography.exceptions import UnsupportedAlgorithm
 from rich.console import Console
 
+from .dbcli import db as db_group
 from .kernel import ModuleFileError, ModuleIndex, read_image
 from .kernel.image import cached_image
 from .kernel.index import module_files
@@ -233,6 +234,25 @@ def sign_cmd(key: Path, files: tuple[Path, ...]) -> None:
         click.echo(f"{file}: signed with key {kid}")
 
 
+def _example_database(db: str | None, no_db: bool) -> tuple[Path | None, str | None]:
+    """The folder for Hypothesis's files and the Redis URL, if any, of --db and --no-db."""
+    from .fuzz.corpus import REDIS_SCHEME, CorpusError, connect
+
+    if db is None:
+        return (None if no_db else Path(".kfuzz")), None
+    if no_db:
+        raise BadInput("--db and --no-db: give one of them, not both")
+    if not db.startswith(REDIS_SCHEME):
+        if "://" in db:
+            raise BadInput(f"--db {db}: only redis:// URLs are supported; or give a folder")
+        return Path(db), None
+    try:
+        connect(db).close()  # a Redis that cannot be reached is bad input now, not in an hour
+    except CorpusError as err:
+        raise BadInput(str(err)) from None
+    return Path(".kfuzz"), db
+
+
 @main.command("fuzz")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--module-path", type=click.Path(path_type=Path, file_okay=False),
@@ -253,8 +273,12 @@ def sign_cmd(key: Path, files: tuple[Path, ...]) -> None:
 @click.option("--op-timeout", type=click.FloatRange(min=0.01), default=0.5, show_default=True,
               help="Seconds an operation may run before it is a hang.")
 @click.option("--no-db", is_flag=True, help="Do not read or write the example database in .kfuzz/.")
+@click.option("--db", "db", default=None, metavar="URL|DIR",
+              help="The example database: a folder (default .kfuzz/) or a Redis shared by several "
+                   "machines, redis://HOST:PORT/N (needs kfuzz[cluster]).")
 def fuzz_cmd(paths: tuple[Path, ...], module_path: Path, time_budget: float | None, max_examples: int | None,
-             seed: int, reports: Path, isolation: str, steps: int, op_timeout: float, no_db: bool) -> None:
+             seed: int, reports: Path, isolation: str, steps: int, op_timeout: float, no_db: bool,
+             db: str | None) -> None:
     """Fuzz module files or folders (PATHS, default target_modules/) and write a report per bug.
 
     Each target module gets its own campaign: random sequences of load, unload,
@@ -289,8 +313,9 @@ def fuzz_cmd(paths: tuple[Path, ...], module_path: Path, time_budget: float | No
     _check_writable(reports)
     if time_budget is None and max_examples is None:
         time_budget = 15.0 * len(targets)
+    db_dir, db_url = _example_database(db, no_db)
     opts = FuzzOptions(seed=seed, max_examples=max_examples, time_budget=time_budget, steps=steps,
-                       db_dir=None if no_db else Path(".kfuzz"), reports=reports, op_timeout=op_timeout)
+                       db_dir=db_dir, db_url=db_url, reports=reports, op_timeout=op_timeout)
     console = _console()
     progress = make_progress(console)
     try:
@@ -306,6 +331,8 @@ def fuzz_cmd(paths: tuple[Path, ...], module_path: Path, time_budget: float | No
         sys.exit(exit_status(result.stopped_by or signal.SIGINT))
     sys.exit(1 if result.records else 0)
 
+
+main.add_command(db_group)
 
 if __name__ == "__main__":
     main()
