@@ -6,7 +6,7 @@ import json
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.core import ParameterSource
@@ -24,6 +24,9 @@ from .replay import ChangedModule, changed_modules, replay_program, repro_file
 from .report import ReportRecord
 from .report.lock import store_lock
 from .stopping import exit_status, sigterm_as_interrupt, stop_signal
+
+if TYPE_CHECKING:
+    from .fuzz import Events, FuzzOptions, FuzzResult
 
 
 class BadInput(click.ClickException):
@@ -276,9 +279,12 @@ def _example_database(db: str | None, no_db: bool) -> tuple[Path | None, str | N
 @click.option("--db", "db", default=None, metavar="URL|DIR",
               help="The example database: a folder (default .kfuzz/) or a Redis shared by several "
                    "machines, redis://HOST:PORT/N (needs kfuzz[cluster]).")
+@click.option("--cluster", default=None, metavar="ADDRESS",
+              help="Run the campaigns as tasks on the Dask cluster whose scheduler is at ADDRESS "
+                   "(tcp://HOST:8786; workers: kfuzz worker ADDRESS). Reports are written here.")
 def fuzz_cmd(paths: tuple[Path, ...], module_path: Path, time_budget: float | None, max_examples: int | None,
              seed: int, reports: Path, isolation: str, steps: int, op_timeout: float, no_db: bool,
-             db: str | None) -> None:
+             db: str | None, cluster: str | None) -> None:
     """Fuzz module files or folders (PATHS, default target_modules/) and write a report per bug.
 
     Each target module gets its own campaign: random sequences of load, unload,
@@ -293,7 +299,7 @@ def fuzz_cmd(paths: tuple[Path, ...], module_path: Path, time_budget: float | No
     Exit status: 0 no finding, 1 findings, 2 bad usage or input, 130 interrupted
     (Ctrl-C), 143 terminated (SIGTERM).
     """
-    from .fuzz import Events, FuzzOptions, fuzz, resolve_targets
+    from .fuzz import Events, FuzzOptions, resolve_targets
     from .fuzz.progress import make_progress
     from .render import findings_lines, findings_table
 
@@ -319,9 +325,11 @@ def fuzz_cmd(paths: tuple[Path, ...], module_path: Path, time_budget: float | No
     console = _console()
     progress = make_progress(console)
     try:
-        result = fuzz(targets, index, opts, Events(progress), isolation)
+        result = _run_fuzz(targets, index, opts, Events(progress), isolation, cluster)
     finally:
         progress.close()
+    for failure in result.failures:
+        console.print(f"[red]campaign failed:[/red] {failure}", soft_wrap=True)
     if console.is_terminal:
         console.print(findings_table(result))
     else:
@@ -329,7 +337,46 @@ def fuzz_cmd(paths: tuple[Path, ...], module_path: Path, time_budget: float | No
     if result.interrupted:
         console.print("[yellow]interrupted: the reports above are complete[/yellow]")
         sys.exit(exit_status(result.stopped_by or signal.SIGINT))
-    sys.exit(1 if result.records else 0)
+    sys.exit(1 if result.records or result.failures else 0)
+
+
+def _run_fuzz(targets: list[str], index: ModuleIndex, opts: FuzzOptions, events: Events, isolation: str,
+              cluster: str | None) -> FuzzResult:
+    """The campaigns, here or on a Dask cluster."""
+    from .fuzz import fuzz
+
+    if cluster is None:
+        return fuzz(targets, index, opts, events, isolation)
+    from .cluster.client import ClusterError, fuzz_on_cluster
+
+    if isolation != "fork":
+        raise BadInput("--cluster runs kernels in worker subprocesses: leave out --isolation inprocess")
+    try:
+        return fuzz_on_cluster(cluster, targets, index, opts, events)
+    except ClusterError as err:
+        raise BadInput(str(err)) from None
+
+
+@main.command("worker")
+@click.argument("address")
+@click.option("--nworkers", type=click.IntRange(min=1), default=None,
+              help="Worker processes, one campaign each (default: the CPUs this process may use).")
+@click.option("--name", default=None, help="The worker's name on the scheduler's dashboard.")
+def worker_cmd(address: str, nworkers: int | None, name: str | None) -> None:
+    """Serve the Dask scheduler at ADDRESS (tcp://HOST:8786) as a kfuzz cluster worker.
+
+    Campaigns of `kfuzz fuzz --cluster ADDRESS` then run here, one a process; the
+    module files come with each task, so this machine needs kfuzz (pip install
+    'kfuzz[cluster]') and no checkout. The same as
+    `DASK_DISTRIBUTED__WORKER__DAEMON=False dask worker ADDRESS --nthreads 1 --nworkers N`.
+    """
+    import os
+
+    try:
+        from .cluster.worker import run_worker
+    except ImportError:
+        raise BadInput("kfuzz worker needs the distributed package: pip install 'kfuzz[cluster]'") from None
+    run_worker(address, nworkers or len(os.sched_getaffinity(0)), name)
 
 
 main.add_command(db_group)
