@@ -6,6 +6,7 @@ import json
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from click.core import ParameterSource
@@ -14,6 +15,7 @@ from rich.console import Console
 
 from .ci import CiError, CiFlags, ci_options
 from .configcmd import ConfigCommand, command_config
+from .dbcli import db as db_group
 from .kernel import ModuleFileError, ModuleIndex, read_image
 from .kernel.image import cached_image
 from .kernel.index import module_files
@@ -24,6 +26,9 @@ from .replay import changed_modules, replay_json, replay_program, repro_file
 from .report.lock import store_lock
 from .stopping import exit_status, sigterm_as_interrupt, stop_signal
 from .suppress import apply_suppressions, suppression_lines
+
+if TYPE_CHECKING:
+    from .fuzz import Events, FuzzOptions, FuzzResult
 
 
 class BadInput(click.ClickException):
@@ -216,6 +221,25 @@ def sign_cmd(key: Path, files: tuple[Path, ...]) -> None:
         click.echo(f"{file}: signed with key {kid}")
 
 
+def _example_database(db: str | None, no_db: bool) -> tuple[Path | None, str | None]:
+    """The folder for Hypothesis's files and the Redis URL, if any, of --db and --no-db."""
+    from .fuzz.corpus import REDIS_SCHEME, CorpusError, connect
+
+    if db is None:
+        return (None if no_db else Path(".kfuzz")), None
+    if no_db:
+        raise BadInput("--db and --no-db: give one of them, not both")
+    if not db.startswith(REDIS_SCHEME):
+        if "://" in db:
+            raise BadInput(f"--db {db}: only redis:// URLs are supported; or give a folder")
+        return Path(db), None
+    try:
+        connect(db).close()  # a Redis that cannot be reached is bad input now, not in an hour
+    except CorpusError as err:
+        raise BadInput(str(err)) from None
+    return Path(".kfuzz"), db
+
+
 @main.command("fuzz", cls=ConfigCommand, targets="paths", tables=("kernel", "suppress"))
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--module-path", type=click.Path(path_type=Path, file_okay=False),
@@ -236,10 +260,16 @@ def sign_cmd(key: Path, files: tuple[Path, ...]) -> None:
 @click.option("--op-timeout", type=click.FloatRange(min=0.01), default=0.5, show_default=True,
               help="Seconds an operation may run before it is a hang.")
 @click.option("--no-db", is_flag=True, help="Do not read or write the example database in .kfuzz/.")
+@click.option("--db", "db", default=None, metavar="URL|DIR",
+              help="The example database: a folder (default .kfuzz/) or a Redis shared by several "
+                   "machines, redis://HOST:PORT/N (needs kfuzz[cluster]).")
+@click.option("--cluster", default=None, metavar="ADDRESS",
+              help="Run the campaigns as tasks on the Dask cluster whose scheduler is at ADDRESS "
+                   "(tcp://HOST:8786; workers: kfuzz worker ADDRESS). Reports are written here.")
 @ci_options
 def fuzz_cmd(paths: tuple[Path, ...], module_path: Path, time_budget: float | None, max_examples: int | None,
              seed: int, reports: Path, isolation: str, steps: int, op_timeout: float, no_db: bool,
-             ci: CiFlags) -> None:
+             db: str | None, cluster: str | None, ci: CiFlags) -> None:
     """Fuzz module files or folders (PATHS, default target_modules/) and write a report per bug.
 
     Each target module gets its own campaign: random sequences of load, unload,
@@ -258,7 +288,7 @@ def fuzz_cmd(paths: tuple[Path, ...], module_path: Path, time_budget: float | No
     Exit status: 0 no finding (or only known ones), 1 findings, 2 bad usage or
     input, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
     """
-    from .fuzz import Events, FuzzOptions, fuzz, resolve_targets
+    from .fuzz import Events, FuzzOptions, resolve_targets
     from .fuzz.progress import make_progress
     from .render import finding_line, findings_lines, findings_table
 
@@ -283,15 +313,18 @@ def fuzz_cmd(paths: tuple[Path, ...], module_path: Path, time_budget: float | No
         raise BadInput(str(err)) from None
     if time_budget is None and max_examples is None:
         time_budget = 15.0 * len(targets)
+    db_dir, db_url = _example_database(db, no_db)
     opts = FuzzOptions(seed=seed, max_examples=max_examples, time_budget=time_budget, steps=steps,
-                       db_dir=None if no_db else Path(".kfuzz"), reports=reports, op_timeout=op_timeout,
+                       db_dir=db_dir, db_url=db_url, reports=reports, op_timeout=op_timeout,
                        settings={"autoload": "1", **config.kernel})
     console = _console()
     progress = make_progress(console)
     try:
-        result = fuzz(targets, index, opts, Events(progress, *outputs), isolation)
+        result = _run_fuzz(targets, index, opts, Events(progress, *outputs), isolation, cluster)
     finally:
         progress.close()
+    for failure in result.failures:
+        console.print(f"[red]campaign failed:[/red] {failure}", soft_wrap=True)
     suppressed = apply_suppressions([(tr, tr[1].finding) for tr in result.records], config.suppress)
     result.records = suppressed.active  # a suppressed finding does not fail the run
     if console.is_terminal:
@@ -307,7 +340,7 @@ def fuzz_cmd(paths: tuple[Path, ...], module_path: Path, time_budget: float | No
     known = [rec.finding.title for _, rec in result.records if rec.finding.title in baseline]
     for title in known:
         console.print(f"known (in --baseline {baseline.folder}): {title}", soft_wrap=True, markup=False)
-    sys.exit(1 if len(known) < len(result.records) else 0)
+    sys.exit(1 if len(known) < len(result.records) or result.failures else 0)
 
 
 @main.command("check", cls=ConfigCommand, targets="paths")
@@ -387,6 +420,47 @@ def check_cmd(paths: tuple[Path, ...], module_path: Path, reports: Path, keyring
     events.emit(RunFinished(Counts(0, 0, seconds, 0), False))
     sys.exit(1 if failed else 0)
 
+
+def _run_fuzz(targets: list[str], index: ModuleIndex, opts: FuzzOptions, events: Events, isolation: str,
+              cluster: str | None) -> FuzzResult:
+    """The campaigns, here or on a Dask cluster."""
+    from .fuzz import fuzz
+
+    if cluster is None:
+        return fuzz(targets, index, opts, events, isolation)
+    from .cluster.client import ClusterError, fuzz_on_cluster
+
+    if isolation != "fork":
+        raise BadInput("--cluster runs kernels in worker subprocesses: leave out --isolation inprocess")
+    try:
+        return fuzz_on_cluster(cluster, targets, index, opts, events)
+    except ClusterError as err:
+        raise BadInput(str(err)) from None
+
+
+@main.command("worker")
+@click.argument("address")
+@click.option("--nworkers", type=click.IntRange(min=1), default=None,
+              help="Worker processes, one campaign each (default: the CPUs this process may use).")
+@click.option("--name", default=None, help="The worker's name on the scheduler's dashboard.")
+def worker_cmd(address: str, nworkers: int | None, name: str | None) -> None:
+    """Serve the Dask scheduler at ADDRESS (tcp://HOST:8786) as a kfuzz cluster worker.
+
+    Campaigns of `kfuzz fuzz --cluster ADDRESS` then run here, one a process; the
+    module files come with each task, so this machine needs kfuzz (pip install
+    'kfuzz[cluster]') and no checkout. The same as
+    `DASK_DISTRIBUTED__WORKER__DAEMON=False dask worker ADDRESS --nthreads 1 --nworkers N`.
+    """
+    import os
+
+    try:
+        from .cluster.worker import run_worker
+    except ImportError:
+        raise BadInput("kfuzz worker needs the distributed package: pip install 'kfuzz[cluster]'") from None
+    run_worker(address, nworkers or len(os.sched_getaffinity(0)), name)
+
+
+main.add_command(db_group)
 
 if __name__ == "__main__":
     main()

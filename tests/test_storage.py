@@ -9,7 +9,7 @@ import multiprocessing
 from pathlib import Path
 
 import pytest
-from hypothesis.database import choices_to_bytes
+from hypothesis.database import DirectoryBasedExampleDatabase, choices_to_bytes
 from test_cli import kfuzz
 
 from kfuzz.fuzz import repro as repro_mod
@@ -75,7 +75,7 @@ def test_runs_sharing_a_reports_folder_lose_no_count(tmp_path: Path) -> None:
 
 
 def test_a_foreign_entry_in_the_example_database_is_moved_aside_never_run(tmp_path: Path) -> None:
-    db = KeepingDatabase(tmp_path / "db")
+    db = KeepingDatabase(DirectoryBasedExampleDatabase(str(tmp_path / "db")))
     good = choices_to_bytes([3, True, b"x"])
     db.save(b"key", good)
     db.save(b"key", b"\xff\xff not an example")

@@ -22,7 +22,7 @@ from ..executor import Executor
 from ..kernel import Finding, Kind, ModuleIndex
 from ..prog import Op, Reply, parse_op
 from .bugs import KfuzzBug, StopFuzzing, bug_type
-from .database import KeepingDatabase
+from .database import open_examples
 from .dictionary import build_dictionary
 from .events import (
     BugFound,
@@ -54,6 +54,7 @@ class FuzzOptions:
     replays: int = 3
     settings: dict[str, str] = field(default_factory=lambda: {"autoload": "1"})
     db_dir: Path | None = Path(".kfuzz")
+    db_url: str | None = None  # redis://HOST:PORT/N: examples there, not in db_dir
     reports: Path = Path("reports")
     op_timeout: float = 0.5
     round_examples: int = ROUND_EXAMPLES
@@ -93,7 +94,7 @@ class Campaign:
         self.bugs: dict[str, BugRecord] = {}
         self.ignored: set[str] = set()
         self.stopped = False
-        self.db = KeepingDatabase(opts.db_dir / "examples" / target) if opts.db_dir else None
+        self.db = open_examples(opts.db_dir, opts.db_url, target)
         # one state machine class for all rounds: Hypothesis keeps what it learns of a
         # class (its rules, their strategies) for the life of the process
         self.machine = make_machine(self)

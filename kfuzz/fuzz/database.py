@@ -1,4 +1,8 @@
-"""The example database of `.kfuzz/`: what Hypothesis found, kept for the next run.
+"""The example database: what Hypothesis found, kept for the next run.
+
+By default a folder, `.kfuzz/examples/TARGET/`; with `--db redis://HOST:PORT/N`
+a Redis database shared by every machine of a team, so a bug found on one is
+tried first on all of them next time.
 
 Hypothesis deletes a saved example once it no longer fails. A campaign's later
 rounds ignore the bugs already found, so there a saved example "passes" only
@@ -6,7 +10,8 @@ because its bug is being ignored; those rounds must not delete it, or the next
 run would lose the bug it should try first.
 
 An entry that is not an example of ours (corrupt, or written by something else)
-is moved aside to `.corrupt-TIME/` in the database, never deleted and never run.
+is moved aside, never deleted and never run: in a folder to `.corrupt-TIME/`, in
+Redis to the key `.corrupt` of its target.
 """
 
 from __future__ import annotations
@@ -18,14 +23,17 @@ from pathlib import Path
 
 from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase, choices_from_bytes
 
+from .corpus import REDIS_SCHEME, redis_examples
+
+QUARANTINE_KEY = b".corrupt"
+
 
 class KeepingDatabase(ExampleDatabase):
-    """A directory database whose deletions can be switched off."""
+    """An example database whose deletions can be switched off."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, wrapped: ExampleDatabase) -> None:
         super().__init__()
-        self.path = path
-        self.wrapped = DirectoryBasedExampleDatabase(str(path))
+        self.wrapped = wrapped
         self.keep = False
 
     def __repr__(self) -> str:
@@ -43,8 +51,12 @@ class KeepingDatabase(ExampleDatabase):
 
     def quarantine(self, key: bytes, value: bytes) -> None:
         """Moves an entry that is no example aside, where a person can look at it."""
+        if not isinstance(self.wrapped, DirectoryBasedExampleDatabase):
+            self.wrapped.move(key, QUARANTINE_KEY, value)
+            return
         entry = self.wrapped._value_path(key, value)
-        aside = self.path / f".corrupt-{time.strftime('%Y%m%dT%H%M%S')}" / entry.parent.name / entry.name
+        folder = self.wrapped.path / f".corrupt-{time.strftime('%Y%m%dT%H%M%S')}"
+        aside = folder / entry.parent.name / entry.name
         try:
             aside.parent.mkdir(parents=True, exist_ok=True)
             os.replace(entry, aside)
@@ -68,3 +80,12 @@ class KeepingDatabase(ExampleDatabase):
 
     def _stop_listening(self) -> None:
         pass
+
+
+def open_examples(db_dir: Path | None, db_url: str | None, target: str) -> KeepingDatabase | None:
+    """The example database of one target: Redis when a URL is given, else the folder, else none."""
+    if db_url is not None and db_url.startswith(REDIS_SCHEME):
+        return KeepingDatabase(redis_examples(db_url, target))
+    if db_dir is None:
+        return None
+    return KeepingDatabase(DirectoryBasedExampleDatabase(str(db_dir / "examples" / target)))

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
+from typing import Protocol
 
 from ..executor import Executor
 from ..kernel import Finding, ModuleIndex
@@ -39,8 +40,22 @@ class BugRecord:
     unwritten: str = ""  # why its report folder could not be written, if it could not
 
 
+class ReportSink(Protocol):
+    """Where a finished record goes: the report store here, or the client of a cluster."""
+
+    def __call__(self, root: Path, record: ReportRecord, now: str, run: str | None = None) -> Path: ...
+
+
 class ReproPipeline:
-    """Turns the bugs of one target into report folders, through its executor."""
+    """Turns the bugs of one target into report folders, through its executor.
+
+    On a cluster's worker, `sink` sends each record to the client, which alone
+    writes the store, and `shown_as` names each module file as the client has it,
+    so the record is the one a local run would write.
+    """
+
+    sink: ReportSink = staticmethod(write_report)
+    shown_as: dict[Path, Path] = {}
 
     def __init__(self, executor: Executor, index: ModuleIndex, settings: dict[str, str],
                  reports: Path, seed: int, replays: int, run: str):
@@ -68,7 +83,8 @@ class ReproPipeline:
         return [sha256_of(path) for path in self.paths()]
 
     def shown(self, base: Path | None) -> list[str]:
-        return [os.path.relpath(p.resolve(), base.resolve()) if base else str(p) for p in self.paths()]
+        paths = [self.shown_as.get(p, p) for p in self.paths()]
+        return [os.path.relpath(p.resolve(), base.resolve()) if base else str(p) for p in paths]
 
     def reproduces(self, title: str, ops: list[Op], checks: list[str]) -> Outcome | None:
         outcome = self.executor.run(self.program(ops, checks))
@@ -106,7 +122,7 @@ class ReproPipeline:
                                  replays=bug.replays, minimized=bug.minimized, seed=self.seed,
                                  dmesg=dmesg, modules=modules)
         try:
-            written = write_report(self.reports, record, when, self.run)
+            written = self.sink(self.reports, record, when, self.run)
         except OSError as err:
             bug.unwritten = f"cannot write {err.filename or folder}: {err.strerror or err}"
             return None

@@ -27,6 +27,7 @@ class FuzzResult:
     seconds: float = 0.0
     interrupted: bool = False
     stopped_by: int = 0  # the signal that interrupted the run
+    failures: list[str] = field(default_factory=list)  # campaigns that ended in an error (a cluster's)
 
     def counts(self) -> Counts:
         return Counts(self.cases, self.ops, self.seconds, len(self.records))

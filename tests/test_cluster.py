@@ -1,0 +1,119 @@
+"""Campaigns on a Dask LocalCluster of two processes: the same bugs as a local run,
+nothing lost to a killed worker, and a Redis corpus shared by the runs."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_fuzz import TARGETS, Quiet
+
+from kfuzz.cluster import fuzz_on_cluster
+from kfuzz.cluster.client import budget_share, plan
+from kfuzz.fuzz import Events, FuzzOptions, fuzz, resolve_targets
+from kfuzz.fuzz.events import BugFound, Event
+from kfuzz.report import read_report
+
+distributed = pytest.importorskip("distributed")
+
+BUGGY = [TARGETS / "buggy" / "warnon.py", TARGETS / "buggy" / "lockorder.py"]
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[str]:
+    import dask
+
+    with dask.config.set({"distributed.worker.daemon": False}):
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                      dashboard_address=None) as local:
+            yield local.scheduler_address
+
+
+def options(tmp_path: Path, **kw) -> FuzzOptions:
+    return FuzzOptions(**{"seed": 0, "max_examples": 150, "db_dir": None, "reports": tmp_path, **kw})
+
+
+def folders(reports: Path) -> dict[str, dict]:
+    return {p.name: data for p in reports.iterdir() if p.is_dir() and (data := read_report(p)) is not None}
+
+
+def test_campaigns_share_out_the_slots_and_the_budget() -> None:
+    assert plan(["a", "b", "c"], 2, 7) == [("a", 7), ("b", 8), ("c", 9)]
+    assert plan(["a"], 3, 7) == [("a", 7), ("a", 8), ("a", 9)]
+    assert budget_share(60.0, 4, 2) == 30.0  # two at a time: each gets half the wall clock
+    assert budget_share(60.0, 2, 4) == 60.0
+    assert budget_share(None, 2, 4) is None
+
+
+def test_a_cluster_run_reports_the_bugs_a_local_run_does(cluster: str, tmp_path: Path) -> None:
+    targets, index = resolve_targets(BUGGY, TARGETS)
+    remote = fuzz_on_cluster(cluster, targets, index, options(tmp_path / "cluster"), Events(Quiet()))
+    assert not remote.failures and not remote.interrupted
+    titles = set()
+    for target, seed in plan(targets, 2, 0):  # each campaign here, as the cluster ran it
+        local = fuzz([target], index, options(tmp_path / "local", seed=seed), Events(Quiet()))
+        titles |= {bug.finding.title for _, bug in local.records}
+    assert {bug.finding.title for _, bug in remote.records} == titles
+    here, there = folders(tmp_path / "local"), folders(tmp_path / "cluster")
+    assert here.keys() == there.keys() and len(here) == len(titles)
+    for name, data in here.items():
+        other = there[name]
+        # the same record: module paths and digests as the client has them, the same repro
+        assert (other["title"], other["kind"], other["modules"], other["minimized"]) == \
+               (data["title"], data["kind"], data["modules"], True)
+        assert (tmp_path / "cluster" / name / "repro.kfz").read_text() == other["repro"]
+
+
+class KillOnFirstBug:
+    """Kills the worker process running the campaign when its first bug is seen here."""
+
+    def __init__(self, client: distributed.Client) -> None:
+        self.client = client
+        self.killed: int | None = None
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, BugFound) and self.killed is None:
+            busy = self.client.processing()
+            pids = self.client.run(os.getpid)  # the worker processes, by address
+            addr = next(a for a, keys in busy.items() if keys)
+            self.killed = pids[addr]
+            os.kill(self.killed, signal.SIGKILL)
+
+
+def test_a_worker_killed_mid_campaign_changes_nothing_in_the_reports(cluster: str, tmp_path: Path) -> None:
+    targets, index = resolve_targets(BUGGY[:1], TARGETS)
+    calm = fuzz_on_cluster(cluster, targets, index, options(tmp_path / "calm", seed=3), Events(Quiet()))
+    with distributed.Client(cluster) as client:
+        killer = KillOnFirstBug(client)
+        hit = fuzz_on_cluster(cluster, targets, index, options(tmp_path / "hit", seed=3), Events(killer))
+    assert killer.killed is not None
+    assert not hit.failures, hit.failures
+    assert {b.finding.title for _, b in hit.records} == {b.finding.title for _, b in calm.records}
+    before, after = folders(tmp_path / "calm"), folders(tmp_path / "hit")
+    assert before.keys() == after.keys()
+    for name, data in before.items():
+        assert (after[name]["count"], after[name]["repro"]) == (data["count"], data["repro"])
+
+
+def test_the_redis_corpus_replays_a_bug_found_elsewhere_first_on_the_cluster(
+        cluster: str, fresh_redis: str, tmp_path: Path) -> None:
+    targets, index = resolve_targets([TARGETS / "buggy" / "lockorder.py"], TARGETS)
+    firsts = []
+    for where in ("here", "cluster"):  # one machine finds it, the cluster's campaigns replay it
+        seen: list[int] = []
+
+        def first(event: Event, seen: list[int] = seen) -> None:
+            if isinstance(event, BugFound):
+                seen.append(event.counts.cases)
+
+        opts = options(tmp_path / where, seed=0 if where == "here" else 10, max_examples=400,
+                       db_url=fresh_redis)
+        if where == "here":
+            fuzz(targets, index, opts, Events(first))
+        else:
+            fuzz_on_cluster(cluster, targets, index, opts, Events(first))
+        firsts.append(min(seen))
+    assert firsts[0] > 5 and firsts[1] <= 2, firsts
