@@ -76,6 +76,6 @@ def replay_json(path: Path | str, prog: Program, outcome: Outcome,
         found = ReportRecord.of(outcome.finding, prog.format(), len(prog.ops)).to_json()
         record.update((k, v) for k, v in found.items() if k in record)
     record["dmesg"] = outcome.dmesg
-    record["results"] = [r.to_json() for r in outcome.results]
+    record["results"] = [{"op": r.op, "result": r.result} for r in outcome.results]
     record["changed_modules"] = [{"path": str(c.path), "then": c.then, "now": c.now} for c in changed]
     return record
