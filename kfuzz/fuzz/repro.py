@@ -54,7 +54,7 @@ class ReproPipeline:
     so the record is the one a local run would write.
     """
 
-    sink: ReportSink = staticmethod(write_report)
+    sink: ReportSink | None = None  # None: write_report, here
     shown_as: dict[Path, Path] = {}
 
     def __init__(self, executor: Executor, index: ModuleIndex, settings: dict[str, str],
@@ -122,7 +122,7 @@ class ReproPipeline:
                                  replays=bug.replays, minimized=bug.minimized, seed=self.seed,
                                  dmesg=dmesg, modules=modules)
         try:
-            written = self.sink(self.reports, record, when, self.run)
+            written = (self.sink or write_report)(self.reports, record, when, self.run)
         except OSError as err:
             bug.unwritten = f"cannot write {err.filename or folder}: {err.strerror or err}"
             return None
