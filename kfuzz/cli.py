@@ -253,8 +253,12 @@ def sign_cmd(key: Path, files: tuple[Path, ...]) -> None:
 @click.option("--op-timeout", type=click.FloatRange(min=0.01), default=0.5, show_default=True,
               help="Seconds an operation may run before it is a hang.")
 @click.option("--no-db", is_flag=True, help="Do not read or write the example database in .kfuzz/.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Campaign processes at once, each on a CPU of its own (default: the CPUs this "
+                   "process may use); 1 runs the campaigns one after another in this process.")
 def fuzz_cmd(paths: tuple[Path, ...], module_path: Path, time_budget: float | None, max_examples: int | None,
-             seed: int, reports: Path, isolation: str, steps: int, op_timeout: float, no_db: bool) -> None:
+             seed: int, reports: Path, isolation: str, steps: int, op_timeout: float, no_db: bool,
+             workers: int | None) -> None:
     """Fuzz module files or folders (PATHS, default target_modules/) and write a report per bug.
 
     Each target module gets its own campaign: random sequences of load, unload,
@@ -270,6 +274,7 @@ def fuzz_cmd(paths: tuple[Path, ...], module_path: Path, time_budget: float | No
     (Ctrl-C), 143 terminated (SIGTERM).
     """
     from .fuzz import Events, FuzzOptions, fuzz, resolve_targets
+    from .fuzz.parallel import default_workers
     from .fuzz.progress import make_progress
     from .render import findings_lines, findings_table
 
@@ -294,7 +299,7 @@ def fuzz_cmd(paths: tuple[Path, ...], module_path: Path, time_budget: float | No
     console = _console()
     progress = make_progress(console)
     try:
-        result = fuzz(targets, index, opts, Events(progress), isolation)
+        result = fuzz(targets, index, opts, Events(progress), isolation, workers or default_workers())
     finally:
         progress.close()
     if console.is_terminal:
