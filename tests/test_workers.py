@@ -13,11 +13,13 @@ import pytest
 from rich.console import Console
 from test_unattended import TARGETS, UAF, children, read_until, report_folders, running, start_fuzz
 
-from kfuzz.fuzz import Events, FuzzOptions, fuzz, resolve_targets
+from kfuzz.fuzz import BugRecord, Events, FuzzOptions, fuzz, resolve_targets
 from kfuzz.fuzz.events import BugFound, CampaignFinished, CampaignStarted, CaseDone, Counts, Event
-from kfuzz.fuzz.parallel import Job, plan, usable_cpus
+from kfuzz.fuzz.gather import CampaignBugs, Gather
+from kfuzz.fuzz.parallel import Campaign, Job, plan, usable_cpus
 from kfuzz.fuzz.progress import Progress
 from kfuzz.kernel import Finding, Kind
+from kfuzz.prog import parse_op
 from kfuzz.replay import replay_path
 
 OOB = "KASAN: slab-out-of-bounds in oobwrite_write"
@@ -74,6 +76,36 @@ def test_a_single_process_run_adds_up_its_campaigns_one_after_another() -> None:
         progress(CampaignStarted(target, 0))
         progress(CampaignFinished(target, Counts(cases, cases * 10, 1.0)))
     assert (progress.counts.cases, progress.counts.ops) == (12, 120)
+
+
+def test_the_gathered_run_keeps_each_bug_once_with_its_best_record() -> None:
+    seen: list[Event] = []
+    gather = Gather(Events(seen.append))
+    finding = Finding(Kind.OUT_OF_BOUNDS, OOB, "oobwrite", "oobwrite_write")
+    other = Finding(Kind.OOPS, "BUG: kernel NULL pointer dereference in x_read", "x", "x_read")
+    ops = [parse_op("insmod oobwrite"), parse_op("rmmod oobwrite")]
+    gather.take(CaseDone("oobwrite", Counts(5, 50, 1.0), 1))
+    gather.take(CampaignBugs("oobwrite", 1, [BugRecord(finding, ops, minimized=True, reproduced=3)]))
+    gather.take(CampaignBugs("oobwrite", 0, [BugRecord(finding, ops[:1], minimized=False),
+                                             BugRecord(other, ops)]))
+    gather.take(CaseDone("oobwrite", Counts(7, 70, 1.0), 0))
+    result = gather.result(False, 0)
+    assert [(t, r.finding.title, r.minimized) for t, r in result.records] == [
+        ("oobwrite", OOB, True), ("oobwrite", other.title, False)]
+    assert (result.cases, result.ops) == (12, 120)
+    assert len(seen) == 2  # the events went on to the listeners
+
+
+def test_an_error_in_a_campaign_process_is_raised_in_the_fuzzer(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(self: Campaign) -> list[BugRecord]:
+        raise ValueError("a kfuzz bug")
+
+    monkeypatch.setattr(Campaign, "run", broken)  # the campaign processes are forked with it
+    targets, index = resolve_targets([TARGETS / "edu_pci.py"], TARGETS)
+    opts = FuzzOptions(max_examples=5, db_dir=None, reports=tmp_path / "reports")
+    with pytest.raises(RuntimeError, match="ValueError: a kfuzz bug"):
+        fuzz(targets, index, opts, Events(), workers=2)
 
 
 # -- one report store, one example database --------------------------------------------------

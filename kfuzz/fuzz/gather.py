@@ -51,15 +51,19 @@ class Gather:
         self.events = events
         self.started = time.monotonic()
         self.counts: dict[int, Counts] = {}  # each campaign's latest figures
-        self.bugs: dict[tuple[str, str], tuple[str, BugRecord]] = {}
+        # by (target, title): the lowest-numbered campaign that found it, the best record
+        self.bugs: dict[tuple[str, str], tuple[int, BugRecord]] = {}
         self.failures: list[CampaignFailed] = []
 
     def take(self, message: Message) -> None:
         if isinstance(message, CampaignBugs):
             for record in message.records:
                 key = (message.target, record.finding.title)
-                if key not in self.bugs or _better(record, self.bugs[key][1]):
-                    self.bugs[key] = (message.target, record)
+                if key not in self.bugs:
+                    self.bugs[key] = (message.campaign, record)
+                    continue
+                first, best = self.bugs[key]
+                self.bugs[key] = (min(first, message.campaign), record if _better(record, best) else best)
             return
         if isinstance(message, CampaignFailed):
             self.failures.append(message)
@@ -71,7 +75,9 @@ class Gather:
     def result(self, interrupted: bool, stopped_by: int) -> FuzzResult:
         """The run's figures: every campaign's test cases and operations, over the wall
         time of the run (so ops/s is what all of them did together)."""
-        return FuzzResult(records=list(self.bugs.values()),
+        # in the order of the campaigns (the targets' order), each one's in its order
+        ordered = sorted(self.bugs.items(), key=lambda item: item[1][0])
+        return FuzzResult(records=[(target, record) for (target, _), (_, record) in ordered],
                           cases=sum(c.cases for c in self.counts.values()),
                           ops=sum(c.ops for c in self.counts.values()),
                           seconds=time.monotonic() - self.started,
