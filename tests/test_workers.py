@@ -113,14 +113,15 @@ def test_an_error_in_a_campaign_process_is_raised_in_the_fuzzer(
 def test_two_campaigns_finding_one_bug_make_one_report_folder(tmp_path: Path) -> None:
     targets, index = resolve_targets([TARGETS / "buggy" / "oobwrite.py"], TARGETS)
     seen: list[Event] = []
-    opts = FuzzOptions(seed=0, max_examples=240, db_dir=None, reports=tmp_path / "reports")
+    opts = FuzzOptions(seed=3, max_examples=240, db_dir=None, reports=tmp_path / "reports")
     result = fuzz(targets, index, opts, Events(seen.append), workers=2)
     found_by = {e.campaign for e in seen if isinstance(e, BugFound) and e.finding.title == OOB}
     assert found_by == {0, 1}, "each campaign should find the bug on its own"
-    assert {e.seed for e in seen if isinstance(e, CampaignStarted)} == {0, 1}
+    assert {e.seed for e in seen if isinstance(e, CampaignStarted)} == {3, 4}
     [folder] = report_folders(tmp_path / "reports")
     data = json.loads((folder / "report.json").read_text())
     assert data["title"] == OOB and data["count"] == 1  # one run, one count
+    assert data["seed"] == 3  # the run's seed, whichever campaign's repro it keeps
     assert data["minimized"] and data["reproduced"] == data["replays"] >= 3
     [(target, record)] = result.records  # one row in the summary too
     assert (target, record.finding.title, record.reported) == ("oobwrite", OOB, folder)

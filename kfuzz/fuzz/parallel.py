@@ -145,6 +145,7 @@ def _run_job(out: Outbox, job: Job, shared: RunPlan) -> bool:
     opts = replace(shared.opts, seed=job.seed, max_examples=job.max_examples)
     campaign = Campaign(job.target, scope, executor, opts, Events(out.send), job.time_budget,
                         shared.run, job.campaign)
+    campaign.repro.seed = shared.opts.seed  # a report names the seed of the run (repro-format.md)
     try:
         records = campaign.run()
     except KeyboardInterrupt:
