@@ -177,8 +177,8 @@ def test_each_campaign_and_its_kernel_worker_has_a_cpu_of_its_own(tmp_path: Path
                 assert os.sched_getaffinity(worker) == cpus[campaign]
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
-        proc.communicate(timeout=60)
-    assert proc.returncode == 143
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 143, out
 
 
 def test_sigterm_to_the_group_stops_every_campaign_with_its_reports_written(tmp_path: Path) -> None:

@@ -79,6 +79,17 @@ def _only_bugs(exc: BaseException) -> bool:
     return type(exc).__name__.startswith("Flaky") or isinstance(exc.__cause__, KfuzzBug)
 
 
+def _interruption(exc: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C or SIGTERM behind an error: one that lands inside Hypothesis's engine
+    may come out as another exception (an assertion of its own) raised while handling it."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return seen
+        seen = seen.__context__
+    return None
+
+
 class Campaign:
     def __init__(self, target: str, index: ModuleIndex, executor: Executor, opts: FuzzOptions,
                  events: Events, time_budget: float | None, run: str = "", number: int = 0):
@@ -204,7 +215,10 @@ class Campaign:
         except StopFuzzing:
             return False
         except BaseException as exc:  # noqa: BLE001 - sorted below
-            if isinstance(exc, KeyboardInterrupt) or not _only_bugs(exc):
+            stop = _interruption(exc)
+            if stop is not None:
+                raise stop from None
+            if not _only_bugs(exc):
                 raise
         return not self.stopped
 

@@ -19,6 +19,8 @@ import os
 import signal
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection, wait
 from types import FrameType
@@ -96,6 +98,16 @@ def _terminated(signum: int, frame: FrameType | None) -> None:
     raise Terminated()
 
 
+@contextmanager
+def _stops_held() -> Iterator[None]:
+    """A stop signal that comes during the block is handled after it."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 class Outbox:
     """The campaign's end of the pipe. A stop signal waits out a message being sent,
     so the parent never reads half of one."""
@@ -104,13 +116,11 @@ class Outbox:
         self.conn = conn
 
     def send(self, message: Message) -> None:
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)
-        try:
-            self.conn.send(message)
-        except OSError:
-            pass  # the parent is gone; PR_SET_PDEATHSIG ends this process
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        with _stops_held():
+            try:
+                self.conn.send(message)
+            except OSError:
+                pass  # the parent is gone; PR_SET_PDEATHSIG ends this process
 
 
 @dataclass
@@ -147,15 +157,15 @@ def _run_job(out: Outbox, job: Job, shared: RunPlan) -> bool:
                         shared.run, job.campaign)
     campaign.repro.seed = shared.opts.seed  # a report names the seed of the run (repro-format.md)
     try:
-        records = campaign.run()
+        out.send(CampaignBugs(job.target, job.campaign, campaign.run()))
+        return True
     except KeyboardInterrupt:
         campaign.save_what_was_found()
         out.send(CampaignBugs(job.target, job.campaign, list(campaign.bugs.values())))
         return False
     finally:
-        executor.close()
-    out.send(CampaignBugs(job.target, job.campaign, records))
-    return True
+        with _stops_held():  # the process ends with os._exit: no finalizer would close it
+            executor.close()
 
 
 class CampaignProcess:
@@ -175,7 +185,10 @@ class CampaignProcess:
 
     def stop(self, signum: int) -> None:
         if self.child.is_alive():
-            os.kill(self.child.pid, signum)
+            try:
+                os.kill(self.child.pid, signum)
+            except ProcessLookupError:
+                pass
 
     def end(self) -> None:
         """Kills it if it still runs, and reaps it."""
