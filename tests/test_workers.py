@@ -14,6 +14,7 @@ from rich.console import Console
 from test_unattended import TARGETS, UAF, children, read_until, report_folders, running, start_fuzz
 
 from kfuzz.fuzz import BugRecord, Events, FuzzOptions, fuzz, resolve_targets
+from kfuzz.fuzz.campaign import _interruption
 from kfuzz.fuzz.events import BugFound, CampaignFinished, CampaignStarted, CaseDone, Counts, Event
 from kfuzz.fuzz.gather import CampaignBugs, Gather
 from kfuzz.fuzz.parallel import Campaign, Job, plan, usable_cpus
@@ -21,6 +22,7 @@ from kfuzz.fuzz.progress import Progress
 from kfuzz.kernel import Finding, Kind
 from kfuzz.prog import parse_op
 from kfuzz.replay import replay_path
+from kfuzz.stopping import Terminated
 
 OOB = "KASAN: slab-out-of-bounds in oobwrite_write"
 TWO_CPUS = pytest.mark.skipif(len(usable_cpus()) < 2, reason="needs two CPUs to pin to")
@@ -145,6 +147,18 @@ def test_campaigns_share_the_example_database(tmp_path: Path) -> None:
         if seed == 0:
             assert first_bug, "the first run found nothing to remember"
     assert first_bug and all(at <= 2 for at in first_bug.values()), first_bug
+
+
+def test_a_stop_that_hypothesis_turns_into_another_error_is_still_a_stop() -> None:
+    stop = Terminated()
+    try:
+        try:
+            raise stop
+        except KeyboardInterrupt:
+            raise AssertionError("state._runner is not None") from None  # as Hypothesis's handler does
+    except AssertionError as err:
+        assert _interruption(err) is stop
+    assert _interruption(ValueError("a bug")) is None
 
 
 # -- processes: pinned, stopped, never left behind ---------------------------------------------
