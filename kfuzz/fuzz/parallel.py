@@ -19,7 +19,7 @@ import os
 import signal
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection, wait
@@ -140,7 +140,7 @@ def _campaign_main(out: Outbox, jobs: list[Job], cpu: int, shared: RunPlan) -> N
     job = jobs[0]
     try:
         for job in jobs:
-            if not _run_job(out, job, shared):
+            if not run_job(out.send, job, shared):
                 return
     except KeyboardInterrupt:
         return  # between two campaigns: nothing found is unsaved
@@ -148,20 +148,21 @@ def _campaign_main(out: Outbox, jobs: list[Job], cpu: int, shared: RunPlan) -> N
         out.send(CampaignFailed(job.campaign, traceback.format_exc()))
 
 
-def _run_job(out: Outbox, job: Job, shared: RunPlan) -> bool:
-    """One campaign, as a single-process run runs it; False once stopped."""
+def run_job(send: Callable[[Message], None], job: Job, shared: RunPlan) -> bool:
+    """One campaign, as a single-process run runs it, its messages to `send` (a pipe
+    here; a remote task would stream them to its client's Gather); False once stopped."""
     scope = closure(shared.index, job.target)
     executor = make_executor(shared.isolation, scope, shared.opts.op_timeout)
     opts = replace(shared.opts, seed=job.seed, max_examples=job.max_examples)
-    campaign = Campaign(job.target, scope, executor, opts, Events(out.send), job.time_budget,
+    campaign = Campaign(job.target, scope, executor, opts, Events(send), job.time_budget,
                         shared.run, job.campaign)
     campaign.repro.seed = shared.opts.seed  # a report names the seed of the run (repro-format.md)
     try:
-        out.send(CampaignBugs(job.target, job.campaign, campaign.run()))
+        send(CampaignBugs(job.target, job.campaign, campaign.run()))
         return True
     except KeyboardInterrupt:
         campaign.save_what_was_found()
-        out.send(CampaignBugs(job.target, job.campaign, list(campaign.bugs.values())))
+        send(CampaignBugs(job.target, job.campaign, list(campaign.bugs.values())))
         return False
     finally:
         with _stops_held():  # the process ends with os._exit: no finalizer would close it
