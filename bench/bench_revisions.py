@@ -57,12 +57,14 @@ def measure(tree: Path, cases: int) -> dict[str, float]:
 
 
 def worktree(rev: str, folder: Path) -> Path:
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(folder), rev], check=True)
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(folder), rev],
+                   check=True)
     return folder
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("before")
     parser.add_argument("after", nargs="?", default=None)
     parser.add_argument("--cases", type=int, default=300)
@@ -70,14 +72,15 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="kfuzz-bench-") as tmp:
         trees = {args.before: worktree(args.before, Path(tmp) / "before")}
-        trees[args.after or "working tree"] = worktree(args.after, Path(tmp) / "after") if args.after else ROOT
+        after = worktree(args.after, Path(tmp) / "after") if args.after else ROOT
+        trees[args.after or "working tree"] = after
         try:
             runs: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
             for _ in range(args.rounds):
                 for name, tree in trees.items():
                     runs[name].append(measure(tree, args.cases))
         finally:
-            for name, tree in trees.items():
+            for tree in trees.values():
                 if tree != ROOT:
                     subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
                                    check=False)

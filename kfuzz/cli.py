@@ -260,6 +260,9 @@ def _example_database(db: str | None, no_db: bool) -> tuple[Path | None, str | N
 @click.option("--op-timeout", type=click.FloatRange(min=0.01), default=0.5, show_default=True,
               help="Seconds an operation may run before it is a hang.")
 @click.option("--no-db", is_flag=True, help="Do not read or write the example database in .kfuzz/.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Campaign processes at once, each on a CPU of its own (default: the CPUs this "
+                   "process may use); 1 runs the campaigns one after another in this process.")
 @click.option("--db", "db", default=None, metavar="URL|DIR",
               help="The example database: a folder (default .kfuzz/) or a Redis shared by several "
                    "machines, redis://HOST:PORT/N (needs kfuzz[cluster]).")
@@ -269,7 +272,7 @@ def _example_database(db: str | None, no_db: bool) -> tuple[Path | None, str | N
 @ci_options
 def fuzz_cmd(paths: tuple[Path, ...], module_path: Path, time_budget: float | None, max_examples: int | None,
              seed: int, reports: Path, isolation: str, steps: int, op_timeout: float, no_db: bool,
-             db: str | None, cluster: str | None, ci: CiFlags) -> None:
+             workers: int | None, db: str | None, cluster: str | None, ci: CiFlags) -> None:
     """Fuzz module files or folders (PATHS, default target_modules/) and write a report per bug.
 
     Each target module gets its own campaign: random sequences of load, unload,
@@ -289,6 +292,7 @@ def fuzz_cmd(paths: tuple[Path, ...], module_path: Path, time_budget: float | No
     input, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
     """
     from .fuzz import Events, FuzzOptions, resolve_targets
+    from .fuzz.parallel import default_workers
     from .fuzz.progress import make_progress
     from .render import finding_line, findings_lines, findings_table
 
@@ -307,8 +311,9 @@ def fuzz_cmd(paths: tuple[Path, ...], module_path: Path, time_budget: float | No
         raise BadInput(f"no module files in {' '.join(map(str, targets_in))}")
     _check_writable(reports)
     config = command_config()
+    n_workers = workers or default_workers()
     try:  # a suppressed finding is a known one to the CI outputs, as one in the baseline is
-        outputs, baseline = ci.open("fuzz", known=[s.title for s in config.suppress])
+        outputs, baseline = ci.open("fuzz", workers=n_workers, known=[s.title for s in config.suppress])
     except CiError as err:
         raise BadInput(str(err)) from None
     if time_budget is None and max_examples is None:
@@ -320,7 +325,7 @@ def fuzz_cmd(paths: tuple[Path, ...], module_path: Path, time_budget: float | No
     console = _console()
     progress = make_progress(console)
     try:
-        result = _run_fuzz(targets, index, opts, Events(progress, *outputs), isolation, cluster)
+        result = _run_fuzz(targets, index, opts, Events(progress, *outputs), isolation, cluster, n_workers)
     finally:
         progress.close()
     for failure in result.failures:
@@ -422,12 +427,12 @@ def check_cmd(paths: tuple[Path, ...], module_path: Path, reports: Path, keyring
 
 
 def _run_fuzz(targets: list[str], index: ModuleIndex, opts: FuzzOptions, events: Events, isolation: str,
-              cluster: str | None) -> FuzzResult:
-    """The campaigns, here or on a Dask cluster."""
+              cluster: str | None, workers: int) -> FuzzResult:
+    """The campaigns, here (on WORKERS processes) or on a Dask cluster."""
     from .fuzz import fuzz
 
     if cluster is None:
-        return fuzz(targets, index, opts, events, isolation)
+        return fuzz(targets, index, opts, events, isolation, workers)
     from .cluster.client import ClusterError, fuzz_on_cluster
 
     if isolation != "fork":

@@ -12,7 +12,6 @@ import pytest
 from test_fuzz import TARGETS, Quiet
 
 from kfuzz.cluster import fuzz_on_cluster
-from kfuzz.cluster.client import budget_share, plan
 from kfuzz.fuzz import Events, FuzzOptions, fuzz, resolve_targets
 from kfuzz.fuzz.events import BugFound, Event
 from kfuzz.report import read_report
@@ -40,22 +39,13 @@ def folders(reports: Path) -> dict[str, dict]:
     return {p.name: data for p in reports.iterdir() if p.is_dir() and (data := read_report(p)) is not None}
 
 
-def test_campaigns_share_out_the_slots_and_the_budget() -> None:
-    assert plan(["a", "b", "c"], 2, 7) == [("a", 7), ("b", 8), ("c", 9)]
-    assert plan(["a"], 3, 7) == [("a", 7), ("a", 8), ("a", 9)]
-    assert budget_share(60.0, 4, 2) == 30.0  # two at a time: each gets half the wall clock
-    assert budget_share(60.0, 2, 4) == 60.0
-    assert budget_share(None, 2, 4) is None
-
-
 def test_a_cluster_run_reports_the_bugs_a_local_run_does(cluster: str, tmp_path: Path) -> None:
     targets, index = resolve_targets(BUGGY, TARGETS)
     remote = fuzz_on_cluster(cluster, targets, index, options(tmp_path / "cluster"), Events(Quiet()))
     assert not remote.failures and not remote.interrupted
-    titles = set()
-    for target, seed in plan(targets, 2, 0):  # each campaign here, as the cluster ran it
-        local = fuzz([target], index, options(tmp_path / "local", seed=seed), Events(Quiet()))
-        titles |= {bug.finding.title for _, bug in local.records}
+    # the same campaigns on two local worker processes: the cluster has two worker processes
+    local = fuzz(targets, index, options(tmp_path / "local"), Events(Quiet()), "fork", 2)
+    titles = {bug.finding.title for _, bug in local.records}
     assert {bug.finding.title for _, bug in remote.records} == titles
     here, there = folders(tmp_path / "local"), folders(tmp_path / "cluster")
     assert here.keys() == there.keys() and len(here) == len(titles)

@@ -9,7 +9,7 @@ import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..fuzz.events import Event
+from ..fuzz.gather import Message as CampaignMessage
 from ..report import ReportRecord
 
 
@@ -25,9 +25,9 @@ class WriteReport:
 
 @dataclass(frozen=True)
 class Emitted:
-    """An event of the campaign, for the client's display and outputs."""
+    """A campaign's message (an event, its bugs at the end) for the client's Gather."""
 
-    event: Event
+    message: CampaignMessage
 
 
 Message = WriteReport | Emitted

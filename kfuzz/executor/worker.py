@@ -97,7 +97,9 @@ class ForkExecutor:
 
     With `pin`, the fuzzer and its worker share one CPU: a reply then wakes the
     waiting fuzzer on its own core, which costs a third of a wake-up across
-    cores (an idle virtual CPU is slow to wake).
+    cores (an idle virtual CPU is slow to wake). The CPU is the one the fuzzer runs
+    on: a campaign process of `--workers` has pinned itself to a CPU of its own
+    before (fuzz/parallel.py), so its worker gets that one.
     """
 
     def __init__(self, index: ModuleIndex, op_timeout: float = 1.0, memory_mb: int = 1024,

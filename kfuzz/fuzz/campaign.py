@@ -80,10 +80,22 @@ def _only_bugs(exc: BaseException) -> bool:
     return type(exc).__name__.startswith("Flaky") or isinstance(exc.__cause__, KfuzzBug)
 
 
+def _interruption(exc: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C or SIGTERM behind an error: one that lands inside Hypothesis's engine
+    may come out as another exception (an assertion of its own) raised while handling it."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return seen
+        seen = seen.__context__
+    return None
+
+
 class Campaign:
     def __init__(self, target: str, index: ModuleIndex, executor: Executor, opts: FuzzOptions,
-                 events: Events, time_budget: float | None, run: str = ""):
+                 events: Events, time_budget: float | None, run: str = "", number: int = 0):
         self.target = target
+        self.number = number  # the campaign's number in the run (events carry it)
         self.index = index
         self.executor = executor
         self.opts = opts
@@ -111,7 +123,7 @@ class Campaign:
 
     def begin_case(self) -> None:
         if self.stats.cases:
-            self.events.emit(CaseDone(self.target, self.counts()))
+            self.events.emit(CaseDone(self.target, self.counts(), self.number))
         if self.exhausted():
             self.stopped = True
             raise StopFuzzing()
@@ -130,7 +142,7 @@ class Campaign:
         record = self.bugs.get(finding.title)
         if record is None:
             record = self.bugs[finding.title] = BugRecord(finding, list(ops), checks or [], dmesg=dmesg or [])
-            self.events.emit(BugFound(self.target, finding, len(ops), self.counts()))
+            self.events.emit(BugFound(self.target, finding, len(ops), self.counts(), self.number))
             self.repro.as_found(record, now())
             self.written(record)
         elif len(ops) < len(record.ops):
@@ -140,7 +152,7 @@ class Campaign:
 
     # -- the run ---------------------------------------------------------------------------
     def run(self) -> list[BugRecord]:
-        self.events.emit(CampaignStarted(self.target, self.opts.seed))
+        self.events.emit(CampaignStarted(self.target, self.opts.seed, self.number))
         self.probe_python_leak()
         rng = random.Random(self.opts.seed * 1_000_003 + zlib.crc32(self.target.encode()))
         while not self.exhausted():
@@ -148,10 +160,10 @@ class Campaign:
             if not self.hypothesis_round(rng.getrandbits(64)):
                 break
         if self.bugs:
-            self.events.emit(Minimizing(self.target, len(self.bugs)))
+            self.events.emit(Minimizing(self.target, len(self.bugs), self.number))
         for record in self.bugs.values():
             self.report(record, now())
-        self.events.emit(CampaignFinished(self.target, self.counts()))
+        self.events.emit(CampaignFinished(self.target, self.counts(), self.number))
         return list(self.bugs.values())
 
     def report(self, record: BugRecord, when: str, quick: bool = False) -> None:
@@ -204,7 +216,10 @@ class Campaign:
         except StopFuzzing:
             return False
         except BaseException as exc:  # noqa: BLE001 - sorted below
-            if isinstance(exc, KeyboardInterrupt) or not _only_bugs(exc):
+            stop = _interruption(exc)
+            if stop is not None:
+                raise stop from None
+            if not _only_bugs(exc):
                 raise
         return not self.stopped
 
@@ -217,6 +232,7 @@ class Campaign:
             checks = ["python-leak"] if outcome.finding.kind is Kind.PYTHON_LEAK else []
             record = BugRecord(outcome.finding, ops, checks, dmesg=outcome.dmesg)
             self.bugs.setdefault(outcome.finding.title, record)
-            self.events.emit(BugFound(self.target, outcome.finding, len(ops), self.counts()))
+            self.events.emit(BugFound(self.target, outcome.finding, len(ops), self.counts(),
+                                         self.number))
             self.repro.as_found(record, now())
             self.written(record)

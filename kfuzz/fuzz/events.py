@@ -1,7 +1,10 @@
 """What a run tells its listeners: typed events, the only window into a campaign.
 
 The live display is one listener; tests, benchmarks and (later) CI outputs
-listen the same way instead of reaching into a campaign.
+listen the same way instead of reaching into a campaign. Events are plain data
+(picklable): with --workers the campaign processes send them to the parent,
+which alone tells the listeners; `campaign` numbers the campaign within the run
+(0 for every campaign of a single-process run, which runs one at a time).
 """
 
 from __future__ import annotations
@@ -31,12 +34,14 @@ class Counts:
 class CampaignStarted:
     target: str
     seed: int
+    campaign: int = 0
 
 
 @dataclass(frozen=True)
 class CaseDone:
     target: str
     counts: Counts
+    campaign: int = 0
 
 
 @dataclass(frozen=True)
@@ -45,12 +50,14 @@ class BugFound:
     finding: Finding
     steps: int
     counts: Counts  # the campaign's figures when it was found
+    campaign: int = 0
 
 
 @dataclass(frozen=True)
 class Minimizing:
     target: str
     bugs: int
+    campaign: int = 0
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,7 @@ class ReportFailed:
 class CampaignFinished:
     target: str
     counts: Counts
+    campaign: int = 0
 
 
 @dataclass(frozen=True)

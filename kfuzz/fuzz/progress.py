@@ -30,49 +30,91 @@ PLAIN_EVERY = 5.0
 
 
 class Progress:
-    """Keeps what the display shows, from the events; subclasses show it."""
+    """Keeps what the display shows, from the events; subclasses show it.
+
+    The figures are the run's: every campaign's test cases and operations added up
+    (with --workers, several campaigns run at once), operations per second of the
+    campaigns running now, each bug once however many campaigns found it.
+    """
 
     every = PLAIN_EVERY
 
     def __init__(self, console: Console):
         self.console = console
-        self.target = ""
-        self.phase_text = ""
-        self.counts = Counts()
+        # by (target, campaign number): a single-process run numbers every campaign 0
+        self.campaigns: dict[tuple[str, int], Counts] = {}  # each campaign's latest figures
+        self.running: dict[tuple[str, int], str] = {}  # the phase of each campaign running
+        self.started: float | None = None
         self.found: list[tuple[str, str, str]] = []
         self.reports: list[ReportWritten] = []
         self.shown_failed: set[str] = set()
+        self.shown_reports: set[str] = set()
         self._last = 0.0
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, CampaignStarted):
-            self.target, self.phase_text, self.counts = event.target, "fuzzing", Counts()
+            if self.started is None:
+                self.started = time.monotonic()
+            self.running[(event.target, event.campaign)] = "fuzzing"
+            self.campaigns[(event.target, event.campaign)] = Counts()
         elif isinstance(event, (CaseDone, CampaignFinished)):
-            self.counts = event.counts
+            self.campaigns[(event.target, event.campaign)] = event.counts
+            if isinstance(event, CampaignFinished):
+                self.running.pop((event.target, event.campaign), None)
             now = time.monotonic()
             if now - self._last >= self.every:
                 self._last = now
                 self.show()
         elif isinstance(event, BugFound):
-            self.counts = event.counts
-            self.found.append((event.target, str(event.finding.kind), event.finding.title))
-            self.show_bug(event)
+            self.campaigns[(event.target, event.campaign)] = event.counts
+            bug = (event.target, str(event.finding.kind), event.finding.title)
+            if bug not in self.found:  # a bug two campaigns found is one bug
+                self.found.append(bug)
+                self.show_bug(event)
         elif isinstance(event, Minimizing):
-            self.phase_text = "minimizing"
+            if (event.target, event.campaign) in self.running:
+                self.running[(event.target, event.campaign)] = "minimizing"
             self.show()
         elif isinstance(event, ReportWritten):
             self.reports.append(event)
-            self.show_report(event)
+            line = report_line(event)
+            if line not in self.shown_reports:  # two campaigns' same report, shown once
+                self.shown_reports.add(line)
+                self.show_report(event)
         elif isinstance(event, ReportFailed) and event.repro not in self.shown_failed:
             self.shown_failed.add(event.repro)
             self.show_failed(event)
 
+    @property
+    def counts(self) -> Counts:
+        """The run's figures so far."""
+        seconds = time.monotonic() - self.started if self.started is not None else 0.0
+        every = self.campaigns.values()
+        return Counts(sum(c.cases for c in every), sum(c.ops for c in every), seconds, len(self.found))
+
+    @property
+    def rate(self) -> float:
+        """Operations per second of the campaigns running now; once none runs, of the run."""
+        if not self.running:
+            return self.counts.rate
+        return sum(self.campaigns[key].rate for key in self.running if key in self.campaigns)
+
     def status(self) -> str:
-        if not self.target:
+        if self.started is None:
             return ""
         c = self.counts
-        return (f"{self.target}: {self.phase_text}, {c.cases} test cases, {c.ops} ops, "
-                f"{c.rate:,.0f} ops/s, {plural(c.bugs, 'bug')}, {c.seconds:.1f}s")
+        targets = [t for t, _ in self.running]
+        phases = set(self.running.values())
+        if len(targets) == 1:
+            label = targets[0]
+        elif targets:
+            label = f"{len(targets)} campaigns ({', '.join(sorted(set(targets)))})"
+        else:
+            ran = sorted({t for t, _ in self.campaigns})
+            label = ran[0] if len(ran) == 1 else f"{len(self.campaigns)} campaigns"
+        phase = "fuzzing" if "fuzzing" in phases else "minimizing" if phases else "done"
+        return (f"{label}: {phase}, {c.cases} test cases, {c.ops} ops, "
+                f"{self.rate:,.0f} ops/s, {plural(c.bugs, 'bug')}, {c.seconds:.1f}s")
 
     def show(self) -> None:
         pass

@@ -1,4 +1,5 @@
-"""`kfuzz fuzz`: one campaign per target module, each in its own kernel worker."""
+"""`kfuzz fuzz`: one campaign per target module, each in its own kernel worker;
+with `workers` above 1, campaigns in that many processes at once (parallel.py)."""
 
 from __future__ import annotations
 
@@ -61,13 +62,16 @@ def closure(index: ModuleIndex, target: str) -> ModuleIndex:
 
 
 def fuzz(targets: list[str], index: ModuleIndex, opts: FuzzOptions, events: Events,
-         isolation: str = "fork") -> FuzzResult:
-    result = FuzzResult()
+         isolation: str = "fork", workers: int = 1) -> FuzzResult:
     run = uuid.uuid4().hex  # a bug found again in this run counts once
     # Hypothesis keeps caches of its own beside its database: in .kfuzz/ too, never in
     # a .hypothesis/ of the user's working directory
     home = opts.db_dir / "hypothesis" if opts.db_dir else Path(tempfile.gettempdir()) / "kfuzz-hypothesis"
     set_hypothesis_home_dir(str(home))
+    if workers > 1:
+        from .parallel import fuzz_parallel  # it builds on this file
+        return fuzz_parallel(targets, index, opts, events, isolation, workers, run)
+    result = FuzzResult()
     share = opts.time_budget / len(targets) if opts.time_budget else None
     try:
         for target in targets:
