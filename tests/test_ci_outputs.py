@@ -46,7 +46,8 @@ DATA = Path(__file__).resolve().parent / "data"
 JUNIT_XSD = xmlschema.XMLSchema(str(DATA / "junit-10.xsd"))
 SARIF_SCHEMA = json.loads((DATA / "sarif-schema-2.1.0.json").read_text())
 OOB_PY = BUGGY / "oobwrite.py"
-RUN = ("--max-examples", 60, "--seed", 0, "--no-db", "--isolation", "inprocess", "--module-path", TARGETS)
+RUN = ("--max-examples", 60, "--seed", 0, "--no-db", "--isolation", "inprocess", "--workers", 1,
+       "--module-path", TARGETS)
 
 
 def validate_sarif(log: dict) -> None:
@@ -427,3 +428,17 @@ def test_check_writes_the_same_ci_outputs(tmp_path: Path) -> None:
     known = kfuzz("check", BUGGY / "leakinit.py", "--module-path", TARGETS, "--fuzz-examples", 0,
                   "--reports", tmp_path / "again", "--baseline", tmp_path / "reports")
     assert known.exit_code == 0, known.output
+
+
+def test_two_campaigns_of_one_module_are_one_test_case(tmp_path: Path) -> None:
+    run = [a for a in RUN if a not in ("inprocess",)]
+    run[run.index("--isolation") + 1:run.index("--isolation") + 1] = ["fork"]
+    run[run.index("--workers") + 1] = 2
+    result = kfuzz("fuzz", OOB_PY, *run, "--reports", tmp_path / "reports", "--junit", tmp_path / "j.xml",
+                   "--stats", tmp_path / "st.json")
+    assert result.exit_code == 1, result.output
+    JUNIT_XSD.validate(str(tmp_path / "j.xml"))
+    [case] = ET.parse(tmp_path / "j.xml").getroot().iter("testcase")
+    assert [f.get("message") for f in case.iter("failure")] == [OOB_TITLE]  # found by both, said once
+    stats = json.loads((tmp_path / "st.json").read_text())
+    assert (stats["workers"], stats["test_cases"], stats["findings"]) == (2, 60, {"out-of-bounds": 1})

@@ -52,12 +52,21 @@ class Found:
 
 @dataclass
 class ModuleRun:
-    """One module's campaign (or check): its figures and findings, in the order found."""
+    """One module's campaigns (several with --workers N on fewer targets; or its check):
+    their figures added up, and its findings in the order found."""
 
     name: str
     counts: Counts = field(default_factory=Counts)
     finished: bool = False
     found: dict[str, Found] = field(default_factory=dict)
+    campaigns: dict[int, Counts] = field(default_factory=dict)  # each campaign's latest figures
+    running: set[int] = field(default_factory=set)
+
+    def update(self, campaign: int, counts: Counts) -> None:
+        self.campaigns[campaign] = counts
+        every = self.campaigns.values()
+        self.counts = Counts(sum(c.cases for c in every), sum(c.ops for c in every),
+                             max(c.seconds for c in every), len(self.found))
 
 
 class RunLog:
@@ -77,13 +86,15 @@ class RunLog:
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, CampaignStarted):
-            self.module(event.target)
+            self.module(event.target).running.add(event.campaign)
         elif isinstance(event, (CaseDone, CampaignFinished)):
             run = self.module(event.target)
-            run.counts = event.counts
-            run.finished |= isinstance(event, CampaignFinished)
+            run.update(event.campaign, event.counts)
+            if isinstance(event, CampaignFinished):
+                run.running.discard(event.campaign)
+                run.finished = not run.running
         elif isinstance(event, BugFound):
-            self.module(event.target).counts = event.counts
+            self.module(event.target).update(event.campaign, event.counts)
             self.bug(event.target, event.finding.title, str(event.finding.kind)).finding = event.finding
         elif isinstance(event, ReportWritten):
             found = self.bug(event.target, event.title, str(event.kind))
