@@ -233,8 +233,10 @@ class Kernel:
                 self.locking.check_released(titles.LOCK_HELD_RETURNING, [
                     "WARNING: lock held when returning to user space!",
                     f"{task} is leaving the kernel with locks still held!"])
+            self.mm.scan()  # kmemleak: what lost its last reference during the operation
             return result
         except KernelStop:
+            self.mm.kmemleak.discard()  # what the unwound module frames held is no finding
             return None
         finally:
             self.faults.arm(None)

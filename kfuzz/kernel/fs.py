@@ -142,6 +142,7 @@ class Fs:
         self.files.remove(file)
         if file.fops.release and not (file.node.kind == "proc" and file.node.removed):
             self.kernel.call(file.fops.release, file.f_inode, file)
+        file.private_data = None  # the struct file is freed: what only it held is unreferenced
         module_put(file.pinned)
         return 0
 
