@@ -17,6 +17,7 @@ or work's `data`.
 from __future__ import annotations
 
 import gc
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -70,10 +71,10 @@ class Kmemleak:
             self.dropping = None
             ns.update(kept)
 
-    def scan(self, live: Iterable[Buffer]) -> None:
+    def scan(self, live: Iterable[weakref.ref[Buffer]]) -> None:
         """The end of an operation: collect cycles of buffers if any could be one, then
         report every leak filed. Reported as kmemleak does: not fatal, the kernel goes on."""
-        if any(_may_cycle(buf) for buf in live):
+        if any(_may_cycle(ref()) for ref in live):
             gc.collect()
         while self.pending:
             self.report(self.pending.pop(0))
@@ -91,10 +92,11 @@ class Kmemleak:
             fatal=False)
 
 
-def _may_cycle(buf: Buffer) -> bool:
+def _may_cycle(buf: Buffer | None) -> bool:
     """A buffer can be in a cycle only through a field holding a container (another
-    buffer, a list, an object): with none, reference counts alone see its end."""
-    return any(map(gc.is_tracked, buf._kb_fields.values()))
+    buffer, a list, an object): with none, reference counts alone see its end. (Only
+    weak references are held here: a list of the buffers would keep them alive.)"""
+    return buf is not None and any(map(gc.is_tracked, buf._kb_fields.values()))
 
 
 def leak_site(alloc: list[Site], owner: str | None) -> Site | None:

@@ -223,7 +223,7 @@ class Memory:
 
     def scan(self) -> None:
         """kmemleak's scan at the end of an operation: every leak since the last one."""
-        self.kmemleak.scan(self.buffers() if self.live else ())
+        self.kmemleak.scan(list(self.live.values()))
 
     def report_access(self, buf: Buffer, kind: Kind, what: str) -> None:
         size = len(buf._kb_data)
