@@ -294,3 +294,17 @@ def test_a_fatal_finding_drops_what_the_unwound_frames_held(lab):
     assert lab.insmod("mem") == 0
     lab.ioctl("mem")
     assert [kind for kind, _ in lab.findings()] == ["oops"]
+
+
+def test_a_buffer_held_only_by_a_cycle_of_python_objects_is_found_by_the_end(lab):
+    lab.device("mem", """
+        def mem_ioctl(file, cmd, arg):
+            bag = [kzalloc(8)]
+            bag.append(bag)  # the buffer holds nothing; the list holds itself
+            return 0
+    """)
+    k = lab.boot()
+    assert lab.insmod("mem") == 0
+    lab.ioctl("mem")
+    k.do("cleanup")
+    assert leaks(lab) == ["memory leak in mem_ioctl"]
