@@ -7,7 +7,8 @@ is divided by the operations it ran. Old and new runs alternate, round by round,
 so load from other work on the machine falls on both alike.
 
 Run: python bench/bench_kmemleak.py --old DIR [--new DIR] [--rounds 3] [--cases 200]
-     [--modules edu_pci ringdev] [--mode fork]
+     [--modules edu_pci ringdev] [--mode fork|inprocess|kernel|kernel-frozen]
+(kernel modes time the kernel alone on a fixed program, without the fuzzer around it.)
 (DIR: a checkout of kfuzz, e.g. `git archive BASE | tar -x -C DIR`.)
 """
 
@@ -50,6 +51,49 @@ def one(mode: str, module: str, cases: int, seed: int) -> None:
     print(json.dumps({"ops": campaign.stats.ops, "cpu": cpu() - start, "bugs": sorted(campaign.bugs)}))
 
 
+# a program whose buffers hold containers (st.rec = rec, a timer in a field), so the scan
+# collects at the end of each operation: the worst case of kmemleak's cost
+KERNEL_PROGRAM = """\
+insmod edu_pci
+plug pci 1234:11e8 -> dev0
+irq dev0
+open /dev/edu0 -> fd0
+read fd0 64
+write fd0 "ping"
+tick 10
+irq dev0
+suspend
+read fd0 64
+close fd0
+unplug dev0
+rmmod edu_pci
+"""
+
+
+def one_kernel(frozen: bool, repeats: int) -> None:
+    """The kernel alone: the program run `repeats` times in a session; the fork worker
+    runs with the fuzzer's heap frozen (`frozen`), the in-process executor without."""
+    import gc
+    import time
+
+    from kfuzz.kernel import ModuleIndex
+    from kfuzz.prog import KernelSession, parse_program
+
+    index = ModuleIndex.scan(sorted((ROOT / "target_modules").glob("*.py")))
+    prog = parse_program(KERNEL_PROGRAM, "<bench>")
+    session = KernelSession(index)
+    session.run(prog)
+    if frozen:
+        gc.freeze()
+    start, ops = time.process_time(), 0
+    for _ in range(repeats):
+        outcome = session.run(prog)
+        ops += len(prog.ops) + 1
+        if outcome.finding is not None:
+            raise SystemExit(f"the program found {outcome.finding.title}")
+    print(json.dumps({"ops": ops, "cpu": time.process_time() - start, "bugs": []}))
+
+
 def measure(tree: Path, mode: str, module: str, cases: int, seed: int) -> float:
     """CPU microseconds per operation of one round on `tree`."""
     env = dict(os.environ, PYTHONPATH=str(tree))
@@ -65,7 +109,10 @@ def measure(tree: Path, mode: str, module: str, cases: int, seed: int) -> float:
 def main() -> None:
     if sys.argv[1:2] == ["--one"]:
         mode, module, cases, seed = sys.argv[2:6]
-        one(mode, module, int(cases), int(seed))
+        if mode.startswith("kernel"):
+            one_kernel(mode == "kernel-frozen", int(cases))
+        else:
+            one(mode, module, int(cases), int(seed))
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--old", type=Path, required=True)
@@ -73,7 +120,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--cases", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--mode", default="fork", choices=("fork", "inprocess"))
+    parser.add_argument("--mode", default="fork", choices=("fork", "inprocess", "kernel", "kernel-frozen"),
+                        help="kernel*: the kernel alone, no fuzzer (--cases: repeats of a program)")
     parser.add_argument("--modules", nargs="+", default=["edu_pci", "ringdev"])
     args = parser.parse_args()
     for module in args.modules:

@@ -108,9 +108,12 @@ def test_a_cycle_of_dropped_buffers_is_found_at_the_end_of_the_operation(lab):
     k = lab.boot()
     assert lab.insmod("mem") == 0
     lab.ioctl("mem", 1)
+    lab.ioctl("mem", 0)
     assert k.findings == [], "the ring is held by a global"
+    assert k.mm.kmemleak.collections == 0, "a held ring costs no collection"
     lab.ioctl("mem", 2)
     assert leaks(lab) == ["memory leak in mem_ioctl"] * 2
+    assert k.mm.kmemleak.collections == 1
     k.findings.clear()
     lab.ioctl("mem", 3)
     assert leaks(lab) == ["memory leak in mem_ioctl"], "a buffer in a cycle through a list"
