@@ -226,6 +226,7 @@ class Kernel:
         _current.push(self)
         self.uid = 65534 if nobody else 0
         self.faults.arm(fail_nth)
+        stopped = False
         try:
             result = handler(*args)
             task = self.task
@@ -236,9 +237,11 @@ class Kernel:
             self.mm.scan()  # kmemleak: what lost its last reference during the operation
             return result
         except KernelStop:
-            self.mm.kmemleak.discard()  # what the unwound module frames held is no finding
+            stopped = True
             return None
         finally:
+            if stopped:  # the stop's traceback is gone: what the unwound frames held is no finding
+                self.mm.kmemleak.discard()
             self.faults.arm(None)
             self.uid = 0
             self.locking.reset()
