@@ -104,16 +104,21 @@ class Kmemleak:
 # explains is held from outside; what it reaches is alive. The test errs only towards
 # collecting; the collector, and each buffer's __del__, decide what is a leak.
 GRAPH_LIMIT = 256  # objects; past it, ask the collector
-STRUCTS = frozenset({"Timer", "Work", "DelayedWork", "Device", "File", "Inode"})  # kernel structs
+# what the graph goes through: containers, objects of module code, buffers and the kernel
+# structs that module code stores in them; the kernel itself, modules and code are leaves
+STRUCTS = frozenset({"Buffer", "Timer", "Work", "DelayedWork", "Device", "File", "Inode"})
 LEAVES = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType,
           types.CodeType, types.FrameType, types.CellType, weakref.ref)
+LEAF, THROUGH, BUFFER = 0, 1, 2
+_steps: dict[type, int] = {}  # the kernel's and builtin types only: module code's come and go
 
 
 def may_be_cyclic_garbage(live: Iterable[weakref.ref[Buffer]]) -> bool:
-    graph = _graph(_roots(live))  # no local may hold a buffer: it would count as a holder
-    if graph is None:
+    found = _graph(_roots(live))  # no local may hold a buffer: it would count as a holder
+    if found is None:
         return True
-    return bool(graph) and _unreachable_buffer(graph, _internal_refs(graph))
+    graph, edges = found
+    return bool(graph) and _unreachable_buffer(graph, edges)
 
 
 def _roots(live: Iterable[weakref.ref[Buffer]]) -> list[Buffer]:
@@ -122,51 +127,61 @@ def _roots(live: Iterable[weakref.ref[Buffer]]) -> list[Buffer]:
     return [buf for buf in bufs if buf is not None and any(map(gc.is_tracked, buf._kb_fields.values()))]
 
 
-def _inside(obj: object) -> bool:
-    """Whether the graph goes through `obj` (a leaf: the kernel, a module, code)."""
-    if not gc.is_tracked(obj) or isinstance(obj, LEAVES):
-        return False
+def _step(obj: object) -> int:
     kind = type(obj)
-    return not kind.__module__.startswith("kfuzz.") or kind.__name__ in STRUCTS or kind.__name__ == "Buffer"
+    step = _steps.get(kind)
+    if step is None:
+        module = kind.__module__
+        ours = module.startswith("kfuzz.")
+        if ours and kind.__name__ == "Buffer":
+            step = BUFFER
+        elif issubclass(kind, LEAVES) or ours and kind.__name__ not in STRUCTS:
+            step = LEAF
+        else:
+            step = THROUGH
+        if ours or module == "builtins":
+            _steps[kind] = step
+    return step
 
 
-def _referents(obj: object) -> list[object]:
-    if type(obj).__name__ == "Buffer" and type(obj).__module__ == "kfuzz.kernel.mm":
+def _referents(obj: object, step: int) -> list[object]:
+    if step == BUFFER:
         return [obj._kb_fields]  # type: ignore[attr-defined]  # its data, sites and mm are no path
-    return [r for r in gc.get_referents(obj) if _inside(r)]
+    return [r for r in gc.get_referents(obj) if gc.is_tracked(r) and _step(r) != LEAF]
 
 
-def _graph(roots: list[Buffer]) -> dict[int, object] | None:
+def _graph(roots: list[Buffer]) -> tuple[dict[int, object], dict[int, list[int]]] | None:
+    """What the roots reach, by id, and each one's edges (ids: they hold no reference)."""
     graph: dict[int, object] = {}
+    edges: dict[int, list[int]] = {}
     stack: list[object] = list(roots)
     while stack:
         obj = stack.pop()
-        if id(obj) not in graph:
+        key = id(obj)
+        if key not in graph:
             if len(graph) == GRAPH_LIMIT:
                 return None
-            graph[id(obj)] = obj
-            stack.extend(_referents(obj))
-    return graph
+            graph[key] = obj
+            refs = _referents(obj, _step(obj))
+            edges[key] = [id(r) for r in refs]
+            stack.extend(refs)
+    return graph, edges
 
 
-def _internal_refs(graph: dict[int, object]) -> dict[int, int]:
+def _unreachable_buffer(graph: dict[int, object], edges: dict[int, list[int]]) -> bool:
     inner = dict.fromkeys(graph, 0)
-    for obj in graph.values():
-        for ref in _referents(obj):
-            inner[id(ref)] += 1
-    return inner
-
-
-def _unreachable_buffer(graph: dict[int, object], inner: dict[int, int]) -> bool:
-    # references: the graph's own (one each), `obj` here and getrefcount's argument
+    for targets in edges.values():
+        for key in targets:
+            inner[key] += 1
+    # references: the graph's own (one each) and getrefcount's argument
     held = [key for key in list(graph) if _refcount(graph, key) - 2 > inner[key]]
     alive: set[int] = set()
     while held:
         key = held.pop()
         if key not in alive:
             alive.add(key)
-            held.extend(id(r) for r in _referents(graph[key]))
-    return any(key not in alive and type(obj).__name__ == "Buffer" for key, obj in graph.items())
+            held.extend(edges[key])
+    return any(key not in alive and _step(obj) == BUFFER for key, obj in graph.items())
 
 
 def _refcount(graph: dict[int, object], key: int) -> int:
