@@ -124,6 +124,8 @@ def main() -> None:
                         help="kernel*: the kernel alone, no fuzzer (--cases: repeats of a program)")
     parser.add_argument("--modules", nargs="+", default=["edu_pci", "ringdev"])
     args = parser.parse_args()
+    if args.mode.startswith("kernel"):
+        args.modules = ["edu_pci"]  # KERNEL_PROGRAM's module
     for module in args.modules:
         cost: dict[str, list[float]] = {"old": [], "new": []}
         for r in range(args.rounds):
