@@ -217,9 +217,12 @@ class Memory:
         self.live.pop(id(buf), None)
         self.kmemleak.lost(buf)
 
-    def buffers(self) -> list[Buffer]:
-        """The buffers not yet freed."""
-        return [buf for ref in list(self.live.values()) if (buf := ref()) is not None]
+    def outlives(self, loaded: Iterable[Module]) -> bool:
+        """Whether a buffer not freed outlived the module that allocated it: what holds it
+        is another module, a kernel table, or a cycle of garbage only the collector sees."""
+        modules = set(loaded)
+        return any((buf := ref()) is not None and buf._kb_owner not in modules
+                   for ref in list(self.live.values()))
 
     def scan(self) -> None:
         """kmemleak's scan at the end of an operation: every leak since the last one."""

@@ -23,8 +23,8 @@ def teardown(kernel: Kernel) -> None:
         kernel.bus.unplug(dev)
     kernel.config.modules_disabled = False  # the check, not the administrator, unloads
     remove_all(kernel)
-    if kernel.mm.live:  # held by a registration left behind, or by a cycle of garbage:
-        gc.collect()    # kmemleak's scan sees the cycles now (the operation's end reports them)
+    if kernel.mm.outlives(kernel.loader.modules.values()):
+        gc.collect()  # held by a registration left behind, or by garbage: the scan sees it now
     check_refs(kernel)
     check_empty(kernel)
 
