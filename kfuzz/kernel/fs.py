@@ -143,6 +143,7 @@ class Fs:
         if file.fops.release and not (file.node.kind == "proc" and file.node.removed):
             self.kernel.call(file.fops.release, file.f_inode, file)
         file.private_data = None  # the struct file is freed: what only it held is unreferenced
+        file.extra.clear()
         module_put(file.pinned)
         return 0
 
