@@ -29,6 +29,7 @@ from .kernel.locking import (
 )
 from .kernel.log import dev_err, dev_info, dev_warn, pr_debug, pr_err, pr_info, pr_notice, pr_warn, printk
 from .kernel.mm import GFP_ATOMIC, GFP_KERNEL, GFP_NOWAIT, Buffer, devm_kzalloc, kcalloc, kfree, kmalloc, kzalloc
+from .kernel.mm import KMALLOC_MAX_SIZE, __GFP_NOWARN, __GFP_ZERO
 from .kernel.pm import (
     NOTIFY_DONE, NOTIFY_OK, PM_HIBERNATION_PREPARE, PM_POST_HIBERNATION, PM_POST_SUSPEND,
     PM_SUSPEND_PREPARE, register_pm_notifier, unregister_pm_notifier,
@@ -50,4 +51,4 @@ from .kernel.workqueue import (
     flush_workqueue, queue_delayed_work, queue_work, schedule_delayed_work, schedule_work,
 )
 
-__all__ = [n for n in dir() if not n.startswith("_") or n == "__module_get"]
+__all__ = [n for n in dir() if not n.startswith("_") or n in ("__module_get", "__GFP_NOWARN", "__GFP_ZERO")]

@@ -31,6 +31,8 @@ PLANTED = {
                 "BUG: sleeping function called from invalid context in regspin_probe"),
     "addtimer": ("warning", "WARNING: add_timer of a pending timer in addtimer_write"),
     "timerfree": ("warning", "ODEBUG: free active object type: timer_list in timerfree_release"),
+    "permleak": ("memory-leak", "memory leak in permleak_init"),
+    "ioctlleak": ("memory-leak", "memory leak in ioctlleak_ioctl"),
 }
 
 # The same bug found from its other side: lockdep names the function whose

@@ -55,14 +55,14 @@ seen.extend([buf[0], buf[0:4], buf[4:6], buf[6:], bytes(buf), list(buf)[:2], len
 buf.count += 1
 seen.append(buf.count)
 del buf.name
-seen.append(hasattr(buf, "name"))
+seen.append(buf.name)
 buf[0:8] = b"ab"
 seen.append(bytes(buf))
 kfree(buf)
 """)
     lab.ioctl("mem")
     assert lab.ns("mem")["seen"] == [
-        0x41, b"Abcd", b"\0\0", b"yz", b"Abcd\0\0yz", [0x41, 0x62], 8, 4, False,
+        0x41, b"Abcd", b"\0\0", b"yz", b"Abcd\0\0yz", [0x41, 0x62], 8, 4, 0,
         b"abcd\0\0yz",
     ], "a short write into a slice copies what it has and keeps the size"
     assert lab.kernel.findings == []
@@ -256,3 +256,70 @@ if cmd == 1:
     lab.ioctl("mem", 1)
     assert lab.ns("mem")["seen"] == [True, True]
     assert lab.findings() == []
+
+
+def test_zeroed_memory_reads_as_zero_field_by_field(lab):
+    mem(lab, """
+for buf in (kzalloc(8), kcalloc(2, 4), kmalloc(8, GFP_KERNEL | __GFP_ZERO)):
+    buf.count += 1
+    seen.append((buf.count, buf.next, 0 if not buf.next else 1))
+    kfree(buf)
+""")
+    lab.ioctl("mem")
+    assert lab.ns("mem")["seen"] == [(1, 0, 0)] * 3
+    assert lab.findings() == []
+
+
+def test_an_unset_field_of_kmalloc_memory_is_uninitialised_and_an_oops(lab):
+    mem(lab, """
+buf = kmalloc(8)
+buf.count += 1
+""")
+    lab.ioctl("mem")
+    f = lab.finding()
+    assert (f.kind, f.title) == ("oops", "Oops: AttributeError in mem_ioctl")
+    assert "field 'count' read before it was set: kmalloc memory is uninitialised" in f.message
+
+
+@pytest.mark.parametrize("size", ["KMALLOC_MAX_SIZE + 1", "2 << 30", "-1", "1 << 70"])
+@pytest.mark.parametrize("alloc", ["kmalloc", "kzalloc"])
+def test_an_allocation_past_kmalloc_max_size_warns_and_returns_none(lab, alloc, size):
+    mem(lab, f"""
+seen.append({alloc}({size}))
+""")
+    lab.ioctl("mem")
+    assert lab.ns("mem")["seen"] == [None], "the module goes on with NULL"
+    f = lab.finding()
+    assert (f.kind, f.title, f.function) == ("warning", "WARNING in __alloc_pages", "mem_ioctl")
+    assert "is past KMALLOC_MAX_SIZE (4194304)" in f.message
+    assert "W" in lab.kernel.taint_string()
+
+
+def test_the_largest_kmalloc_succeeds_and_nowarn_or_an_overflowing_kcalloc_is_quiet(lab):
+    mem(lab, """
+big = kmalloc(KMALLOC_MAX_SIZE)
+seen.append(len(big))
+kfree(big)
+seen.append(kmalloc(KMALLOC_MAX_SIZE + 1, GFP_KERNEL | __GFP_NOWARN))
+seen.append(kcalloc(1 << 40, 1 << 40))
+seen.append(kcalloc(-1, 8))
+""")
+    lab.ioctl("mem")
+    assert lab.ns("mem")["seen"] == [4 << 20, None, None, None]
+    assert lab.findings() == []
+
+
+def test_a_huge_allocation_under_panic_on_warn_stops_the_operation(lab):
+    lab.device("mem", """
+        seen = []
+
+
+        def mem_ioctl(file, cmd, arg):
+            seen.append(kmalloc(2 << 30))
+            return 0
+    """)
+    lab.boot(panic_on_warn=True)
+    assert lab.insmod("mem") == 0
+    lab.ioctl("mem")
+    assert lab.findings() == [("warning", "WARNING in __alloc_pages")]
+    assert lab.ns("mem")["seen"] == []

@@ -210,6 +210,7 @@ GOLDEN = [
     Golden("OUT_OF_BOUNDS", "KASAN: slab-out-of-bounds in g_ioctl", ioctl("buf = kmalloc(8)\nbuf[8] = 1")),
     Golden("DOUBLE_FREE", "KASAN: double-free in g_ioctl", ioctl("buf = kmalloc(8)\nkfree(buf)\nkfree(buf)")),
     Golden("INVALID_FREE", "KASAN: invalid-free in g_ioctl", ioctl('kfree(b"not from kmalloc")')),
+    Golden("ALLOC_PAGES_TOO_LARGE", "WARNING in __alloc_pages", ioctl("kfree(kmalloc(2 << 30))")),
     # left behind
     Golden("DANGLING", "WARNING: dangling timer g_tick after unload", TIMER),
     Golden("UNLOADED_CODE", "BUG: unable to handle page fault in g_read", NOOWNER,

@@ -232,6 +232,7 @@ class Kernel:
         _current.push(self)
         self.uid = 65534 if nobody else 0
         self.faults.arm(fail_nth)
+        stopped = False
         try:
             result = handler(*args)
             task = self.task
@@ -239,10 +240,14 @@ class Kernel:
                 self.locking.check_released(titles.LOCK_HELD_RETURNING, [
                     "WARNING: lock held when returning to user space!",
                     f"{task} is leaving the kernel with locks still held!"])
+            self.mm.scan()  # kmemleak: what lost its last reference during the operation
             return result
         except KernelStop:
+            stopped = True
             return None
         finally:
+            if stopped:  # the stop's traceback is gone: what the unwound frames held is no finding
+                self.mm.kmemleak.discard()
             self.faults.disarm()
             self.uid = 0
             self.locking.reset()

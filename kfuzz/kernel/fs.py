@@ -167,6 +167,8 @@ class Fs:
             return 0
         if file.fops.release:
             self.kernel.call(file.fops.release, file.f_inode, file)
+        file.private_data = None  # the struct file is freed: what only it held is unreferenced
+        file.extra.clear()
         module_put(file.pinned)
         return 0
 

@@ -117,6 +117,7 @@ class Loader:
             if mod in dep.users:
                 dep.users.remove(mod)
         mod.state = ModuleState.UNLOADED
+        self.kernel.mm.kmemleak.drop_globals(mod)  # what only its globals held is leaked now
         if self.modules.get(mod.name) is mod:
             del self.modules[mod.name]
             self.kernel.locking.free_module(mod.name)  # lockdep_free_key_range

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Iterator
-from functools import partial
 from typing import TYPE_CHECKING, Any, SupportsBytes, SupportsIndex, overload
 
 from . import titles
@@ -13,6 +13,7 @@ from .errno import ENOMEM  # noqa: F401  (re-exported for callers)
 from .faults import should_fail
 from .findings import Kind
 from .frames import Site, format_stack, guilty_site, module_stack
+from .kmemleak import Kmemleak
 from .module import Module
 from .subsystem import Leftover
 
@@ -25,6 +26,11 @@ GFP_ATOMIC = 0x20
 GFP_NOWAIT = 0x800
 __GFP_ZERO = 0x100
 GFP_DIRECT_RECLAIM = 0x400  # __GFP_DIRECT_RECLAIM: in GFP_KERNEL, not GFP_ATOMIC or GFP_NOWAIT
+__GFP_NOWARN = 0x2000
+# the largest kmalloc (mm/slab.h with SLUB: 1 << (MAX_PAGE_ORDER + PAGE_SHIFT)); a larger
+# one reaches __alloc_pages with an order past MAX_PAGE_ORDER, which warns and fails
+KMALLOC_MAX_SIZE = 4 << 20
+_ZERO, _NOWARN = __GFP_ZERO, __GFP_NOWARN  # a class body would mangle the dunder names
 
 # what KASAN says of a bad access: its title and the first words of its message
 ACCESS_BUGS = {Kind.USE_AFTER_FREE: (titles.USE_AFTER_FREE, "use of freed memory"),
@@ -36,18 +42,30 @@ class Buffer:
 
     Bytes are `buf[i]`, `buf[a:b]`; any other attribute is a struct field
     (`buf.count = 0`). Internal state lives in `_kb_` slots so that fields
-    cannot collide with it.
+    cannot collide with it. A field never set reads as 0 in zeroed memory
+    (kzalloc); in kmalloc memory it is uninitialised, and reading it is an oops.
     """
 
-    __slots__ = ("_kb_data", "_kb_fields", "_kb_mm", "_kb_owner", "_kb_alloc", "_kb_free")
+    __slots__ = ("_kb_data", "_kb_fields", "_kb_mm", "_kb_owner", "_kb_alloc", "_kb_free",
+                 "_kb_zero", "__weakref__")
 
-    def __init__(self, mm: Memory, size: int, owner: Module | None, alloc: list[Site]):
+    def __init__(self, mm: Memory, size: int, owner: Module | None, alloc: list[Site],
+                 zero: bool = False):
         object.__setattr__(self, "_kb_data", bytearray(size))
         object.__setattr__(self, "_kb_fields", {})
         object.__setattr__(self, "_kb_mm", mm)
         object.__setattr__(self, "_kb_owner", owner)
         object.__setattr__(self, "_kb_alloc", alloc)
         object.__setattr__(self, "_kb_free", None)
+        object.__setattr__(self, "_kb_zero", zero)
+
+    def __del__(self) -> None:
+        """The last reference went: never freed, it is kmemleak's (reported later)."""
+        try:
+            if self._kb_free is None:
+                self._kb_mm.lost(self)
+        except AttributeError:  # half made (bytearray refused the size)
+            pass
 
     # -- checks -------------------------------------------------------------
     def _kb_check(self, what: str) -> None:
@@ -130,7 +148,10 @@ class Buffer:
         try:
             return self._kb_fields[name]
         except KeyError:
-            raise AttributeError(f"kernel buffer has no field '{name}'") from None
+            if self._kb_zero:
+                return 0
+            raise AttributeError(f"kernel buffer field '{name}' read before it was set: kmalloc "
+                                 "memory is uninitialised (kzalloc's reads as 0)") from None
 
     def __setattr__(self, name: str, value: Any) -> None:
         self._kb_check(f"field '{name}'")
@@ -146,22 +167,30 @@ class Buffer:
 
 
 class Memory:
-    """The slab: live buffers by owner, for leak checks at unload."""
+    """The slab: buffers not yet freed, held weakly (see kmemleak.py), and KASAN's reports."""
 
     def __init__(self, kernel: Kernel):
         self.kernel = kernel
-        self.live: dict[int, Buffer] = {}
+        self.live: dict[int, weakref.ref[Buffer]] = {}
+        self.kmemleak = Kmemleak(kernel)
 
     def alloc(self, size: int, flags: int, what: str) -> Buffer | None:
         kernel = self.kernel
         if flags & GFP_DIRECT_RECLAIM:
             kernel.locking.might_sleep()
-        if not isinstance(size, int) or size < 0:
-            raise TypeError(f"{what}: size must be a non-negative int, not {size!r}")
+        if not isinstance(size, int):
+            raise TypeError(f"{what}: size must be an int, not {size!r}")
+        if not 0 <= size <= KMALLOC_MAX_SIZE:  # a negative size_t is past it too
+            if not flags & _NOWARN:
+                kernel.warn(titles.ALLOC_PAGES_TOO_LARGE,
+                            f"WARNING: CPU: 0 PID: {kernel.task.pid} at mm/page_alloc.c __alloc_pages: "
+                            f"{what}({size}) is past KMALLOC_MAX_SIZE ({KMALLOC_MAX_SIZE})")
+            return None
         if should_fail(what):
             return None
-        buf = Buffer(self, size, kernel.current_module(), module_stack())
-        self.live[id(buf)] = buf
+        buf = Buffer(self, size, kernel.current_module(), module_stack(),
+                     what != "kmalloc" or bool(flags & _ZERO))
+        self.live[id(buf)] = weakref.ref(buf)
         return buf
 
     def free(self, buf: object, by: Site | None = None) -> None:
@@ -183,6 +212,22 @@ class Memory:
         object.__setattr__(buf, "_kb_free", module_stack() or ([by] if by else []))
         self.live.pop(id(buf), None)
 
+    def lost(self, buf: Buffer) -> None:
+        """A buffer never freed lost its last reference (Buffer.__del__)."""
+        self.live.pop(id(buf), None)
+        self.kmemleak.lost(buf)
+
+    def outlives(self, loaded: Iterable[Module]) -> bool:
+        """Whether a buffer not freed outlived the module that allocated it: what holds it
+        is another module, a kernel table, or a cycle of garbage only the collector sees."""
+        modules = set(loaded)
+        return any((buf := ref()) is not None and buf._kb_owner not in modules
+                   for ref in list(self.live.values()))
+
+    def scan(self) -> None:
+        """kmemleak's scan at the end of an operation: every leak since the last one."""
+        self.kmemleak.scan(list(self.live.values()))
+
     def report_access(self, buf: Buffer, kind: Kind, what: str) -> None:
         size = len(buf._kb_data)
         title, said = ACCESS_BUGS[kind]
@@ -190,31 +235,13 @@ class Memory:
                            alloc=format_stack(buf._kb_alloc),
                            free=format_stack(buf._kb_free or []))
 
-    def owned_by(self, mod: Module) -> list[Buffer]:
-        return [b for b in self.live.values() if b._kb_owner is mod]
-
     def leftovers(self, mod: Module) -> list[Leftover]:
-        """Each buffer still held is a memory leak, not a dangling registration."""
-        return [Leftover("buffer", f"{len(b._kb_data)} bytes", _leak_site(b, mod),
-                         partial(self.report_leak, b, mod)) for b in self.owned_by(mod)]
+        """Nothing: a buffer is a leak when its last reference goes, not when its
+        allocator unloads (another module may keep it; see kmemleak.py)."""
+        return []
 
     def owners(self) -> Iterable[Module | None]:
-        return (b._kb_owner for b in self.live.values())
-
-    def report_leak(self, buf: Buffer, mod: Module | None) -> None:
-        """A buffer still held when its module is gone: kmemleak's report."""
-        alloc = buf._kb_alloc
-        site = _leak_site(buf, mod)
-        self.kernel.report(
-            titles.MEMORY_LEAK,
-            f"unreferenced object of size {len(buf._kb_data)} (module {mod.name if mod else '?'})",
-            site=site, stack=alloc, alloc=format_stack(alloc))
-
-
-def _leak_site(buf: Buffer, mod: Module | None) -> Site | None:
-    """The leaking module's innermost frame of the allocation."""
-    mine = [s for s in buf._kb_alloc if mod is None or s.module == mod.name]
-    return guilty_site(mine or buf._kb_alloc)
+        return ()
 
 
 def kmalloc(size: int, flags: int = GFP_KERNEL) -> Buffer | None:
@@ -226,6 +253,9 @@ def kzalloc(size: int, flags: int = GFP_KERNEL) -> Buffer | None:
 
 
 def kcalloc(n: int, size: int, flags: int = GFP_KERNEL) -> Buffer | None:
+    """kmalloc_array, zeroed: a product past SIZE_MAX (or of a negative size_t) is NULL."""
+    if isinstance(n, int) and isinstance(size, int) and not 0 <= n * size < 1 << 64:
+        return None
     return current().mm.alloc(n * size, flags, "kcalloc")
 
 

@@ -30,6 +30,9 @@ USE_AFTER_FREE = Title(Kind.USE_AFTER_FREE, "KASAN: use-after-free in {fn}")
 OUT_OF_BOUNDS = Title(Kind.OUT_OF_BOUNDS, "KASAN: slab-out-of-bounds in {fn}")
 DOUBLE_FREE = Title(Kind.DOUBLE_FREE, "KASAN: double-free in {fn}")
 INVALID_FREE = Title(Kind.DOUBLE_FREE, "KASAN: invalid-free in {fn}")
+# kmalloc past KMALLOC_MAX_SIZE: the page allocator's WARN_ON_ONCE_GFP(order > MAX_PAGE_ORDER),
+# titled by the kernel function, as syzbot titles it
+ALLOC_PAGES_TOO_LARGE = Title(Kind.WARNING, "WARNING in __alloc_pages")
 
 # -- what a module leaves behind ------------------------------------------------------
 DANGLING = Title(Kind.DANGLING_REGISTRATION, "WARNING: dangling {what} {name} after unload")
