@@ -160,12 +160,11 @@ class Fs:
         file.closed = True
         self.files.remove(file)
         proc = proc_entry(file.node)
-        if proc is not None:  # proc_reg_release: only if removal has not released it already
-            if file in proc.openers and file.fops.release:
-                proc.openers.remove(file)
-                self.kernel.call(file.fops.release, file.f_inode, file)
-            return 0
-        if file.fops.release:
+        # proc_reg_release: only if the entry's removal has not released it already
+        released = proc is not None and file not in proc.openers
+        if proc is not None and not released:
+            proc.openers.remove(file)
+        if file.fops.release and not released:
             self.kernel.call(file.fops.release, file.f_inode, file)
         file.private_data = None  # the struct file is freed: what only it held is unreferenced
         file.extra.clear()
