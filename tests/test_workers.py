@@ -98,7 +98,7 @@ def test_the_gathered_run_keeps_each_bug_once_with_its_best_record() -> None:
     assert len(seen) == 2  # the events went on to the listeners
 
 
-def test_an_error_in_a_campaign_process_is_raised_in_the_fuzzer(
+def test_an_error_in_a_campaign_process_fails_the_run_with_its_traceback(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(self: Campaign) -> list[BugRecord]:
         raise ValueError("a kfuzz bug")
@@ -106,8 +106,27 @@ def test_an_error_in_a_campaign_process_is_raised_in_the_fuzzer(
     monkeypatch.setattr(Campaign, "run", broken)  # the campaign processes are forked with it
     targets, index = resolve_targets([TARGETS / "edu_pci.py"], TARGETS)
     opts = FuzzOptions(max_examples=5, db_dir=None, reports=tmp_path / "reports")
-    with pytest.raises(RuntimeError, match="ValueError: a kfuzz bug"):
-        fuzz(targets, index, opts, Events(), workers=2)
+    result = fuzz(targets, index, opts, Events(), workers=2)
+    assert len(result.failures) == 2 and all("ValueError: a kfuzz bug" in f for f in result.failures)
+
+
+def test_a_campaign_process_that_dies_keeps_what_it_had_found(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    finding = Finding(kind="warning", title="WARNING in edu_ioctl", module="edu_pci", function="edu_ioctl")
+
+    def found_then_killed(self: Campaign) -> list[BugRecord]:
+        self.events.emit(BugFound(self.target, finding, 3, self.counts(), self.number))
+        if self.number == 1:
+            os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer would, before its bugs are sent
+        return []
+
+    monkeypatch.setattr(Campaign, "run", found_then_killed)
+    targets, index = resolve_targets([TARGETS / "edu_pci.py"], TARGETS)
+    opts = FuzzOptions(max_examples=5, db_dir=None, reports=tmp_path / "reports")
+    result = fuzz(targets, index, opts, Events(), workers=2)
+    assert [(t, r.finding.title) for t, r in result.records] == [("edu_pci", finding.title)]
+    [death] = result.failures
+    assert "campaign 1: the campaign process died (exit status -9)" in death and "edu_pci (seed 1)" in death
 
 
 # -- one report store, one example database --------------------------------------------------

@@ -70,6 +70,12 @@ class Gather:
             return
         if isinstance(message, (CaseDone, BugFound, CampaignFinished)):
             self.counts[message.campaign] = message.counts
+        if isinstance(message, BugFound):
+            # kept as found: a campaign that dies (or a cluster task lost) before it sends
+            # its bugs has still found this one, and its report is on disk already
+            key = (message.target, message.finding.title)
+            if key not in self.bugs:
+                self.bugs[key] = (message.campaign, BugRecord(message.finding, []))
         self.events.emit(message)
 
     def result(self, interrupted: bool, stopped_by: int) -> FuzzResult:

@@ -187,6 +187,14 @@ class CampaignProcess:
             writer.close()
         self.conn = reader
         self.open = True
+        self.jobs = jobs
+        self.done = False  # its last campaign sent its bugs
+
+    def death(self) -> str:
+        """Why it ended before its last campaign did, and what never ran."""
+        left = ", ".join(f"{j.target} (seed {j.seed})" for j in self.jobs)
+        return (f"the campaign process died (exit status {self.child.exitcode}) before it ended; "
+                f"its jobs: {left}")
 
     def stop(self, signum: int) -> None:
         if self.child.is_alive():
@@ -215,11 +223,17 @@ def drain(procs: list[CampaignProcess], gather: Gather, deadline: float | None =
         for conn in ready:
             proc = by_conn[conn]  # type: ignore[index]
             try:
-                message: Message = proc.conn.recv()
+                with _stops_held():  # a Ctrl-C waits out the message being read
+                    message: Message = proc.conn.recv()
             except Exception:  # noqa: BLE001 - EOF, or a message cut off by a kill
                 del by_conn[proc.conn]
                 proc.end()
+                if not proc.done and proc.child.exitcode != 0:  # killed, or crashed: not ended
+                    gather.failures.append(CampaignFailed(proc.jobs[0].campaign, proc.death()))
                 continue
+            if isinstance(message, CampaignFailed) or (
+                    isinstance(message, CampaignBugs) and message.campaign == proc.jobs[-1].campaign):
+                proc.done = True  # its last job ended (or it failed, and said why): what follows is its end
             gather.take(message)
 
 
@@ -246,7 +260,6 @@ def fuzz_parallel(targets: list[str], index: ModuleIndex, opts: FuzzOptions, eve
             proc.end()
         result = gather.result(interrupted, stopped_by)
         events.emit(RunFinished(result.counts(), result.interrupted))
-    if gather.failures:
-        raise RuntimeError(f"kfuzz campaign {gather.failures[0].campaign} failed:\n"
-                           f"{gather.failures[0].traceback}")
+    # a campaign that failed is said, and fails the run; the others' bugs stand
+    result.failures = [f"campaign {f.campaign}: {f.traceback}" for f in gather.failures]
     return result
