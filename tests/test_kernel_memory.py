@@ -303,9 +303,10 @@ kfree(big)
 seen.append(kmalloc(KMALLOC_MAX_SIZE + 1, GFP_KERNEL | __GFP_NOWARN))
 seen.append(kcalloc(1 << 40, 1 << 40))
 seen.append(kcalloc(-1, 8))
+seen.append(kcalloc(-1, -1))
 """)
     lab.ioctl("mem")
-    assert lab.ns("mem")["seen"] == [4 << 20, None, None, None]
+    assert lab.ns("mem")["seen"] == [4 << 20, None, None, None, None]
     assert lab.findings() == []
 
 

@@ -254,7 +254,8 @@ def kzalloc(size: int, flags: int = GFP_KERNEL) -> Buffer | None:
 
 def kcalloc(n: int, size: int, flags: int = GFP_KERNEL) -> Buffer | None:
     """kmalloc_array, zeroed: a product past SIZE_MAX (or of a negative size_t) is NULL."""
-    if isinstance(n, int) and isinstance(size, int) and not 0 <= n * size < 1 << 64:
+    if isinstance(n, int) and isinstance(size, int) and not (0 <= n < 1 << 64 and 0 <= size < 1 << 64
+                                                             and n * size < 1 << 64):
         return None
     return current().mm.alloc(n * size, flags, "kcalloc")
 
