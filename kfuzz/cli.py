@@ -221,6 +221,23 @@ def sign_cmd(key: Path, files: tuple[Path, ...]) -> None:
         click.echo(f"{file}: signed with key {kid}")
 
 
+def _cluster_flags(cluster: str | None, db: str | None, isolation: str) -> None:
+    """Refuses what a cluster run cannot honour, before anything runs."""
+    if cluster is None:
+        return
+    ctx = click.get_current_context()
+    if ctx.get_parameter_source("workers") == ParameterSource.COMMANDLINE:
+        raise BadInput("--cluster and --workers: on a cluster, its worker processes are the campaigns "
+                       "at once (kfuzz worker ADDRESS --nworkers N); leave out --workers")
+    if db is not None and not db.startswith("redis://"):
+        raise BadInput(f"--cluster with --db {db}: a folder stays on this machine, where no campaign "
+                       f"runs; give --db redis://HOST:PORT/N, or leave --db out")
+    if isolation != "fork":
+        given = ctx.get_parameter_source("isolation") == ParameterSource.COMMANDLINE
+        where = "--isolation inprocess" if given else f'isolation = "{isolation}" in {command_config().where}'
+        raise BadInput(f"--cluster runs kernels in worker subprocesses: leave out {where}")
+
+
 def _example_database(db: str | None, no_db: bool) -> tuple[Path | None, str | None]:
     """The folder for Hypothesis's files and the Redis URL, if any, of --db and --no-db."""
     from .fuzz.corpus import REDIS_SCHEME, CorpusError, connect
@@ -232,6 +249,8 @@ def _example_database(db: str | None, no_db: bool) -> tuple[Path | None, str | N
     if not db.startswith(REDIS_SCHEME):
         if "://" in db:
             raise BadInput(f"--db {db}: only redis:// URLs are supported; or give a folder")
+        if Path(db).exists() and not Path(db).is_dir():
+            raise BadInput(f"--db {db}: a file, not a folder; give the example database's folder")
         return Path(db), None
     try:
         connect(db).close()  # a Redis that cannot be reached is bad input now, not in an hour
@@ -310,6 +329,7 @@ def fuzz_cmd(paths: tuple[Path, ...], module_path: Path, time_budget: float | No
     if not targets:
         raise BadInput(f"no module files in {' '.join(map(str, targets_in))}")
     _check_writable(reports)
+    _cluster_flags(cluster, db, isolation)
     config = command_config()
     n_workers = workers or default_workers()
     try:  # a suppressed finding is a known one to the CI outputs, as one in the baseline is
@@ -348,7 +368,7 @@ def fuzz_cmd(paths: tuple[Path, ...], module_path: Path, time_budget: float | No
     sys.exit(1 if len(known) < len(result.records) or result.failures else 0)
 
 
-@main.command("check", cls=ConfigCommand, targets="paths")
+@main.command("check", cls=ConfigCommand, targets="paths", tables=("suppress",))
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--module-path", type=click.Path(path_type=Path, file_okay=False),
               default=Path("target_modules"), show_default=True,
@@ -402,8 +422,9 @@ def check_cmd(paths: tuple[Path, ...], module_path: Path, reports: Path, keyring
     if not targets:
         raise BadInput(f"no module files in {' '.join(map(str, paths))}")
     _check_writable(reports)
-    try:
-        outputs, baseline = ci.open("check")
+    suppressed = {s.title for s in command_config().suppress}
+    try:  # a suppressed finding is known, as one in the baseline is
+        outputs, baseline = ci.open("check", known=suppressed)
     except CiError as err:
         raise BadInput(str(err)) from None
     events = Events(*outputs)
@@ -435,8 +456,6 @@ def _run_fuzz(targets: list[str], index: ModuleIndex, opts: FuzzOptions, events:
         return fuzz(targets, index, opts, events, isolation, workers)
     from .cluster.client import ClusterError, fuzz_on_cluster
 
-    if isolation != "fork":
-        raise BadInput("--cluster runs kernels in worker subprocesses: leave out --isolation inprocess")
     try:
         return fuzz_on_cluster(cluster, targets, index, opts, events)
     except ClusterError as err:

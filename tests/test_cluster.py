@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -107,3 +108,46 @@ def test_the_redis_corpus_replays_a_bug_found_elsewhere_first_on_the_cluster(
             fuzz_on_cluster(cluster, targets, index, opts, Events(first))
         firsts.append(min(seen))
     assert firsts[0] > 5 and firsts[1] <= 2, firsts
+
+
+def test_ctrl_c_stops_every_task_and_keeps_what_was_found(cluster: str, tmp_path: Path) -> None:
+    class CtrlCAtTheFirstBug:
+        def __call__(self, event: Event) -> None:
+            if isinstance(event, BugFound):
+                raise KeyboardInterrupt  # as Ctrl-C would, in the client's loop
+
+    targets, index = resolve_targets([TARGETS / "buggy" / "lockorder.py"], TARGETS)
+    started = time.monotonic()
+    result = fuzz_on_cluster(cluster, targets, index, options(tmp_path, max_examples=5000),
+                             Events(CtrlCAtTheFirstBug()))
+    assert result.interrupted and time.monotonic() - started < 60
+    assert result.records and folders(tmp_path)  # the bug, on disk
+    with distributed.Client(cluster) as client:  # no task goes on fuzzing for nobody
+        deadline = time.monotonic() + 20
+        while any(client.processing().values()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(client.processing().values())
+
+
+def test_a_cluster_of_threaded_workers_is_refused(tmp_path: Path) -> None:
+    from kfuzz.cluster.client import ClusterError
+
+    targets, index = resolve_targets(BUGGY[:1], TARGETS)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as local:
+        with pytest.raises(ClusterError, match="runs 2 threads; a campaign needs a process of its own"):
+            fuzz_on_cluster(local.scheduler_address, targets, index, options(tmp_path), Events())
+
+
+def test_cluster_flags_it_cannot_honour_are_bad_input(tmp_path: Path) -> None:
+    from test_cli import kfuzz
+
+    base = ("fuzz", BUGGY[0], "--cluster", "tcp://127.0.0.1:1", "--reports", tmp_path / "r")
+    workers = kfuzz(*base, "--workers", 2)
+    assert workers.exit_code == 2 and "leave out --workers" in workers.stderr
+    folder = kfuzz(*base, "--db", tmp_path / "db")
+    assert folder.exit_code == 2 and "a folder stays on this machine" in folder.stderr
+    inproc = kfuzz(*base, "--isolation", "inprocess")
+    assert inproc.exit_code == 2 and "leave out --isolation inprocess" in inproc.stderr
+    nobody = kfuzz(*base)
+    assert nobody.exit_code == 2 and "cannot reach a Dask scheduler" in nobody.stderr

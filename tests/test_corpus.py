@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import redis
 from hypothesis.database import choices_to_bytes
 from test_cli import kfuzz
@@ -94,3 +95,28 @@ def test_db_folder_replaces_the_default_folder(tmp_path: Path) -> None:
                    "--max-examples", 100, "--reports", tmp_path / "r")
     assert result.exit_code == 1, result.output
     assert {t for t, _, _ in folder_entries(tmp_path / "corpus" / "examples")} == {"warnon"}
+
+
+def test_a_redis_that_goes_away_mid_run_costs_the_corpus_not_the_run(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from redis_server import redis_server
+
+    with redis_server(tmp_path) as url:
+        db = KeepingDatabase(redis_examples(url, "m"))
+        db.save(b"key", choices_to_bytes([1]))
+    # the server is gone: each call is quiet, the first says so once
+    db.save(b"key", choices_to_bytes([2]))
+    assert list(db.fetch(b"key")) == []
+    db.delete(b"key", choices_to_bytes([1]))
+    err = capsys.readouterr().err
+    assert err.count("the example database stopped answering") == 1 and "goes on without it" in err
+
+
+def test_import_takes_only_module_named_targets(fresh_redis: str, tmp_path: Path) -> None:
+    with redis.Redis.from_url(fresh_redis) as client:
+        client.sadd(PREFIX + b"../../escape:key", choices_to_bytes([1]))
+        client.sadd(PREFIX + b"ok_mod:key", choices_to_bytes([1]))
+    pulled = kfuzz("db", "import", fresh_redis, "--dir", tmp_path / "b")
+    assert pulled.exit_code == 0 and "1 examples copied" in pulled.stdout
+    assert [p.name for p in (tmp_path / "b" / "examples").iterdir()] == ["ok_mod"]
+    assert not (tmp_path / "escape").exists()

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..fuzz.campaign import STOP_WITHIN, FuzzOptions
 from ..fuzz.events import Events, RunFinished
 from ..fuzz.gather import Gather
-from ..fuzz.parallel import plan
+from ..fuzz.parallel import plan, stops_held
 from ..fuzz.run import FuzzResult, closure
 from ..kernel import ModuleIndex
 from ..report import write_report
@@ -32,8 +32,9 @@ from .task import CampaignTask, run_campaign
 if TYPE_CHECKING:
     from distributed import Client
 
-# how long the client waits for a connection to the scheduler
+# how long the client waits for a connection to the scheduler, and for a first worker
 CONNECT_TIMEOUT = 10
+WORKERS_TIMEOUT = 30
 
 
 class ClusterError(Exception):
@@ -41,16 +42,49 @@ class ClusterError(Exception):
 
 
 def connect_cluster(address: str) -> Client:
+    """A client of the scheduler at ADDRESS with kfuzz workers ready, or a ClusterError."""
     try:
         from distributed import Client
     except ImportError:
         raise ClusterError(f"--cluster {address}: the distributed package is missing: "
                            "pip install 'kfuzz[cluster]'") from None
     try:
-        return Client(address, timeout=CONNECT_TIMEOUT)
+        client = Client(address, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError, ValueError) as err:
         raise ClusterError(f"--cluster {address}: cannot reach a Dask scheduler there ({err}); start one "
                            "(dask scheduler) and workers (kfuzz worker ADDRESS)") from None
+    try:
+        client.wait_for_workers(1, timeout=WORKERS_TIMEOUT)
+    except TimeoutError:
+        client.close()
+        raise ClusterError(f"--cluster {address}: no worker joined in {WORKERS_TIMEOUT} s; "
+                           f"start some: kfuzz worker {address}") from None
+    threaded = {addr: n for addr, n in client.nthreads().items() if n != 1}
+    if threaded:
+        client.close()
+        addr, n = next(iter(threaded.items()))
+        raise ClusterError(f"--cluster {address}: worker {addr} runs {n} threads; a campaign needs a "
+                           f"process of its own: start workers with kfuzz worker {address} (or dask "
+                           f"worker --nthreads 1)")
+    return client
+
+
+def _redis_from_here(url: str) -> str:
+    """Run on each worker: '' when the corpus's Redis answers there, else why not."""
+    from ..fuzz.corpus import CorpusError, connect
+
+    try:
+        connect(url).close()
+    except CorpusError as err:
+        return str(err)
+    return ""
+
+
+def check_corpus(client: Client, url: str) -> None:
+    """Every worker must reach the run's Redis (a localhost URL reaches each worker's own)."""
+    for addr, error in client.run(_redis_from_here, url).items():
+        if error:
+            raise ClusterError(f"worker {addr}: {error}; give a Redis address every worker can reach")
 
 
 def fuzz_on_cluster(address: str, targets: list[str], index: ModuleIndex, opts: FuzzOptions,
@@ -58,7 +92,16 @@ def fuzz_on_cluster(address: str, targets: list[str], index: ModuleIndex, opts: 
     from distributed import Event as DaskEvent
     from distributed import Queue
 
+    if "keyring" in opts.settings:
+        raise ClusterError("--cluster: the kernel's keyring file is not shipped to workers; "
+                           "leave the keyring setting out of a cluster run")
     client = connect_cluster(address)
+    try:
+        if opts.db_url is not None:
+            check_corpus(client, opts.db_url)
+    except ClusterError:
+        client.close()
+        raise
     run = uuid.uuid4().hex
     queue, stop = Queue(f"kfuzz-{run}", client=client), DaskEvent(f"kfuzz-stop-{run}", client=client)
     gather = Gather(events)
@@ -85,6 +128,7 @@ def fuzz_on_cluster(address: str, targets: list[str], index: ModuleIndex, opts: 
         result.failures += [f"campaign {c.campaign}:\n{c.traceback}" for c in gather.failures]
         events.emit(RunFinished(result.counts(), result.interrupted))
         client.cancel(futures)
+        queue.close()  # what a task still sends after this is dropped by the scheduler
         client.close()
     return result
 
@@ -100,10 +144,14 @@ def drain(futures: list[Any], queue: Any, gather: Gather, deadline: float | None
 
     while True:
         pending = [f for f in futures if not f.done()]
-        for data in queue.get(batch=True):
+        with stops_held():  # a Ctrl-C waits out a batch being taken off the queue
+            batch = queue.get(batch=True)
+        for data in batch:
             handle(data, gather)
         if not pending:
-            for data in queue.get(batch=True):  # what the last task sent before it ended
+            with stops_held():
+                batch = queue.get(batch=True)  # what the last task sent before it ended
+            for data in batch:
                 handle(data, gather)
             return
         if deadline is not None and time.monotonic() > deadline:

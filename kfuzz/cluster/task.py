@@ -9,10 +9,13 @@ store, so a cluster run leaves the report folders that a local run would.
 
 from __future__ import annotations
 
+import ctypes
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from hypothesis.configuration import set_hypothesis_home_dir
 
@@ -26,7 +29,7 @@ from .messages import Emitted, WriteReport, encode
 
 # a campaign's progress reaches the client at most this often; every other message at once
 PROGRESS_EVERY = 0.5
-# how often a running campaign asks whether the client has told the run to stop
+# how often a task asks whether the client has told the run to stop
 STOP_POLL = 1.0
 
 
@@ -43,28 +46,18 @@ class CampaignTask:
 
 
 class Forwarder:
-    """The campaign's outbox on a worker: sends its messages and reports to the client,
-    and stops the campaign (as Ctrl-C would) once the client has set the stop event."""
+    """The campaign's outbox on a worker: sends its messages and reports to the client."""
 
-    def __init__(self, queue: str, stop: str, shown: dict[Path, Path]) -> None:
-        from distributed import Event as DaskEvent
+    def __init__(self, queue: str, shown: dict[Path, Path]) -> None:
         from distributed import Queue
 
         self.queue = Queue(queue)
-        self.stop = DaskEvent(stop)
         self.shown = shown
         self.sent_progress = 0.0
-        self.polled = time.monotonic()
-        self.stopping = False  # told once; what follows (saving the bugs) must go on
 
     def __call__(self, message: Message) -> None:
-        now = time.monotonic()
-        if not self.stopping and now - self.polled >= STOP_POLL:
-            self.polled = now
-            if self.stop.is_set():
-                self.stopping = True
-                raise KeyboardInterrupt()
         if isinstance(message, CaseDone):
+            now = time.monotonic()
             if now - self.sent_progress < PROGRESS_EVERY:
                 return
             self.sent_progress = now
@@ -79,13 +72,55 @@ class Forwarder:
         campaign.repro.shown_as = self.shown
 
 
+class StopWatcher(threading.Thread):
+    """Stops the campaign, as Ctrl-C stops a local one, once the client sets the run's
+    stop event: a KeyboardInterrupt raised in the task's thread wherever it is (the
+    search, a minimization, a replay), once; the campaign then saves its bugs."""
+
+    def __init__(self, stop: Any) -> None:
+        super().__init__(daemon=True, name="kfuzz-stop-watcher")
+        self.stop_event = stop
+        self.task_thread = threading.get_ident()
+        self.lock = threading.Lock()
+        self.active = True
+        self.over = threading.Event()
+
+    def run(self) -> None:
+        while not self.over.wait(STOP_POLL):
+            try:
+                told = self.stop_event.is_set()
+            except Exception:  # noqa: BLE001 - the scheduler is gone: the task ends with it
+                return
+            if told:
+                with self.lock:
+                    if self.active:
+                        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                            ctypes.c_ulong(self.task_thread), ctypes.py_object(KeyboardInterrupt))
+                return
+
+    def finish(self) -> None:
+        """No interruption from now on: the campaign has ended."""
+        with self.lock:
+            self.active = False
+        self.over.set()
+
+
 def run_campaign(task: CampaignTask) -> None:
     """The task function: a campaign on this worker, to its end or the client's stop."""
+    from distributed import Event as DaskEvent
+
     with tempfile.TemporaryDirectory(prefix="kfuzz-task-") as tmp:
         folder = Path(tmp)
         index, shown = unpack(task.files, folder)
-        forward = Forwarder(task.queue, task.stop, shown)
+        forward = Forwarder(task.queue, shown)
         set_hypothesis_home_dir(str(folder / "hypothesis"))
         # examples live in Redis when the run has one; a worker's own folder is thrown away
         opts = replace(task.opts, db_dir=None if task.opts.db_url is None else folder)
-        run_job(forward, task.job, RunPlan(index, opts, "fork", task.run), forward.prepare)
+        watcher = StopWatcher(DaskEvent(task.stop))
+        watcher.start()
+        try:
+            run_job(forward, task.job, RunPlan(index, opts, "fork", task.run), forward.prepare)
+        except KeyboardInterrupt:
+            pass  # the stop landed between the campaign's end and the watcher's
+        finally:
+            watcher.finish()

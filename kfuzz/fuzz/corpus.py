@@ -3,12 +3,15 @@
 Each target's examples live under the key prefix `kfuzz:examples:TARGET:`, in
 Hypothesis's own `RedisExampleDatabase` layout, so a second project sharing a
 Redis server should use a database number of its own (`redis://HOST:PORT/N`).
+A target's examples expire a year after a run last touched them.
 The `redis` package is needed only here: `pip install 'kfuzz[cluster]'`.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +22,11 @@ if TYPE_CHECKING:
 
 REDIS_SCHEME = "redis://"
 PREFIX = b"kfuzz:examples:"
+# a target's examples expire when no run has touched them for this long (Hypothesis's
+# default is 8 days: a module left alone over a holiday would lose its corpus)
+EXPIRE_AFTER = timedelta(days=365)
+# a target's name, as module names are: it becomes a folder on import
+TARGET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Hypothesis's own record, in a folder database, of every key it holds
 FOLDER_KEYS = b".hypothesis-keys"
 
@@ -48,7 +56,8 @@ def redis_examples(url: str, target: str, client: Redis | None = None) -> Exampl
     """The Redis example database of one target module."""
     from hypothesis.extra.redis import RedisExampleDatabase
 
-    return RedisExampleDatabase(client or connect(url), key_prefix=PREFIX + target.encode() + b":")
+    return RedisExampleDatabase(client or connect(url), expire_after=EXPIRE_AFTER,
+                                key_prefix=PREFIX + target.encode() + b":")
 
 
 def folder_entries(examples: Path) -> Iterator[tuple[str, bytes, bytes]]:
@@ -66,8 +75,9 @@ def redis_entries(client: Any) -> Iterator[tuple[str, bytes, bytes]]:
     """(target, key, value) of every kfuzz example in a Redis database."""
     for name in client.scan_iter(match=PREFIX + b"*"):
         target, sep, key = name[len(PREFIX):].partition(b":")
-        if not sep or client.type(name) != b"set":
-            continue
+        if not sep or not TARGET_NAME.fullmatch(target.decode(errors="replace")) \
+                or client.type(name) != b"set":
+            continue  # not an example set of a module: never a path of ours
         for value in client.smembers(name):
             yield target.decode(errors="replace"), key, value
 

@@ -17,6 +17,7 @@ Redis to the key `.corrupt` of its target.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -28,13 +29,33 @@ from .corpus import REDIS_SCHEME, redis_examples
 QUARANTINE_KEY = b".corrupt"
 
 
+def _server_errors() -> tuple[type[Exception], ...]:
+    try:
+        from redis import RedisError
+    except ImportError:
+        return ()
+    return (RedisError,)
+
+
+SERVER_ERRORS = _server_errors()
+
+
 class KeepingDatabase(ExampleDatabase):
-    """An example database whose deletions can be switched off."""
+    """An example database whose deletions can be switched off, and whose server may go
+    away: a Redis restarted during an overnight run costs the corpus's use until the
+    end of the run (said once, on stderr), never the run."""
 
     def __init__(self, wrapped: ExampleDatabase) -> None:
         super().__init__()
         self.wrapped = wrapped
         self.keep = False
+        self.lost: str | None = None  # why the database stopped answering, once it did
+
+    def unreachable(self, err: Exception) -> None:
+        if self.lost is None:
+            self.lost = str(err)
+            print(f"kfuzz: the example database stopped answering ({err}); the run goes on "
+                  f"without it", file=sys.stderr)
 
     def __repr__(self) -> str:
         return f"KeepingDatabase({self.wrapped!r})"
@@ -43,7 +64,14 @@ class KeepingDatabase(ExampleDatabase):
         return isinstance(other, KeepingDatabase) and self.wrapped == other.wrapped
 
     def fetch(self, key: bytes) -> Iterable[bytes]:
-        for value in self.wrapped.fetch(key):
+        if self.lost is not None:
+            return
+        try:
+            values = list(self.wrapped.fetch(key))
+        except SERVER_ERRORS as err:
+            self.unreachable(err)
+            return
+        for value in values:
             if choices_from_bytes(value) is None:
                 self.quarantine(key, value)
                 continue
@@ -52,7 +80,10 @@ class KeepingDatabase(ExampleDatabase):
     def quarantine(self, key: bytes, value: bytes) -> None:
         """Moves an entry that is no example aside, where a person can look at it."""
         if not isinstance(self.wrapped, DirectoryBasedExampleDatabase):
-            self.wrapped.move(key, QUARANTINE_KEY, value)
+            try:
+                self.wrapped.move(key, QUARANTINE_KEY, value)
+            except SERVER_ERRORS as err:
+                self.unreachable(err)
             return
         entry = self.wrapped._value_path(key, value)
         folder = self.wrapped.path / f".corrupt-{time.strftime('%Y%m%dT%H%M%S')}"
@@ -64,11 +95,18 @@ class KeepingDatabase(ExampleDatabase):
             pass  # gone already, or not ours to move: it is skipped all the same
 
     def save(self, key: bytes, value: bytes) -> None:
-        self.wrapped.save(key, value)
+        if self.lost is None:
+            try:
+                self.wrapped.save(key, value)
+            except SERVER_ERRORS as err:
+                self.unreachable(err)
 
     def delete(self, key: bytes, value: bytes) -> None:
-        if not self.keep:
-            self.wrapped.delete(key, value)
+        if not self.keep and self.lost is None:
+            try:
+                self.wrapped.delete(key, value)
+            except SERVER_ERRORS as err:
+                self.unreachable(err)
 
     def move(self, src: bytes, dest: bytes, value: bytes) -> None:
         self.save(dest, value)

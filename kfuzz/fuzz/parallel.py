@@ -99,7 +99,7 @@ def _terminated(signum: int, frame: FrameType | None) -> None:
 
 
 @contextmanager
-def _stops_held() -> Iterator[None]:
+def stops_held() -> Iterator[None]:
     """A stop signal that comes during the block is handled after it."""
     old = signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)
     try:
@@ -116,7 +116,7 @@ class Outbox:
         self.conn = conn
 
     def send(self, message: Message) -> None:
-        with _stops_held():
+        with stops_held():
             try:
                 self.conn.send(message)
             except OSError:
@@ -169,7 +169,7 @@ def run_job(send: Callable[[Message], None], job: Job, shared: RunPlan,
         send(CampaignBugs(job.target, job.campaign, list(campaign.bugs.values())))
         return False
     finally:
-        with _stops_held():  # the process ends with os._exit: no finalizer would close it
+        with stops_held():  # the process ends with os._exit: no finalizer would close it
             executor.close()
 
 
@@ -223,7 +223,7 @@ def drain(procs: list[CampaignProcess], gather: Gather, deadline: float | None =
         for conn in ready:
             proc = by_conn[conn]  # type: ignore[index]
             try:
-                with _stops_held():  # a Ctrl-C waits out the message being read
+                with stops_held():  # a Ctrl-C waits out the message being read
                     message: Message = proc.conn.recv()
             except Exception:  # noqa: BLE001 - EOF, or a message cut off by a kill
                 del by_conn[proc.conn]
