@@ -28,7 +28,7 @@ def cluster() -> Iterator[str]:
 
     with dask.config.set({"distributed.worker.daemon": False}):
         with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                      dashboard_address=None) as local:
+                                      dashboard_address=":0") as local:
             yield local.scheduler_address
 
 
@@ -134,7 +134,7 @@ def test_a_cluster_of_threaded_workers_is_refused(tmp_path: Path) -> None:
 
     targets, index = resolve_targets(BUGGY[:1], TARGETS)
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
-                                  dashboard_address=None) as local:
+                                  dashboard_address=":0") as local:
         with pytest.raises(ClusterError, match="runs 2 threads; a campaign needs a process of its own"):
             fuzz_on_cluster(local.scheduler_address, targets, index, options(tmp_path), Events())
 
