@@ -13,11 +13,13 @@ import ctypes
 import tempfile
 import threading
 import time
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from hypothesis.configuration import set_hypothesis_home_dir
+from hypothesis.errors import HypothesisDeprecationWarning
 
 from ..fuzz.campaign import Campaign, FuzzOptions
 from ..fuzz.events import CaseDone
@@ -109,6 +111,10 @@ def run_campaign(task: CampaignTask) -> None:
     """The task function: a campaign on this worker, to its end or the client's stop."""
     from distributed import Event as DaskEvent
 
+    # the worker's own threads (its event loop, heartbeats) use the `random` module while
+    # a draw runs; Hypothesis would take that for a strategy using it and warn every run
+    warnings.filterwarnings("ignore", message="Do not use the `random` module inside strategies",
+                            category=HypothesisDeprecationWarning)
     with tempfile.TemporaryDirectory(prefix="kfuzz-task-") as tmp:
         folder = Path(tmp)
         index, shown = unpack(task.files, folder)
