@@ -6,7 +6,7 @@ worker, and the operations per second the run reports. The baseline is the
 run's own start: the fuzzer's RSS at the end should stay within 1.3 times its
 RSS at two minutes, the worker's flat, and the rate should not fall.
 
-Run: python bench/bench_soak.py [--seconds 1800] [--every 60] [--module edu_pci]
+Run: python bench/bench_soak.py [--seconds 1800] [--every 60] [--module edu_pci] [--workers 1]
 """
 
 from __future__ import annotations
@@ -47,13 +47,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=1800.0)
     parser.add_argument("--every", type=float, default=60.0)
     parser.add_argument("--module", default="edu_pci", help="a correct module of target_modules/")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="campaign processes (1: the fuzzer fuzzes, its kernel worker is its child)")
     args = parser.parse_args()
     counts: list[tuple[int, float]] = [(0, 0.0)]  # (operations, seconds) of the latest status line
     with tempfile.TemporaryDirectory() as tmp:
         proc = subprocess.Popen(
             [sys.executable, "-m", "kfuzz.cli", "fuzz", str(ROOT / "target_modules" / f"{args.module}.py"),
              "--module-path", str(ROOT / "target_modules"), "--time-budget", str(args.seconds), "--no-db",
-             "--reports", str(Path(tmp) / "reports")],
+             "--reports", str(Path(tmp) / "reports"), "--workers", str(args.workers)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp,
             env=dict(os.environ, PYTHONUNBUFFERED="1"))
 
