@@ -154,3 +154,21 @@ def test_cluster_flags_it_cannot_honour_are_bad_input(tmp_path: Path) -> None:
     assert inproc.exit_code == 2 and "leave out --isolation inprocess" in inproc.stderr
     nobody = kfuzz(*base)
     assert nobody.exit_code == 2 and "cannot reach a Dask scheduler" in nobody.stderr
+
+
+def test_the_keyring_goes_with_the_tasks_and_reports_name_the_clients(cluster: str, tmp_path: Path) -> None:
+    import shutil
+
+    from kfuzz.kernel.signing import keygen, sign_file
+
+    priv, pub = keygen(tmp_path / "keys")
+    mods = tmp_path / "mods"
+    mods.mkdir()
+    shutil.copy(BUGGY[0], mods / "warnon.py")
+    sign_file(priv, mods / "warnon.py")
+    targets, index = resolve_targets([mods / "warnon.py"], mods)
+    settings = {"autoload": "1", "sig_enforce": "1", "keyring": str(pub)}
+    result = fuzz_on_cluster(cluster, targets, index, options(tmp_path / "r", settings=settings), Events())
+    assert not result.failures and [b.finding.title for _, b in result.records] == ["WARNING in warnon_ioctl"]
+    [data] = folders(tmp_path / "r").values()
+    assert f"keyring={pub}" in data["repro"] and "kfuzz-task-" not in data["repro"]

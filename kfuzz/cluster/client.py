@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..fuzz.campaign import STOP_WITHIN, FuzzOptions
@@ -25,7 +26,7 @@ from ..fuzz.run import FuzzResult, closure
 from ..kernel import ModuleIndex
 from ..report import write_report
 from ..stopping import stop_signal
-from .files import pack
+from .files import pack, pack_file
 from .messages import WriteReport, decode
 from .task import CampaignTask, run_campaign
 
@@ -92,9 +93,6 @@ def fuzz_on_cluster(address: str, targets: list[str], index: ModuleIndex, opts: 
     from distributed import Event as DaskEvent
     from distributed import Queue
 
-    if "keyring" in opts.settings:
-        raise ClusterError("--cluster: the kernel's keyring file is not shipped to workers; "
-                           "leave the keyring setting out of a cluster run")
     client = connect_cluster(address)
     try:
         if opts.db_url is not None:
@@ -110,10 +108,12 @@ def fuzz_on_cluster(address: str, targets: list[str], index: ModuleIndex, opts: 
     try:
         slots = max(1, sum(client.nthreads().values()))
         shared_opts = replace(opts, reports=opts.reports.resolve())  # the client's, as tasks name it
+        key = opts.settings.get("keyring")
+        keyring = pack_file(Path(key)) if key else None  # a worker has no checkout: the key goes too
         for share in plan(targets, slots, opts.seed, opts.time_budget, opts.max_examples):
             for job in share:
-                task = CampaignTask(job, pack(closure(index, job.target)), shared_opts, run, queue.name,
-                                    stop.name)
+                task = CampaignTask(job, pack(closure(index, job.target)), shared_opts, run, keyring,
+                                    queue.name, stop.name)
                 futures.append(client.submit(run_campaign, task, pure=False,
                                              key=f"kfuzz-{job.target}-{job.campaign}-{run}"))
         try:

@@ -18,13 +18,15 @@ class ModuleFile:
     sha256: str
 
 
+def pack_file(path: Path) -> ModuleFile:
+    """One file as the client has it (a module, or the kernel's keyring)."""
+    content = path.read_bytes()
+    return ModuleFile(str(path.resolve()), content, hashlib.sha256(content).hexdigest())
+
+
 def pack(index: ModuleIndex) -> list[ModuleFile]:
     """Every module file of the index, read once on the client."""
-    files = []
-    for _, image in sorted(index.images.items()):
-        content = image.path.read_bytes()
-        files.append(ModuleFile(str(image.path.resolve()), content, hashlib.sha256(content).hexdigest()))
-    return files
+    return [pack_file(image.path) for _, image in sorted(index.images.items())]
 
 
 class CorruptModuleFile(Exception):
@@ -37,10 +39,16 @@ def unpack(files: list[ModuleFile], folder: Path) -> tuple[ModuleIndex, dict[Pat
     shown: dict[Path, Path] = {}
     images = []
     for f in files:
-        if hashlib.sha256(f.content).hexdigest() != f.sha256:
-            raise CorruptModuleFile(f"{f.path}: content does not match its sha256 {f.sha256}")
-        local = folder / Path(f.path).name
-        local.write_bytes(f.content)
+        local = unpack_file(f, folder)
         images.append(read_image(local))
         shown[local] = Path(f.path)
     return ModuleIndex(images), shown
+
+
+def unpack_file(f: ModuleFile, folder: Path) -> Path:
+    """Writes one file into `folder`, its digest checked; its path there."""
+    if hashlib.sha256(f.content).hexdigest() != f.sha256:
+        raise CorruptModuleFile(f"{f.path}: content does not match its sha256 {f.sha256}")
+    local = folder / Path(f.path).name
+    local.write_bytes(f.content)
+    return local

@@ -26,7 +26,7 @@ from ..fuzz.events import CaseDone
 from ..fuzz.gather import Message
 from ..fuzz.parallel import Job, RunPlan, run_job
 from ..report import ReportRecord, folder_name
-from .files import ModuleFile, unpack
+from .files import ModuleFile, unpack, unpack_file
 from .messages import Emitted, WriteReport, encode
 
 # a campaign's progress reaches the client at most this often; every other message at once
@@ -43,6 +43,7 @@ class CampaignTask:
     files: list[ModuleFile]
     opts: FuzzOptions
     run: str
+    keyring: ModuleFile | None  # the kernel's keyring file, shipped as the modules are
     queue: str  # the run's Dask queue of messages
     stop: str  # the run's Dask event: set when the client stops the run
 
@@ -118,10 +119,15 @@ def run_campaign(task: CampaignTask) -> None:
     with tempfile.TemporaryDirectory(prefix="kfuzz-task-") as tmp:
         folder = Path(tmp)
         index, shown = unpack(task.files, folder)
+        settings = task.opts.settings
+        if task.keyring is not None:  # run with the copy here; reports name the client's file
+            key = unpack_file(task.keyring, folder)
+            shown[key] = Path(task.keyring.path)
+            settings = {**settings, "keyring": str(key)}
         forward = Forwarder(task.queue, shown)
         set_hypothesis_home_dir(str(folder / "hypothesis"))
         # examples live in Redis when the run has one; a worker's own folder is thrown away
-        opts = replace(task.opts, db_dir=None if task.opts.db_url is None else folder)
+        opts = replace(task.opts, db_dir=None if task.opts.db_url is None else folder, settings=settings)
         watcher = StopWatcher(DaskEvent(task.stop))
         watcher.start()
         try:

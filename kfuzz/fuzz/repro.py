@@ -70,8 +70,15 @@ class ReproPipeline:
     def program(self, ops: list[Op], checks: list[str] | tuple[str, ...] = (),
                 base: Path | None = None) -> Program:
         """The ops as a program over every module of the index, paths relative to `base`."""
-        lines: list[Op | str] = [*header(self.shown(base), self.settings, list(checks)), *ops]
+        lines: list[Op | str] = [*header(self.shown(base), self.shown_settings(), list(checks)), *ops]
         return Program(lines, self.paths(), dict(self.settings), None, list(checks))
+
+    def shown_settings(self) -> dict[str, str]:
+        """The kernel settings as the header shows them: a keyring by the client's path."""
+        key = self.settings.get("keyring")
+        if not key or Path(key) not in self.shown_as:
+            return self.settings
+        return {**self.settings, "keyring": str(self.shown_as[Path(key)])}
 
     def paths(self) -> list[Path]:
         return [img.path for _, img in sorted(self.index.images.items())]
