@@ -28,7 +28,7 @@ class CampaignBugs:
 
 @dataclass(frozen=True)
 class CampaignFailed:
-    """A campaign stopped by an error of kfuzz's own: the traceback, to raise in the parent."""
+    """A campaign stopped by an error of kfuzz's own: its traceback, a failure of the run."""
 
     campaign: int
     traceback: str
