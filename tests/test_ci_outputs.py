@@ -442,3 +442,16 @@ def test_two_campaigns_of_one_module_are_one_test_case(tmp_path: Path) -> None:
     assert [f.get("message") for f in case.iter("failure")] == [OOB_TITLE]  # found by both, said once
     stats = json.loads((tmp_path / "st.json").read_text())
     assert (stats["workers"], stats["test_cases"], stats["findings"]) == (2, 60, {"out-of-bounds": 1})
+
+
+def test_a_check_that_fails_without_a_finding_fails_its_test_case(tmp_path: Path) -> None:
+    result = kfuzz("check", TARGETS / "ringbuf.py", "--module-path", TARGETS, "--fuzz-examples", 0,
+                   "--require-signature", "--reports", tmp_path / "reports", "--junit", tmp_path / "j.xml",
+                   "--summary", tmp_path / "s.md")
+    assert result.exit_code == 1, result.output
+    JUNIT_XSD.validate(str(tmp_path / "j.xml"))
+    [case] = ET.parse(tmp_path / "j.xml").getroot().iter("testcase")
+    [failure] = case.iter("failure")
+    assert failure.get("type") == "check" and failure.get("message", "").startswith("signature: ")
+    summary = (tmp_path / "s.md").read_text()
+    assert "1 check failed" in summary and "| ringbuf | signature |" in summary

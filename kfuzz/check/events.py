@@ -3,7 +3,15 @@ as they serve `fuzz`: a test case per module, a failure per finding it reported.
 
 from __future__ import annotations
 
-from ..fuzz.events import CampaignFinished, CampaignStarted, Counts, Events, ReportFailed, ReportWritten
+from ..fuzz.events import (
+    CampaignFinished,
+    CampaignStarted,
+    CheckFailed,
+    Counts,
+    Events,
+    ReportFailed,
+    ReportWritten,
+)
 from .result import ModuleCheck
 
 
@@ -17,4 +25,7 @@ def emit_check(events: Events, done: ModuleCheck) -> None:
                                      "the check could not write its report folder"))
         else:
             events.emit(ReportWritten(done.module, found.title, found.kind, steps, 0, 0, True, found.report))
+    for result in done.results:
+        if result.failed and not result.findings:
+            events.emit(CheckFailed(done.module, result.name, result.detail))
     events.emit(CampaignFinished(done.module, Counts(0, 0, done.seconds, len(done.findings))))

@@ -56,6 +56,9 @@ def testcase(run: ModuleRun, command: str) -> ET.Element:
         if not found.known:
             failure = ET.SubElement(case, "failure", message=xml_text(found.title), type=found.kind)
             failure.text = failure_body(found)
+    for check, detail in run.checks_failed:  # kfuzz check's lines that failed without a finding
+        failure = ET.SubElement(case, "failure", message=xml_text(f"{check}: {detail}"), type="check")
+        failure.text = xml_text(f"the check '{check}' failed: {detail}") + "\n"
     out = [f"{run.counts.cases} test cases, {run.counts.ops} operations, {run.counts.seconds:.1f} s"]
     if not run.finished:
         out.append("interrupted before its budget was spent")

@@ -20,6 +20,7 @@ from ..fuzz.events import (
     CampaignFinished,
     CampaignStarted,
     CaseDone,
+    CheckFailed,
     Counts,
     Event,
     ReportFailed,
@@ -59,6 +60,7 @@ class ModuleRun:
     counts: Counts = field(default_factory=Counts)
     finished: bool = False
     found: dict[str, Found] = field(default_factory=dict)
+    checks_failed: list[tuple[str, str]] = field(default_factory=list)  # (check, detail), no finding
     campaigns: dict[int, Counts] = field(default_factory=dict)  # each campaign's latest figures
     running: set[int] = field(default_factory=set)
 
@@ -103,6 +105,8 @@ class RunLog:
         elif isinstance(event, ReportFailed):
             found = self.bug(event.target, event.title, event.kind)
             found.repro, found.unwritten = event.repro, event.reason
+        elif isinstance(event, CheckFailed):
+            self.module(event.target).checks_failed.append((event.check, event.detail))
         elif isinstance(event, RunFinished):
             self.totals, self.interrupted = event.counts, event.interrupted
             self.guarded(self.finish)

@@ -45,7 +45,10 @@ def headline(log: RunLog) -> str:
         verdict += f", {known} known (in the baseline)"
     if log.interrupted:
         verdict += ", interrupted"
-    return f"## {'❌' if new else '✅'} kfuzz {log.command}: {verdict}"
+    checks = sum(len(run.checks_failed) for run in log.modules.values())
+    if checks:
+        verdict += f", {plural(checks, 'check')} failed"
+    return f"## {'❌' if new or checks else '✅'} kfuzz {log.command}: {verdict}"
 
 
 def summary_markdown(log: RunLog) -> str:
@@ -59,6 +62,12 @@ def summary_markdown(log: RunLog) -> str:
         url = run_url()
         where = f"Report folders are in the artifacts of [this run]({url}); " if url else ""
         lines += [f"{where}`kfuzz replay FOLDER` runs a report folder's repro.", ""]
+    failed_checks = [(run.name, check, detail) for run in log.modules.values()
+                     for check, detail in run.checks_failed]
+    if failed_checks:
+        lines += ["| module | check failed | why |", "|---|---|---|"]
+        lines += [f"| {md(name)} | {md(check)} | {md(detail)} |" for name, check, detail in failed_checks]
+        lines.append("")
     lines += ["| module | test cases | operations | seconds | findings |", "|---|--:|--:|--:|--:|"]
     for run in log.modules.values():
         c = run.counts

@@ -91,13 +91,24 @@ class CampaignFinished:
 
 
 @dataclass(frozen=True)
+class CheckFailed:
+    """A line of `kfuzz check` that failed without a kernel finding (a signature that does
+    not verify, a node that does not pin its module): no report folder, still a failure."""
+
+    target: str
+    check: str
+    detail: str
+    campaign: int = 0
+
+
+@dataclass(frozen=True)
 class RunFinished:
     counts: Counts
     interrupted: bool
 
 
 Event = (CampaignStarted | CaseDone | BugFound | Minimizing | ReportWritten | ReportFailed | CampaignFinished
-         | RunFinished)
+         | CheckFailed | RunFinished)
 Listener = Callable[[Event], None]
 
 
