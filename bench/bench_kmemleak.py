@@ -53,21 +53,7 @@ def one(mode: str, module: str, cases: int, seed: int) -> None:
 
 # a program whose buffers hold containers (st.rec = rec, a timer in a field), so the scan
 # collects at the end of each operation: the worst case of kmemleak's cost
-KERNEL_PROGRAM = """\
-insmod edu_pci
-plug pci 1234:11e8 -> dev0
-irq dev0
-open /dev/edu0 -> fd0
-read fd0 64
-write fd0 "ping"
-tick 10
-irq dev0
-suspend
-read fd0 64
-close fd0
-unplug dev0
-rmmod edu_pci
-"""
+from bench_kernel import MIXED as KERNEL_PROGRAM  # noqa: E402 - the kernel benchmark's program
 
 
 def one_kernel(frozen: bool, repeats: int) -> None:
