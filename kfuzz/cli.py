@@ -6,7 +6,7 @@ import json
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.core import ParameterSource
@@ -331,7 +331,8 @@ def fuzz_cmd(paths: tuple[Path, ...], module_path: Path, time_budget: float | No
     _check_writable(reports)
     _cluster_flags(cluster, db, isolation)
     config = command_config()
-    n_workers = workers or default_workers()
+    client = _cluster_client(cluster)  # connected now: its worker processes are the run's workers
+    n_workers = _cluster_slots(client) if client is not None else workers or default_workers()
     try:  # a suppressed finding is a known one to the CI outputs, as one in the baseline is
         outputs, baseline = ci.open("fuzz", workers=n_workers, known=[s.title for s in config.suppress])
     except CiError as err:
@@ -345,7 +346,7 @@ def fuzz_cmd(paths: tuple[Path, ...], module_path: Path, time_budget: float | No
     console = _console()
     progress = make_progress(console)
     try:
-        result = _run_fuzz(targets, index, opts, Events(progress, *outputs), isolation, cluster, n_workers)
+        result = _run_fuzz(targets, index, opts, Events(progress, *outputs), isolation, client, n_workers)
     finally:
         progress.close()
     for failure in result.failures:
@@ -448,18 +449,36 @@ def check_cmd(paths: tuple[Path, ...], module_path: Path, reports: Path, keyring
 
 
 def _run_fuzz(targets: list[str], index: ModuleIndex, opts: FuzzOptions, events: Events, isolation: str,
-              cluster: str | None, workers: int) -> FuzzResult:
-    """The campaigns, here (on WORKERS processes) or on a Dask cluster."""
+              client: Any, workers: int) -> FuzzResult:
+    """The campaigns, here (on WORKERS processes) or through a Dask cluster's client."""
     from .fuzz import fuzz
 
-    if cluster is None:
+    if client is None:
         return fuzz(targets, index, opts, events, isolation, workers)
     from .cluster.client import ClusterError, fuzz_on_cluster
 
     try:
-        return fuzz_on_cluster(cluster, targets, index, opts, events)
+        return fuzz_on_cluster(client, targets, index, opts, events)
     except ClusterError as err:
         raise BadInput(str(err)) from None
+
+
+def _cluster_client(cluster: str | None) -> Any:
+    """A client of the cluster at CLUSTER with workers ready, or None without --cluster."""
+    if cluster is None:
+        return None
+    from .cluster.client import ClusterError, connect_cluster
+
+    try:
+        return connect_cluster(cluster)
+    except ClusterError as err:
+        raise BadInput(str(err)) from None
+
+
+def _cluster_slots(client: Any) -> int:
+    from .cluster.client import slots
+
+    return slots(client)
 
 
 @main.command("worker")

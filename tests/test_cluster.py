@@ -172,3 +172,17 @@ def test_the_keyring_goes_with_the_tasks_and_reports_name_the_clients(cluster: s
     assert not result.failures and [b.finding.title for _, b in result.records] == ["WARNING in warnon_ioctl"]
     [data] = folders(tmp_path / "r").values()
     assert f"keyring={pub}" in data["repro"] and "kfuzz-task-" not in data["repro"]
+
+
+def test_a_cluster_run_from_the_command_line_counts_the_clusters_workers(
+        cluster: str, tmp_path: Path) -> None:
+    import json
+
+    from test_cli import kfuzz
+
+    result = kfuzz("fuzz", BUGGY[0], "--module-path", TARGETS, "--cluster", cluster, "--max-examples", 100,
+                   "--no-db", "--reports", tmp_path / "r", "--stats", tmp_path / "st.json")
+    assert result.exit_code == 1, result.output  # warnon's bug
+    stats = json.loads((tmp_path / "st.json").read_text())
+    assert (stats["workers"], stats["findings"]) == (2, {"warning": 1})
+    assert stats["test_cases"] == 100  # shared by the cluster's two campaigns

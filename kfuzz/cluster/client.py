@@ -88,12 +88,18 @@ def check_corpus(client: Client, url: str) -> None:
             raise ClusterError(f"worker {addr}: {error}; give a Redis address every worker can reach")
 
 
-def fuzz_on_cluster(address: str, targets: list[str], index: ModuleIndex, opts: FuzzOptions,
+def slots(client: Client) -> int:
+    """The campaigns the cluster runs at once: its worker processes (one thread each)."""
+    return max(1, sum(client.nthreads().values()))
+
+
+def fuzz_on_cluster(cluster: str | Client, targets: list[str], index: ModuleIndex, opts: FuzzOptions,
                     events: Events) -> FuzzResult:
+    """The run on the cluster at an address, or through a client connected already."""
     from distributed import Event as DaskEvent
     from distributed import Queue
 
-    client = connect_cluster(address)
+    client = connect_cluster(cluster) if isinstance(cluster, str) else cluster
     try:
         if opts.db_url is not None:
             check_corpus(client, opts.db_url)
@@ -106,11 +112,10 @@ def fuzz_on_cluster(address: str, targets: list[str], index: ModuleIndex, opts: 
     futures: list[Any] = []
     interrupted, stopped_by = False, 0
     try:
-        slots = max(1, sum(client.nthreads().values()))
         shared_opts = replace(opts, reports=opts.reports.resolve())  # the client's, as tasks name it
         key = opts.settings.get("keyring")
         keyring = pack_file(Path(key)) if key else None  # a worker has no checkout: the key goes too
-        for share in plan(targets, slots, opts.seed, opts.time_budget, opts.max_examples):
+        for share in plan(targets, slots(client), opts.seed, opts.time_budget, opts.max_examples):
             for job in share:
                 task = CampaignTask(job, pack(closure(index, job.target)), shared_opts, run, keyring,
                                     queue.name, stop.name)
