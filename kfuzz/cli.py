@@ -221,6 +221,29 @@ def sign_cmd(key: Path, files: tuple[Path, ...]) -> None:
         click.echo(f"{file}: signed with key {kid}")
 
 
+def _check_module_paths(paths: list[Path], module_path: Path) -> None:
+    """Refuses a --module-path given that is no folder, and PATHS that do not exist."""
+    given = click.get_current_context().get_parameter_source("module_path") != ParameterSource.DEFAULT
+    if given and not module_path.is_dir():
+        raise BadInput(f"--module-path {module_path}: no such folder")
+    for p in paths:
+        if not p.exists():
+            raise BadInput(_missing(p, "no such module file or folder"))
+
+
+def _targets(paths: list[Path], module_path: Path) -> tuple[list[str], ModuleIndex]:
+    """The target modules of PATHS and the index of what they may load, or bad input."""
+    from .fuzz import resolve_targets
+
+    try:
+        targets, index = resolve_targets(paths, module_path)
+    except ModuleFileError as err:
+        raise BadInput(str(err)) from None
+    if not targets:
+        raise BadInput(f"no module files in {' '.join(map(str, paths))}")
+    return targets, index
+
+
 def _cluster_flags(cluster: str | None, db: str | None, isolation: str) -> None:
     """Refuses what a cluster run cannot honour, before anything runs."""
     if cluster is None:
@@ -310,24 +333,14 @@ def fuzz_cmd(paths: tuple[Path, ...], module_path: Path, time_budget: float | No
     Exit status: 0 no finding (or only known ones), 1 findings, 2 bad usage or
     input, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
     """
-    from .fuzz import Events, FuzzOptions, resolve_targets
+    from .fuzz import Events, FuzzOptions
     from .fuzz.parallel import default_workers
     from .fuzz.progress import make_progress
     from .render import finding_line, findings_lines, findings_table
 
     targets_in = list(paths) or [module_path]
-    given = click.get_current_context().get_parameter_source("module_path") != ParameterSource.DEFAULT
-    if given and not module_path.is_dir():
-        raise BadInput(f"--module-path {module_path}: no such folder")
-    for p in targets_in:
-        if not p.exists():
-            raise BadInput(_missing(p, "no such module file or folder"))
-    try:
-        targets, index = resolve_targets(targets_in, module_path)
-    except ModuleFileError as err:
-        raise BadInput(str(err)) from None
-    if not targets:
-        raise BadInput(f"no module files in {' '.join(map(str, targets_in))}")
+    _check_module_paths(targets_in, module_path)
+    targets, index = _targets(targets_in, module_path)
     _check_writable(reports)
     _cluster_flags(cluster, db, isolation)
     config = command_config()
@@ -404,24 +417,14 @@ def check_cmd(paths: tuple[Path, ...], module_path: Path, reports: Path, keyring
 
     from .check import CheckOptions, check_module, checklist
     from .check.events import emit_check
-    from .fuzz import Events, resolve_targets
+    from .fuzz import Events
     from .fuzz.events import Counts, RunFinished
 
-    given = click.get_current_context().get_parameter_source("module_path") != ParameterSource.DEFAULT
-    if given and not module_path.is_dir():
-        raise BadInput(f"--module-path {module_path}: no such folder")
-    for p in paths:
-        if not p.exists():
-            raise BadInput(_missing(p, "no such module file or folder"))
+    _check_module_paths(list(paths), module_path)
     if keyring is not None and not keyring.is_file():
         raise BadInput(_missing(keyring, "--keyring: no such file (give kfuzz keygen's signing_key.pub)"))
     keys = (_public_key(keyring, "--keyring"),) if keyring is not None else ()
-    try:
-        targets, index = resolve_targets(list(paths), module_path)
-    except ModuleFileError as err:
-        raise BadInput(str(err)) from None
-    if not targets:
-        raise BadInput(f"no module files in {' '.join(map(str, paths))}")
+    targets, index = _targets(list(paths), module_path)
     _check_writable(reports)
     suppressed = {s.title for s in command_config().suppress}
     try:  # a suppressed finding is known, as one in the baseline is

@@ -19,14 +19,16 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TypeVar
 
 from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase, choices_from_bytes
 
 from .corpus import REDIS_SCHEME, redis_examples
 
 QUARANTINE_KEY = b".corrupt"
+T = TypeVar("T")
 
 
 def _server_errors() -> tuple[type[Exception], ...]:
@@ -51,11 +53,17 @@ class KeepingDatabase(ExampleDatabase):
         self.keep = False
         self.lost: str | None = None  # why the database stopped answering, once it did
 
-    def unreachable(self, err: Exception) -> None:
-        if self.lost is None:
+    def answer(self, call: Callable[[], T], default: T) -> T:
+        """call(), unless the server has stopped answering: then `default`, said once."""
+        if self.lost is not None:
+            return default
+        try:
+            return call()
+        except SERVER_ERRORS as err:
             self.lost = str(err)
             print(f"kfuzz: the example database stopped answering ({err}); the run goes on "
                   f"without it", file=sys.stderr)
+            return default
 
     def __repr__(self) -> str:
         return f"KeepingDatabase({self.wrapped!r})"
@@ -64,14 +72,8 @@ class KeepingDatabase(ExampleDatabase):
         return isinstance(other, KeepingDatabase) and self.wrapped == other.wrapped
 
     def fetch(self, key: bytes) -> Iterable[bytes]:
-        if self.lost is not None:
-            return
-        try:
-            values = list(self.wrapped.fetch(key))
-        except SERVER_ERRORS as err:
-            self.unreachable(err)
-            return
-        for value in values:
+        none: list[bytes] = []
+        for value in self.answer(lambda: list(self.wrapped.fetch(key)), none):
             if choices_from_bytes(value) is None:
                 self.quarantine(key, value)
                 continue
@@ -80,10 +82,7 @@ class KeepingDatabase(ExampleDatabase):
     def quarantine(self, key: bytes, value: bytes) -> None:
         """Moves an entry that is no example aside, where a person can look at it."""
         if not isinstance(self.wrapped, DirectoryBasedExampleDatabase):
-            try:
-                self.wrapped.move(key, QUARANTINE_KEY, value)
-            except SERVER_ERRORS as err:
-                self.unreachable(err)
+            self.answer(lambda: self.wrapped.move(key, QUARANTINE_KEY, value), None)
             return
         entry = self.wrapped._value_path(key, value)
         folder = self.wrapped.path / f".corrupt-{time.strftime('%Y%m%dT%H%M%S')}"
@@ -95,18 +94,11 @@ class KeepingDatabase(ExampleDatabase):
             pass  # gone already, or not ours to move: it is skipped all the same
 
     def save(self, key: bytes, value: bytes) -> None:
-        if self.lost is None:
-            try:
-                self.wrapped.save(key, value)
-            except SERVER_ERRORS as err:
-                self.unreachable(err)
+        self.answer(lambda: self.wrapped.save(key, value), None)
 
     def delete(self, key: bytes, value: bytes) -> None:
-        if not self.keep and self.lost is None:
-            try:
-                self.wrapped.delete(key, value)
-            except SERVER_ERRORS as err:
-                self.unreachable(err)
+        if not self.keep:
+            self.answer(lambda: self.wrapped.delete(key, value), None)
 
     def move(self, src: bytes, dest: bytes, value: bytes) -> None:
         self.save(dest, value)
