@@ -148,16 +148,14 @@ def drain(futures: list[Any], queue: Any, gather: Gather, deadline: float | None
     from distributed import wait
 
     while True:
+        # taken before the queue is read: a task's puts are on the scheduler before it is
+        # done, so once none is pending, this read has the last of what they sent
         pending = [f for f in futures if not f.done()]
         with stops_held():  # a Ctrl-C waits out a batch being taken off the queue
             batch = queue.get(batch=True)
         for data in batch:
             handle(data, gather)
         if not pending:
-            with stops_held():
-                batch = queue.get(batch=True)  # what the last task sent before it ended
-            for data in batch:
-                handle(data, gather)
             return
         if deadline is not None and time.monotonic() > deadline:
             return
