@@ -500,9 +500,12 @@ def worker_cmd(address: str, nworkers: int | None, name: str | None) -> None:
     import os
 
     try:
-        from .cluster.worker import run_worker
+        from .cluster.worker import address_problem, run_worker
     except ImportError:
         raise BadInput("kfuzz worker needs the distributed package: pip install 'kfuzz[cluster]'") from None
+    problem = address_problem(address)
+    if problem is not None:
+        raise BadInput(problem)
     run_worker(address, nworkers or len(os.sched_getaffinity(0)), name)
 
 

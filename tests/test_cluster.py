@@ -186,3 +186,12 @@ def test_a_cluster_run_from_the_command_line_counts_the_clusters_workers(
     stats = json.loads((tmp_path / "st.json").read_text())
     assert (stats["workers"], stats["findings"]) == (2, {"warning": 1})
     assert stats["test_cases"] == 100  # shared by the cluster's two campaigns
+
+
+def test_kfuzz_worker_refuses_what_is_no_scheduler_address() -> None:
+    from test_cli import kfuzz
+
+    for bad in ("notanaddress", "tcp://host:x"):
+        result = kfuzz("worker", bad)
+        assert result.exit_code == 2 and f"{bad}: not a scheduler address" in result.stderr
+        assert "Traceback" not in result.output

@@ -13,6 +13,19 @@ from __future__ import annotations
 import os
 
 
+def address_problem(address: str) -> str | None:
+    """Why ADDRESS is no scheduler address (tcp://HOST:PORT), or None when it is one."""
+    from distributed.comm import parse_address, parse_host_port
+
+    try:
+        _, location = parse_address(address)
+        parse_host_port(location)
+    except ValueError as err:
+        return (f"{address}: not a scheduler address ({err}); give tcp://HOST:PORT, as dask scheduler "
+                f"prints it")
+    return None
+
+
 def worker_args(address: str, nworkers: int, name: str | None) -> list[str]:
     """The `dask worker` arguments: one thread a process, so a campaign has a core."""
     args = [address, "--nthreads", "1", "--nworkers", str(nworkers)]
