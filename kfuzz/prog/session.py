@@ -46,10 +46,12 @@ def program_index(prog: Program) -> ModuleIndex:
     return ModuleIndex.scan(prog.modules)
 
 
-# An operation hangs when it used `op_timeout` seconds of CPU (a busy loop, as the
-# soft-lockup watchdog counts), or when it took this many times that on the wall
-# clock (a sleep that never returns, as the hung-task detector counts). A worker
-# starved of CPU by other work on the machine is slow, not hung.
+# An operation hangs when it used `op_timeout` seconds of user CPU time (a busy loop,
+# as the soft-lockup watchdog counts), or when it took this many times that on the
+# wall clock (a sleep that never returns, as the hung-task detector counts). A worker
+# starved of CPU by other work on the machine is slow, not hung; and the system time
+# of page faults is not counted, since Linux's page allocator reschedules (no soft
+# lockup): a module filling memory runs out of it, whatever the machine's load.
 WALL_FACTOR = 10
 
 
@@ -66,7 +68,7 @@ class KernelSession:
         # told each operation's `.kfz` line as it starts (the worker keeps it for a crash report)
         self.on_op: Callable[[str], None] | None = None
         if op_timeout:
-            signal.signal(signal.SIGPROF, self._on_timer)
+            signal.signal(signal.SIGVTALRM, self._on_timer)
             signal.signal(signal.SIGALRM, self._on_timer)
 
     @property
@@ -81,7 +83,7 @@ class KernelSession:
         if not self._armed or kernel is None or not self.op_timeout:
             return
         self._armed = False
-        if signum == signal.SIGPROF:
+        if signum == signal.SIGVTALRM:
             said = f"watchdog: soft lockup: the operation ran for {self.op_timeout:g} seconds of CPU time"
         else:
             said = f"INFO: task kfuzz blocked for more than {self.op_timeout * WALL_FACTOR:g} seconds"
@@ -93,12 +95,12 @@ class KernelSession:
             yield
             return
         self._armed = True
-        signal.setitimer(signal.ITIMER_PROF, self.op_timeout)
+        signal.setitimer(signal.ITIMER_VIRTUAL, self.op_timeout)
         signal.setitimer(signal.ITIMER_REAL, self.op_timeout * WALL_FACTOR)
         try:
             yield
         finally:
-            signal.setitimer(signal.ITIMER_PROF, 0)
+            signal.setitimer(signal.ITIMER_VIRTUAL, 0)
             signal.setitimer(signal.ITIMER_REAL, 0)
             self._armed = False
 
