@@ -302,6 +302,9 @@ def _example_database(db: str | None, no_db: bool) -> tuple[Path | None, str | N
 @click.option("--op-timeout", type=click.FloatRange(min=0.01), default=0.5, show_default=True,
               help="Seconds an operation may run before it is a hang.")
 @click.option("--no-db", is_flag=True, help="Do not read or write the example database in .kfuzz/.")
+@click.option("--groups/--no-groups", default=True, show_default=True,
+              help="Draw concurrent groups in part of the test cases: 2 or 3 operations at once "
+                   "under drawn preemptions, to find races (--no-groups: serial programs only).")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Campaign processes at once, each on a CPU of its own (default: the CPUs this "
                    "process may use); 1 runs the campaigns one after another in this process.")
@@ -314,11 +317,12 @@ def _example_database(db: str | None, no_db: bool) -> tuple[Path | None, str | N
 @ci_options
 def fuzz_cmd(paths: tuple[Path, ...], module_path: Path, time_budget: float | None, max_examples: int | None,
              seed: int, reports: Path, isolation: str, steps: int, op_timeout: float, no_db: bool,
-             workers: int | None, db: str | None, cluster: str | None, ci: CiFlags) -> None:
+             groups: bool, workers: int | None, db: str | None, cluster: str | None, ci: CiFlags) -> None:
     """Fuzz module files or folders (PATHS, default target_modules/) and write a report per bug.
 
     Each target module gets its own campaign: random sequences of load, unload,
-    plug, unplug, file I/O, interrupts, ticks, suspend and injected faults, each
+    plug, unplug, file I/O, interrupts, ticks, suspend and injected faults, with
+    groups of 2 or 3 of them run at once under drawn preemptions (races), each
     in a fresh simulated kernel. Every distinct bug is shrunk to a minimal repro,
     replayed three times and written to REPORTS/KIND-TITLE/.
 
@@ -355,7 +359,7 @@ def fuzz_cmd(paths: tuple[Path, ...], module_path: Path, time_budget: float | No
     db_dir, db_url = _example_database(db, no_db)
     opts = FuzzOptions(seed=seed, max_examples=max_examples, time_budget=time_budget, steps=steps,
                        db_dir=db_dir, db_url=db_url, reports=reports, op_timeout=op_timeout,
-                       settings={"autoload": "1", **config.kernel})
+                       settings={"autoload": "1", **config.kernel}, groups=groups)
     console = _console()
     progress = make_progress(console)
     try:

@@ -123,6 +123,12 @@ def _targets(value: Any, base: Path) -> list[Path]:
     return paths
 
 
+def _flag(value: Any, base: Path) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise Bad("true or false")
+
+
 def _switch(value: Any, base: Path) -> str:
     if value in (True, 1, "1"):
         return "1"
@@ -158,6 +164,7 @@ KEYS: dict[str, Key] = {
     "op_timeout": Key(_number(0.01, "a number of seconds"), "seconds an operation may run"),
     "isolation": Key(_choice("fork", "inprocess"), "fork or inprocess"),
     "reports": Key(_place, "where report folders are written"),
+    "groups": Key(_flag, "draw concurrent groups (races) in part of the test cases"),
 }
 # [tool.kfuzz.kernel]: the settings of a repro's `# kernel:` header
 KERNEL_KEYS: dict[str, Check] = {name: (_keyring if name == "keyring" else _switch) for name in SETTINGS}

@@ -5,6 +5,11 @@ Re-exports only; each name lives in the file of its subsystem.
 
 # ruff: noqa: F401, F403
 from .kernel.bugs import BUG, BUG_ON, WARN_ON, WARN_ON_ONCE, panic
+from .kernel.completion import (
+    DECLARE_COMPLETION, Completion, complete, complete_all, completion_done, init_completion,
+    reinit_completion, try_wait_for_completion, wait_for_completion, wait_for_completion_interruptible,
+    wait_for_completion_interruptible_timeout, wait_for_completion_killable, wait_for_completion_timeout,
+)
 from .kernel.chrdev import MiscDevice, misc_deregister, misc_register, register_chrdev, unregister_chrdev
 from .kernel.device import (
     PCI_ANY_ID, Device, DeviceId, Driver, dev_get_drvdata, dev_set_drvdata, driver_register,
@@ -16,16 +21,18 @@ from .kernel.errno import *
 from .kernel.fs import File, FileOperations, Inode
 from .kernel.irq import (
     IRQ_HANDLED, IRQ_NONE, IRQ_WAKE_THREAD, IRQF_ONESHOT, IRQF_SHARED, IRQF_TRIGGER_RISING,
-    devm_request_irq, free_irq, request_irq,
+    devm_request_irq, free_irq, request_irq, synchronize_irq,
 )
 from .kernel.loader import EXPORT_SYMBOL, EXPORT_SYMBOL_GPL, import_symbol, module_exit, module_init, module_param
 from .kernel.locking import (
     DEFINE_MUTEX, DEFINE_SPINLOCK, Mutex, SpinLock, irqs_disabled, local_bh_disable, local_bh_enable,
     local_irq_disable, local_irq_enable, local_irq_restore, local_irq_save, might_sleep, msleep,
-    mutex_init, mutex_is_locked, mutex_lock, mutex_lock_interruptible, mutex_lock_nested,
-    mutex_trylock, mutex_unlock, spin_is_locked, spin_lock, spin_lock_bh, spin_lock_init,
-    spin_lock_irq, spin_lock_irqsave, spin_lock_irqsave_nested, spin_lock_nested, spin_trylock,
-    spin_unlock, spin_unlock_bh, spin_unlock_irq, spin_unlock_irqrestore, usleep_range,
+    msleep_interruptible, mutex_init, mutex_is_locked, mutex_lock, mutex_lock_interruptible,
+    mutex_lock_killable, mutex_lock_nested, mutex_trylock, mutex_unlock, schedule_timeout,
+    schedule_timeout_interruptible, schedule_timeout_uninterruptible, signal_pending, spin_is_locked,
+    spin_lock, spin_lock_bh, spin_lock_init, spin_lock_irq, spin_lock_irqsave, spin_lock_irqsave_nested,
+    spin_lock_nested, spin_trylock, spin_unlock, spin_unlock_bh, spin_unlock_irq, spin_unlock_irqrestore,
+    ssleep, usleep_range,
 )
 from .kernel.log import dev_err, dev_info, dev_warn, pr_debug, pr_err, pr_info, pr_notice, pr_warn, printk
 from .kernel.mm import GFP_ATOMIC, GFP_KERNEL, GFP_NOWAIT, Buffer, devm_kzalloc, kcalloc, kfree, kmalloc, kzalloc
@@ -40,9 +47,18 @@ from .kernel.refcount import (
     module_refcount, refcount_dec, refcount_dec_and_test, refcount_inc, refcount_inc_not_zero,
     refcount_read, refcount_set, refcount_t, try_module_get,
 )
+from .kernel.semaphore import (
+    DEFINE_SEMAPHORE, Semaphore, down, down_interruptible, down_killable, down_timeout, down_trylock,
+    sema_init, up,
+)
 from .kernel.timer import (
     HZ, TIMER_IRQSAFE, Timer, add_timer, del_timer, del_timer_sync, jiffies, jiffies_to_msecs, mod_timer,
     msecs_to_jiffies, timer_delete, timer_delete_sync, timer_pending, timer_setup,
+)
+from .kernel.waitqueue import (
+    DECLARE_WAIT_QUEUE_HEAD, WaitQueueHead, init_waitqueue_head, wait_event, wait_event_interruptible,
+    wait_event_interruptible_timeout, wait_event_timeout, waitqueue_active, wake_up, wake_up_all,
+    wake_up_interruptible, wake_up_interruptible_all,
 )
 from .kernel.workqueue import (
     INIT_DELAYED_WORK, INIT_WORK, WQ_MEM_RECLAIM, DelayedWork, Work, Workqueue, alloc_workqueue,

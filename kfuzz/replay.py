@@ -76,6 +76,9 @@ def replay_json(path: Path | str, prog: Program, outcome: Outcome,
         found = ReportRecord.of(outcome.finding, prog.format(), len(prog.ops)).to_json()
         record.update((k, v) for k, v in found.items() if k in record)
     record["dmesg"] = outcome.dmesg
-    record["results"] = [{"op": r.op, "result": r.result} for r in outcome.results]
+    # a group's result is a list, one per task; `fired` lists the preemptions of its schedule
+    # that fired (one that never fires is ignored)
+    record["results"] = [{"op": r.op, "result": r.result,
+                          **({"fired": list(r.schedule)} if r.schedule else {})} for r in outcome.results]
     record["changed_modules"] = [{"path": str(c.path), "then": c.then, "now": c.now} for c in changed]
     return record

@@ -128,7 +128,7 @@ class KernelRunner:
 
     def _check_named(self, prog: Program, index: ModuleIndex) -> None:
         """A module an insmod or modprobe line names that is nowhere: a mistake in the test."""
-        for op in prog.ops:
+        for op in (task for line in prog.ops for task in line.serial()):
             name = str(op.args[0]) if op.verb in LOADS and op.args else None
             if name is None or index.get(name) is not None:
                 continue

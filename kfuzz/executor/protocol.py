@@ -9,12 +9,14 @@ back as a `Reply` whose result is plain data.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 from ..kernel import ModuleIndex
+from ..kernel.sched import Drawn
 from ..prog import KernelSession, Op, Outcome, Program, Props, Reply, parse_op, parse_program
+from ..prog.program import Group
 from ..prog.values import ArgValue, Data, Num, Ref
 
 
@@ -52,14 +54,22 @@ class StepRequest:
         """The pipe's encoding: the operation as a flat tuple of plain values, which
         pickles in half the time of the dataclasses (one per operation, on the hot path)."""
         op = self.op
+        if isinstance(op, Group):
+            return StepRequest, (op, self.settings)
         return _step, (op.verb, tuple(_flat(a) for a in op.args), op.bind, op.props, self.settings)
 
     def to_json(self) -> dict[str, Any]:
-        return {"step": self.op.format(), "settings": self.settings}
+        out: dict[str, Any] = {"step": self.op.format(), "settings": self.settings}
+        if isinstance(self.op, Group) and self.op.drawn:
+            out["drawn"] = [[d.task, d.point, d.to] for d in self.op.drawn]
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> StepRequest:
-        return cls(parse_op(data["step"]), data.get("settings"))
+        op = parse_op(data["step"])
+        if isinstance(op, Group) and data.get("drawn"):
+            op = replace(op, drawn=tuple(Drawn(*d) for d in data["drawn"]))
+        return cls(op, data.get("settings"))
 
 
 def _flat(arg: ArgValue) -> object:

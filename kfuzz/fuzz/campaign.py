@@ -58,6 +58,7 @@ class FuzzOptions:
     reports: Path = Path("reports")
     op_timeout: float = 0.5
     round_examples: int = ROUND_EXAMPLES
+    groups: bool = True  # draw concurrent groups (`together`) in part of the test cases
 
 
 @dataclass
@@ -131,7 +132,7 @@ class Campaign:
         self.executor.begin(self.opts.settings)
 
     def step(self, op: Op) -> Reply:
-        self.stats.ops += 1
+        self.stats.ops += len(op.serial())  # a group's tasks are each an operation
         return self.executor.step(op)
 
     def end(self) -> Reply:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule
 
 from ..kernel.device import parse_device_id
-from ..prog import SPECS, TABLE, Op, OpSpec, Props
+from ..prog import SPECS, TABLE, Group, Op, OpSpec, Props, Reply
 from ..prog.args import (
     ArgKind,
     DataArg,
@@ -33,8 +33,10 @@ from ..prog.args import (
     Word,
 )
 from ..prog.ops import DRAW_EXTRAS, DRAW_FAULTS
+from ..prog.outcome import failed
 from ..prog.values import ArgValue, Data, Num, Ref
 from .dictionary import TICKS
+from .groups import GROUP_AFTER, GROUP_VERBS, draw_preemptions, draw_tasks, kill_op
 
 if TYPE_CHECKING:
     from .campaign import Campaign
@@ -94,6 +96,11 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
             """Runs the operation; True if it succeeded. A finding ends the case."""
             self.ops.append(op)
             reply = campaign.step(op)
+            self.learn(reply)
+            return reply.ok and not self.done
+
+        def learn(self, reply: Reply) -> None:
+            """What exists now; a finding ends the case."""
             self.nodes, self.loaded = reply.nodes, reply.loaded
             for node in reply.nodes:
                 if node not in self.seen_nodes:
@@ -101,7 +108,6 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
             if reply.finding is not None:
                 self.done = True
                 campaign.found(reply.finding, self.ops, dmesg=reply.dmesg)
-            return reply.ok and not self.done
 
         # -- drawing an operation by its table entry ----------------------------------------
         def draw(self, kind: ArgKind, prior: list[ArgValue], data: st.DataObject) -> ArgValue | Instead:
@@ -141,12 +147,13 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
                 return data.draw(SYSCTLS, label="sysctl")
             raise TypeError(f"no strategy for {kind!r}")
 
-        def run(self, spec: OpSpec, data: st.DataObject) -> None:
+        def compose(self, spec: OpSpec, data: st.DataObject) -> Op | Instead:
+            """One operation drawn by its table entry, or what it needs and is missing."""
             args: list[ArgValue] = []
             for kind in spec.args:
                 value = self.draw(kind, args, data)
                 if isinstance(value, Instead):
-                    return self.make(value.what, data)
+                    return value
                 args.append(value)
             props = Props()
             if spec.draw == DRAW_EXTRAS:
@@ -157,8 +164,37 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
             if spec.binds:
                 self.made += 1
                 bind = f"{spec.binds}{self.made - 1}"
-            if self.send(Op(spec.verb, tuple(args), bind, props)) and bind and spec.binds:
-                self.held[spec.binds].append(bind)
+            return Op(spec.verb, tuple(args), bind, props)
+
+        def run(self, spec: OpSpec, data: st.DataObject) -> None:
+            op = self.compose(spec, data)
+            if isinstance(op, Instead):
+                return self.make(op.what, data)
+            if self.send(op) and op.bind and op.spec.binds:
+                self.held[op.spec.binds].append(op.bind)
+
+        def run_group(self, data: st.DataObject) -> None:
+            """2 or 3 operations at once, under drawn preemptions (groups.py)."""
+            tasks = draw_tasks(data, group_specs)
+            ops: list[Op] = []
+            for n, spec in enumerate(tasks, 1):
+                if spec is None:
+                    ops.append(kill_op(data, n, len(tasks)))
+                    continue
+                op = self.compose(spec, data)
+                if isinstance(op, Instead):
+                    return self.make(op.what, data)
+                ops.append(op)
+            group = Group(tasks=tuple(ops), drawn=draw_preemptions(data, len(ops)))
+            self.ops.append(group)
+            reply = campaign.step(group)
+            # the program keeps the schedule that fired, so that it replays exactly
+            self.ops[-1] = Group(tasks=group.tasks, schedule=reply.fired)
+            self.learn(reply)
+            results = reply.result if isinstance(reply.result, list) else []
+            for op, result in zip(ops, results, strict=False):
+                if op.bind and op.spec.binds and not failed(result) and not self.done:
+                    self.held[op.spec.binds].append(op.bind)
 
         def make(self, what: str, data: st.DataObject) -> None:
             """The step that makes what a rule needed: a module, a node, a file, a device."""
@@ -180,8 +216,13 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
                     self.done = True
                     campaign.found(reply.finding, self.ops, dmesg=reply.dmesg)
 
+    group_specs = [s for s in TABLE if s.verb in GROUP_VERBS and not (s.needs_devices and not has_devices)]
+    if campaign.opts.groups:
+        setattr(KernelMachine, "together", rule(data=st.data())(_group_step))
     rules: dict[str, list[OpSpec]] = {}
     for spec in TABLE:
+        if spec.group_only:
+            continue  # drawn only inside a concurrent group
         if spec.needs_devices and not has_devices:
             continue  # nothing to plug: spend every step on what can reach code
         rules.setdefault(spec.rule_name, []).append(spec)
@@ -197,6 +238,14 @@ class _Runs(Protocol):
     ops: list[Op]
 
     def run_rule(self, specs: list[OpSpec], data: st.DataObject) -> None: ...
+
+    def run_group(self, data: st.DataObject) -> None: ...
+
+
+def _group_step(self: _Runs, data: st.DataObject) -> None:
+    """The `together` rule: once the case has something to race on."""
+    if not self.done and len(self.ops) >= GROUP_AFTER:
+        self.run_group(data)
 
 
 def _step(name: str, specs: list[OpSpec]) -> Callable[[_Runs, st.DataObject], None]:

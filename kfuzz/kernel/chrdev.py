@@ -9,6 +9,7 @@ exists is refused with -EBUSY: kfuzz's nodes are found by name.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from . import titles
 from .current import current
@@ -17,6 +18,9 @@ from .errno import EBUSY, EEXIST, EINVAL, ENOMEM
 from .faults import should_fail
 from .frames import caller_site
 from .fs import FileOperations, Node
+
+if TYPE_CHECKING:
+    from .core import Kernel
 
 MISC_MAJOR = 10
 CHRDEV_MAJOR_MAX = 512
@@ -101,6 +105,11 @@ def misc_register(misc: MiscDevice) -> int:
     """0, or -EBUSY for a static minor in use, -EEXIST for a name in use."""
     kernel = current()
     kernel.locking.might_sleep("misc_register")  # mutex_lock(&misc_mtx)
+    with kernel.misc_mtx.held(kernel):
+        return _misc_register(kernel, misc)
+
+
+def _misc_register(kernel: Kernel, misc: MiscDevice) -> int:
     if should_fail("misc_register"):
         return -ENOMEM
     if not misc.name or misc.fops is None:
@@ -129,5 +138,6 @@ def misc_deregister(misc: MiscDevice) -> None:
                     f"misc_deregister() of {misc!r}, which is not registered")
         return
     kernel.locking.might_sleep("misc_deregister")  # mutex_lock(&misc_mtx)
-    node = kernel.miscs.pop(misc)
-    kernel.fs.remove(node.path)
+    with kernel.misc_mtx.held(kernel):
+        node = kernel.miscs.pop(misc)
+        kernel.fs.remove(node.path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NoReturn, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar
 
 from . import current as _current
 from . import titles
@@ -18,12 +18,14 @@ from .frames import Site, format_stack, guilty_site, module_stack, traceback_sit
 from .fs import File, Fs, Node
 from .index import ModuleIndex
 from .irq import Irqs
+from .kmutex import KernelMutex
 from .loader import Loader
 from .locking import Locking
 from .log import Log
 from .mm import Memory
 from .module import Module, ModuleState, module_of
 from .pm import Pm
+from .sched import Drawn, Preempt, Scheduler, Syscall
 from .subsystem import Leftover, Subsystem
 from .timer import HZ, Timers
 from .titles import Title
@@ -92,6 +94,8 @@ class Kernel:
         self.timers = Timers(self)
         self.workqueues = Workqueues(self)
         self.pm = Pm(self)
+        self.sched = Scheduler(self)
+        self.misc_mtx = KernelMutex("misc_mtx")  # drivers/char/misc.c: misc_open holds it
         # where a module can leave something behind, in the order it is reported; memory
         # last: a registration left behind is the cause, the buffers it holds the effect
         self.subsystems: list[Subsystem] = [self.fs, self.bus, self.irqs, self.timers,
@@ -129,6 +133,12 @@ class Kernel:
             sites = traceback_sites(exc.__traceback__)
             if isinstance(exc, KeyboardInterrupt) and (not sites or exc.__traceback__ is None):
                 raise
+            if mod.state is ModuleState.UNLOADED:  # its code ran on while another task unloaded it
+                site = guilty_site(sites)
+                self.report(titles.UNLOADED_CODE,
+                            f"BUG: unable to handle page fault: module {mod.name} was unloaded while "
+                            f"its code ran on {self.task.comm}:{self.task.pid} "
+                            f"({type(exc).__name__}: {exc})", site=site, stack=sites)
             self.oops(exc, sites)
         finally:
             self.context.pop()
@@ -229,22 +239,22 @@ class Kernel:
                nobody: bool = False) -> R | None:
         """Runs one user-space operation, `handler(*args)`, as a system call runs: as root or
         nobody, with fault injection armed, locks checked on the way back to user space."""
+        results = self.run_calls([Syscall(handler, args, fail_nth, nobody)])
+        return results[0] if results else None
+
+    def run_calls(self, calls: list[Syscall], plan: tuple[Preempt, ...] = (),
+                  drawn: tuple[Drawn, ...] = ()) -> list[Any]:
+        """Runs system calls as tasks of their own, together when there are several
+        (sched.py); their results, or none when a fatal finding stopped them."""
         _current.push(self)
-        self.uid = 65534 if nobody else 0
-        self.faults.arm(fail_nth)
         stopped = False
         try:
-            result = handler(*args)
-            task = self.task
-            if task.held:
-                self.locking.check_released(titles.LOCK_HELD_RETURNING, [
-                    "WARNING: lock held when returning to user space!",
-                    f"{task} is leaving the kernel with locks still held!"])
+            results = self.sched.run(calls, plan, drawn)
             self.mm.scan()  # kmemleak: what lost its last reference during the operation
-            return result
+            return results
         except KernelStop:
             stopped = True
-            return None
+            return []
         finally:
             if stopped:  # the stop's traceback is gone: what the unwound frames held is no finding
                 self.mm.kmemleak.discard()

@@ -11,6 +11,8 @@ from .current import current
 from .errno import EBUSY, EINVAL, ENODEV, ENOMEM, EPERM, errname
 from .faults import should_fail
 from .frames import caller_site
+from .kmutex import KernelMutex
+from .sched import Wait
 from .subsystem import Leftover
 
 if TYPE_CHECKING:
@@ -93,6 +95,7 @@ class Driver:
     owner: Module | None = None
     registered: bool = False
     site: Site | None = None
+    busy: int = 0  # probes and sysfs unbinds through it in flight: driver_unregister waits for them
 
     def match(self, dev_id: DeviceId) -> DeviceId | None:
         return next((e for e in self.id_table if e.matches(dev_id)), None)
@@ -108,6 +111,8 @@ class Device:
     drvdata: Any = None  # the driver's: whatever it sets, for it to read back
     devres: list[tuple[str, Callable[[], object]]] = field(default_factory=list)
     present: bool = True
+    # device_lock (drivers/base/dd.c): held around probe, remove, bind and unbind
+    lock: KernelMutex = field(default_factory=lambda: KernelMutex("device_lock"))
 
     @property
     def driver_name(self) -> str:
@@ -165,17 +170,34 @@ class Bus:
             self.kernel.warn(titles.DRIVER_UNREGISTER_UNKNOWN,
                              f"driver_unregister() of '{drv.name}', which is not registered")
             return
-        self.kernel.locking.might_sleep("driver_unregister")
+        kernel = self.kernel
+        kernel.locking.might_sleep("driver_unregister")
+        self.drivers.remove(drv)  # bus_remove_driver: no new probe finds it
+        drv.registered = False
+        if drv.busy:  # klist_remove and the bind files' kernfs drain wait for those in flight
+            kernel.sched.block(Wait(f"driver_unregister: {drv.busy} probe(s) of {drv.name} in flight",
+                                    lambda: not drv.busy))
         for dev in reversed(list(self.bind_order)):
             if dev.driver is drv:
                 self.unbind(dev)
-        self.drivers.remove(drv)
-        drv.registered = False
 
     def try_bind(self, dev: Device, drv: Driver) -> bool:
+        """`__driver_probe_device` under `device_lock`: a device that meanwhile got a
+        driver, or went, is left alone."""
         entry = drv.match(dev.id)
         if entry is None:
             return False
+        kernel = self.kernel
+        drv.busy += 1
+        try:
+            with dev.lock.held(kernel):
+                if dev.driver is not None or not dev.present or not drv.registered:
+                    return False
+                return self._probe(dev, drv, entry)
+        finally:
+            drv.busy -= 1
+
+    def _probe(self, dev: Device, drv: Driver, entry: DeviceId) -> bool:
         kernel = self.kernel
         dev.driver = drv
         ret = kernel.call(drv.probe, dev, entry) if drv.probe else 0
@@ -189,15 +211,17 @@ class Bus:
         return True
 
     def unbind(self, dev: Device) -> None:
-        drv = dev.driver
-        if drv is None:
-            return
-        if drv.remove:
-            self.kernel.call(drv.remove, dev)
-        self.release_devres(dev)
-        self.bind_order.remove(dev)
-        dev.driver = None
-        dev.drvdata = None
+        """`device_release_driver` under `device_lock`: remove, then devres."""
+        with dev.lock.held(self.kernel):
+            drv = dev.driver
+            if drv is None:
+                return
+            if drv.remove:
+                self.kernel.call(drv.remove, dev)
+            self.release_devres(dev)
+            self.bind_order.remove(dev)
+            dev.driver = None
+            dev.drvdata = None
 
     def release_devres(self, dev: Device) -> None:
         while dev.devres:
@@ -241,8 +265,8 @@ class Bus:
             return -EPERM
         if not dev.present:
             return -EINVAL
+        dev.present = False  # device_del: no new probe from here on
         self.unbind(dev)
-        dev.present = False
         self.devices.remove(dev)
         kernel.log.write(f"{dev.bus} {dev.name}: device removed")
         return 0
@@ -264,9 +288,14 @@ class Bus:
         """`echo NAME > /sys/bus/*/drivers/DRV/unbind`: remove, release devres, stay plugged."""
         if self.kernel.uid != 0:
             return -EPERM
-        if not dev.present or dev.driver is None:
+        drv = dev.driver
+        if not dev.present or drv is None:
             return -ENODEV
-        self.unbind(dev)
+        drv.busy += 1  # a writer of the driver's unbind file: its removal waits for it
+        try:
+            self.unbind(dev)
+        finally:
+            drv.busy -= 1
         return 0
 
     def owned_by(self, mod: Module) -> list[Driver]:

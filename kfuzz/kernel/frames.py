@@ -100,3 +100,16 @@ def guilty_site(stack: list[Site]) -> Site | None:
 def format_stack(sites: list[Site]) -> list[str]:
     """A Python-style traceback, outermost first, of module frames only."""
     return [s.format() for s in reversed(sites)]
+
+
+def api_call(frame: FrameType | None = None) -> str:
+    """The kernel function module code called that led here (`mutex_lock` for a point
+    reached inside it): the outermost kernel frame below the innermost module frame."""
+    frame = frame or sys._getframe(1)
+    name = frame.f_code.co_name
+    while frame is not None:
+        if _frame_module(frame) is not None:
+            return name
+        name = frame.f_code.co_name
+        frame = frame.f_back
+    return name

@@ -65,6 +65,7 @@ class File:
     f_flags: int = 0
     pinned: Module | None = None  # the module its open pinned (never one of a /proc file)
     closed: bool = False
+    users: int = 0  # calls in flight on it (fdget): release waits for the last (fput)
     extra: dict[str, Any] = field(default_factory=dict)  # unused by the kernel: module code's own values
 
     def __repr__(self) -> str:
@@ -107,31 +108,52 @@ class Fs:
             return -ENODEV
         inode = Inode(path, node.obj)
         file = File(node, node.fops, inode, pinned=owner)
-        if node.kind == "misc":
-            file.private_data = node.obj
-        if node.fops.open:
-            ret = self._call(file, node.fops.open, inode, file)
-            if isinstance(ret, int) and ret < 0:
-                module_put(owner)
-                return ret
+        if node.kind == "misc":  # misc_open: under misc_mtx, the device still registered
+            with kernel.misc_mtx.held(kernel):
+                ret = -ENODEV if node.removed else self._open(file)
+        else:
+            ret = self._open(file)
+        if isinstance(ret, int) and ret < 0:
+            module_put(owner)
+            return ret
         if proc is not None and node.fops.release:
             proc.openers.append(file)  # proc_reg_open: its release is owed even at removal
         self.files.append(file)
         return file
 
+    def _open(self, file: File) -> object:
+        node = file.node
+        if node.kind == "misc":
+            file.private_data = node.obj
+        if node.fops.open:
+            return self._call(file, node.fops.open, file.f_inode, file)
+        return 0
+
     def _call(self, file: File, fn: Callable[..., object], *args: object, gone: int = -EIO) -> object:
-        """Calls a file operation; through a /proc file it is a call in flight that
-        removal waits for, and once the entry is run down it is `gone` (proc_reg_read:
-        -EIO; proc_reg_unlocked_ioctl: -ENOTTY)."""
+        """Calls a file operation, holding a reference to the file (fdget): a close
+        meanwhile leaves the release to the call's end (fput). Through a /proc file it
+        is a call in flight that removal waits for, and once the entry is run down it
+        is `gone` (proc_reg_read: -EIO; proc_reg_unlocked_ioctl: -ENOTTY)."""
+        file.users += 1
+        try:
+            ret = self._call_in(file, fn, args, gone)
+        finally:
+            file.users -= 1
+        if file.closed and not file.users:  # not when a fatal finding unwinds the call
+            self._fput(file)
+        return ret
+
+    def _call_in(self, file: File, fn: Callable[..., object], args: tuple[object, ...], gone: int) -> object:
         proc = proc_entry(file.node)
         if proc is None:
             return self.kernel.call(fn, *args)
-        if not proc.use():
+        task = self.kernel.task
+        if not proc.use(task):
             return gone
         try:
             return self.kernel.call(fn, *args)
         finally:
-            proc.unuse()
+            proc.unuse(task)
 
     def read(self, file: File, count: int) -> object:
         if file.closed:
@@ -155,10 +177,18 @@ class Fs:
         return self._call(file, file.fops.unlocked_ioctl, file, cmd, arg, gone=-ENOTTY)
 
     def close(self, file: File) -> int:
+        """close(2): the descriptor goes at once; the file is released when the last
+        call in flight on it returns (fs/file_table.c `fput`), here or there."""
         if file.closed:
             return -EBADF
         file.closed = True
         self.files.remove(file)
+        if not file.users:
+            self._fput(file)
+        return 0
+
+    def _fput(self, file: File) -> None:
+        """`__fput`: the driver's release, then the module reference goes."""
         proc = proc_entry(file.node)
         # proc_reg_release: only if the entry's removal has not released it already
         released = proc is not None and file not in proc.openers
@@ -169,7 +199,6 @@ class Fs:
         file.private_data = None  # the struct file is freed: what only it held is unreferenced
         file.extra.clear()
         module_put(file.pinned)
-        return 0
 
     def owned_by(self, mod: Module) -> list[Node]:
         return [n for n in self.nodes.values() if n.owner is mod]

@@ -11,6 +11,7 @@ from .current import current
 from .errno import EBUSY, EINVAL, ENOMEM
 from .faults import should_fail
 from .frames import Site, caller_site
+from .sched import Wait
 from .subsystem import Leftover, fname
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ class IrqDesc:
     irqs_unhandled: int = 0
     last_unhandled: int = 0  # jiffies
     disabled: bool = False  # IRQS_SPURIOUS_DISABLED: handlers no longer run
+    running: int = 0  # handlers running now (IRQD_IRQ_INPROGRESS), on tasks of a group
 
 
 @dataclass(eq=False)
@@ -90,9 +92,19 @@ class Irqs:
         for action in actions:
             if action.dev_id is dev_id or action.dev_id == dev_id:
                 actions.remove(action)
+                self.synchronize(irq)  # __free_irq: a handler running elsewhere finishes first
                 return
         self.kernel.warn(titles.FREE_IRQ_TWICE,
                          f"Trying to free already-free IRQ {irq}")
+
+    def synchronize(self, irq: int) -> None:
+        """`synchronize_irq` (kernel/irq/manage.c): waits while a handler of the line
+        runs on another task (a CPU of its own, inside a group)."""
+        desc = self.descs.get(irq)
+        if desc is None or not desc.running or self.kernel.task.hardirq:
+            return
+        self.kernel.sched.block(Wait(f"synchronize_irq({irq}): a handler is running",
+                                     lambda: not desc.running))
 
     def raise_line(self, irq: int) -> int:
         kernel = self.kernel
@@ -108,6 +120,7 @@ class Irqs:
         irqs_were_on = task.hardirqs_enabled
         task.hardirq += 1
         task.hardirqs_enabled = False
+        desc.running += 1
         try:
             for action in actions:
                 ret = kernel.call(action.handler, irq, action.dev_id)
@@ -115,6 +128,7 @@ class Irqs:
                 if task.hardirqs_enabled:
                     self._enabled_interrupts(irq, action)
         finally:
+            desc.running -= 1
             task.hardirq -= 1
             task.hardirqs_enabled = irqs_were_on
         self._note_interrupt(irq, desc, actions, bool(handled))
@@ -173,6 +187,12 @@ def request_irq(irq: int, handler: IrqHandler, flags: int, name: str, dev_id: ob
 
 def free_irq(irq: int, dev_id: object) -> None:
     current().irqs.free(irq, dev_id)
+
+
+def synchronize_irq(irq: int) -> None:
+    kernel = current()
+    kernel.locking.might_sleep("synchronize_irq")
+    kernel.irqs.synchronize(irq)
 
 
 def devm_request_irq(dev: Device, irq: int, handler: IrqHandler, flags: int,

@@ -22,9 +22,12 @@ from typing import TYPE_CHECKING
 from . import lockdep_report as report
 from . import titles
 from .current import SOFTIRQ_DISABLE_OFFSET, Task, current
+from .errno import EINTR
 from .frames import Site, caller_site
 from .lockdep import ENABLED_HARDIRQ, ENABLED_SOFTIRQ, WAIT_SLEEP, WAIT_SPIN, Lockdep, LockdepMap
 from .lockkey import ClassKey
+from .sched import WOKEN, Wait
+from .timer import HZ, jiffies_to_msecs, msecs_to_jiffies
 from .titles import Title
 
 if TYPE_CHECKING:
@@ -63,17 +66,34 @@ class Locking(Lockdep):
         self.irqs_on_in_hardirq: Site | None = None  # where a handler turned IRQs on
 
     # -- locks -----------------------------------------------------------------------
-    def lock(self, lock: Lock, subclass: int = 0, trylock: bool = False) -> None:
+    def lock(self, lock: Lock, subclass: int = 0, trylock: bool = False,
+             interruptible: bool = False) -> int:
+        """Takes the lock: lockdep checks the acquisition first (kernel/locking/mutex.c
+        `mutex_acquire_nest` before the wait), then a lock another task holds blocks
+        the caller (a spinlock spins: the scheduler runs the holder). Interruptible, a
+        wait that a signal ends is -EINTR; an uncontended lock is taken even with a
+        signal pending, as the fast path tries the lock first."""
         if not isinstance(lock, Lock):
             raise TypeError(f"not a lock: {lock!r}")
+        kernel = self.kernel
+        kernel.sched.point()
         sleeping = lock.sleeping
         if sleeping and not trylock:  # mutex_trylock does not sleep
-            self.might_sleep()
-        task = self.kernel.task
+            self.might_sleep(point=False)
+        task = kernel.task
         self._acquire(lock, task, subclass, trylock)
+        owner = lock.owner
+        if owner is not None and owner is not task:
+            what = (f"{'mutex' if sleeping else 'spinlock'} {lock.name}, held by "
+                    f"{owner.comm}:{owner.pid}")
+            why = kernel.sched.block(Wait(what, lambda: lock.owner is None, interruptible=interruptible))
+            if why != WOKEN:
+                self.release(lock)
+                return -EINTR
         lock.owner = task
         if not sleeping:
             task.preempt += 1
+        return 0
 
     def unlock(self, lock: Lock) -> None:
         if not isinstance(lock, Lock):
@@ -83,6 +103,7 @@ class Locking(Lockdep):
         lock.owner = None
         if not lock.sleeping:
             self.kernel.task.preempt -= 1
+        self.kernel.sched.point()
 
     # -- IRQ and bottom-half flags ------------------------------------------------------
     def hardirqs_on(self) -> None:
@@ -129,9 +150,10 @@ class Locking(Lockdep):
         return MapsHeld(self, [m for m in maps if m is not None], by)
 
     # -- context checks -------------------------------------------------------------------
-    def might_sleep(self, call: str = "") -> None:
+    def might_sleep(self, call: str = "", point: bool = True) -> None:
         """`__might_sleep` (kernel/sched/core.c): a call that may sleep, made in atomic
-        context, is reported at that call; `call` names the kernel function that sleeps."""
+        context, is reported at that call; `call` names the kernel function that sleeps.
+        Elsewhere it is a scheduling point (`point`)."""
         task = self.kernel.task
         if task.hardirq or task.softirq or task.preempt or not task.hardirqs_enabled:
             where = ("hard-IRQ" if task.hardirq else "softirq" if task.serving_softirq
@@ -143,6 +165,8 @@ class Locking(Lockdep):
                 f"in_atomic(): {int(task.in_atomic)}, irqs_disabled(): "
                 f"{int(not task.hardirqs_enabled)}, non_block: 0, pid: {task.pid}, name: {task.comm}",
                 *report.held_locks(task)]))
+        if point:
+            self.kernel.sched.point()
 
     def check_released(self, title: Title, header: list[str]) -> None:
         """No lock may stay held past an operation or a work item: the function that
@@ -305,8 +329,13 @@ def mutex_lock_nested(lock: Mutex, subclass: int) -> None:
 
 
 def mutex_lock_interruptible(lock: Mutex) -> int:
-    current().locking.lock(lock)
-    return 0
+    """0, or -EINTR when it had to wait and a signal came (kernel/locking/mutex.c)."""
+    return current().locking.lock(lock, interruptible=True)
+
+
+def mutex_lock_killable(lock: Mutex) -> int:
+    """As mutex_lock_interruptible; kfuzz's signals are all fatal ones."""
+    return current().locking.lock(lock, interruptible=True)
 
 
 def mutex_unlock(lock: Mutex) -> None:
@@ -340,9 +369,57 @@ def might_sleep() -> None:
 
 
 def msleep(ms: int) -> None:
-    """Sleeps; time itself advances only when user space ticks the clock."""
-    current().locking.might_sleep()
+    """Sleeps at least `ms` milliseconds of the kernel's clock: msecs_to_jiffies(ms) + 1
+    jiffies, as kernel/time/sleep_timeout.c's msleep. While every task sleeps the
+    clock jumps ahead, and timers fall due (sched.py)."""
+    kernel = current()
+    kernel.locking.might_sleep()
+    kernel.sched.block(Wait("msleep", deadline=kernel.jiffies + msecs_to_jiffies(ms) + 1))
+
+
+def msleep_interruptible(ms: int) -> int:
+    """As msleep, ended early by a signal: the milliseconds left (0 when it slept them all)."""
+    kernel = current()
+    kernel.locking.might_sleep()
+    deadline = kernel.jiffies + msecs_to_jiffies(ms) + 1
+    kernel.sched.block(Wait("msleep_interruptible", deadline=deadline, interruptible=True))
+    return jiffies_to_msecs(max(0, deadline - kernel.jiffies))
 
 
 def usleep_range(min_us: int, max_us: int) -> None:
-    current().locking.might_sleep()
+    """Sleeps at least `min_us` microseconds: at least one jiffy of the kernel's clock."""
+    kernel = current()
+    kernel.locking.might_sleep()
+    ticks = max(1, (int(min_us) * HZ + 999_999) // 1_000_000)
+    kernel.sched.block(Wait("usleep_range", deadline=kernel.jiffies + ticks))
+
+
+def ssleep(seconds: int) -> None:
+    msleep(int(seconds) * 1000)
+
+
+def schedule_timeout(timeout: int) -> int:
+    """Sleeps `timeout` jiffies (uninterruptibly: kfuzz has no set_current_state); 0."""
+    return _schedule_timeout(timeout, False)
+
+
+def schedule_timeout_uninterruptible(timeout: int) -> int:
+    return _schedule_timeout(timeout, False)
+
+
+def schedule_timeout_interruptible(timeout: int) -> int:
+    """Sleeps `timeout` jiffies or until a signal: the jiffies left."""
+    return _schedule_timeout(timeout, True)
+
+
+def _schedule_timeout(timeout: int, interruptible: bool) -> int:
+    kernel = current()
+    kernel.locking.might_sleep()
+    deadline = kernel.jiffies + max(0, int(timeout))
+    kernel.sched.block(Wait("schedule_timeout", deadline=deadline, interruptible=interruptible))
+    return max(0, deadline - kernel.jiffies)
+
+
+def signal_pending() -> bool:
+    """Whether a signal is pending for the current task (`signal_pending(current)`)."""
+    return current().sched.signal_pending()

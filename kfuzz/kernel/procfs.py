@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import titles
-from .current import current
+from .current import Task, current
 from .faults import should_fail
 from .frames import caller_site
 from .fs import FileOperations, Node
+from .sched import Wait
 
 if TYPE_CHECKING:
     from .core import Kernel
@@ -31,22 +32,26 @@ class ProcEntry:
     name: str
     mode: int
     data: Any = None  # the driver's: whatever it gives proc_create, for it to read back
-    in_use: int = 0  # calls in flight through its files (use_pde / unuse_pde)
+    users: list[Task] = field(default_factory=list)  # tasks of the calls in flight (use_pde)
     gone: bool = False  # run down: no new call starts (proc_entry_rundown's BIAS)
     openers: list[File] = field(default_factory=list)  # open files owed a release (pde_openers)
 
     def __repr__(self) -> str:
         return f"<proc {self.name}>"
 
-    def use(self) -> bool:
+    @property
+    def in_use(self) -> int:
+        return len(self.users)
+
+    def use(self, task: Task) -> bool:
         """use_pde: False once the entry is run down (the caller answers -EIO)."""
         if self.gone:
             return False
-        self.in_use += 1
+        self.users.append(task)
         return True
 
-    def unuse(self) -> None:
-        self.in_use -= 1
+    def unuse(self, task: Task) -> None:
+        self.users.remove(task)
 
 
 def proc_create(name: str, mode: int, fops: FileOperations, data: object = None) -> ProcEntry | None:
@@ -95,12 +100,16 @@ def _remove(kernel: Kernel, node: Node) -> None:
 
 
 def proc_entry_rundown(kernel: Kernel, entry: ProcEntry) -> None:
-    """Waits for the calls in flight, then releases every file still open (close_pdeo)."""
+    """Waits for the calls in flight, then releases every file still open (close_pdeo).
+    A call through the entry on this very task waits for us: that never ends."""
     entry.gone = True
-    if entry.in_use:  # only a call through the entry itself can be in flight: it waits for us
+    if kernel.task in entry.users:
         kernel.report(titles.HANG,
                       f"INFO: task {kernel.task.comm}:{kernel.task.pid} blocked in remove_proc_entry: "
                       f"it waits for {entry.in_use} call(s) through /proc/{entry.name} that wait for it")
+    if entry.users:  # calls on other tasks: wait for them (wait_for_completion in Linux)
+        kernel.sched.block(Wait(f"remove_proc_entry: {entry.in_use} call(s) through /proc/{entry.name}",
+                                lambda: not entry.users))
     while entry.openers:  # newest first: proc_reg_open list_add()s at the head
         file = entry.openers.pop()
         if file.fops.release is not None:

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import titles
-from .current import SOFTIRQ_OFFSET, current
+from .current import SOFTIRQ_OFFSET, Task, current
 from .frames import Site, caller_site
 from .lockdep import LockdepMap
+from .sched import Wait
 from .subsystem import Leftover, fname
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ class Timer:
     name: str = ""
     flags: int = 0
     map: LockdepMap | None = None  # its lockdep map: the callback runs under it, del_timer_sync takes it
+    running: Task | None = None  # the task its callback runs on now (base->running_timer)
 
     def __repr__(self) -> str:
         return f"<timer {getattr(self.function, '__name__', '?')}>"
@@ -85,10 +87,12 @@ class Timers:
             task.softirq += SOFTIRQ_OFFSET
             if irqsafe:
                 task.hardirqs_enabled = False
+            timer.running = task
             try:
                 with kernel.locking.map_held(timer.map, by=CALL_TIMER_FN):
                     kernel.call(timer.function, timer)
             finally:
+                timer.running = None
                 task.softirq -= SOFTIRQ_OFFSET
                 if irqsafe:
                     task.hardirqs_enabled = irqs_were_on
@@ -156,7 +160,12 @@ def del_timer_sync(timer: Timer) -> int:
         kernel.warn(titles.DEL_TIMER_SYNC_IN_HARDIRQ,
                     f"WARN_ON(in_hardirq() && !(timer->flags & TIMER_IRQSAFE)) in "
                     f"__timer_delete_sync: {timer!r} waited for in hard-IRQ context")
-    return kernel.timers.disarm(timer)
+    was = kernel.timers.disarm(timer)
+    running = timer.running
+    if running is not None and running is not task:  # its callback runs on another CPU: spin
+        kernel.sched.block(Wait(f"del_timer_sync: {timer!r} runs on {running.comm}:{running.pid}",
+                                lambda: timer.running is None))
+    return was
 
 
 timer_delete = del_timer

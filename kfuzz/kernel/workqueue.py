@@ -11,6 +11,7 @@ from .current import Task, current
 from .faults import should_fail
 from .frames import Site, caller_site
 from .lockdep import LockdepMap
+from .sched import Wait
 from .subsystem import Leftover, fname
 from .timer import Timer
 
@@ -33,9 +34,18 @@ class Work:
     site: Site | None = None
     data: Any = None  # the driver's: whatever it sets, for its work function to read back
     map: LockdepMap | None = None  # its lockdep map: the work runs under it, flush_work takes it
+    running: Task | None = None  # the kworker running it now
 
     def __repr__(self) -> str:
         return f"<work {getattr(self.func, '__name__', '?')}>"
+
+
+def wait_running(kernel: Kernel, work: Work, call: str) -> None:
+    """`__flush_work` of a work running on another kworker: wait until it is done."""
+    running = work.running
+    if running is not None and running is not kernel.task:
+        kernel.sched.block(Wait(f"{call}: {work!r} runs on {running.comm}:{running.pid}",
+                                lambda: work.running is None))
 
 
 @dataclass(eq=False)
@@ -53,6 +63,7 @@ class Workqueue:
     map: LockdepMap | None = None  # its lockdep map, a class of its own (wq_init_lockdep)
     flags: int = 0
     max_active: int = 0
+    running: list[Work] = field(default_factory=list)  # its works running now, on kworkers
 
     def __repr__(self) -> str:
         return f"<workqueue {self.name}>"
@@ -104,6 +115,9 @@ class Workqueues:
         nested = kernel.task is not kernel.user
         worker = Task("kworker/0:2", 3) if nested else kernel.kworker
         task, kernel.task = kernel.task, worker
+        work.running = worker
+        if wq is not None:
+            wq.running.append(work)
         try:
             with kernel.locking.map_held(wq.map if wq else None, work.map, by=PROCESS_ONE_WORK):
                 kernel.call(work.func, work)
@@ -113,6 +127,9 @@ class Workqueues:
                     f"     preempt=0x{worker.preempt:08x} lock=0->{len(worker.held)} RCU=0 "
                     f"workfn={fname(work.func)}"])
         finally:
+            work.running = None
+            if wq is not None and work in wq.running:
+                wq.running.remove(work)
             kernel.task = task
             if nested:
                 kernel.locking.drop_all(worker)
@@ -223,6 +240,7 @@ def cancel_work_sync(work: Work) -> bool:
     was = kernel.workqueues.cancel(work)
     if work.map is not None:
         kernel.locking.touch_map(work.map)
+    wait_running(kernel, work, "cancel_work_sync")
     return was
 
 
@@ -251,7 +269,9 @@ def flush_work(work: Work) -> bool:
     if work.pending and wq is not None and wq.ordered and wq.map is not None:
         locking.touch_map(wq.map)
     if not work.pending:
-        return False
+        running = work.running is not None and work.running is not kernel.task
+        wait_running(kernel, work, "flush_work")
+        return running
     kernel.workqueues.run_one(work)
     return True
 
@@ -263,6 +283,10 @@ def flush_workqueue(wq: Workqueue) -> None:
     if wq.map is not None:
         kernel.locking.touch_map(wq.map)
     kernel.workqueues.run_queue(wq)
+    others = [w for w in wq.running if w.running is not kernel.task]
+    if others:  # works of the queue running on other kworkers: flushed when they end
+        kernel.sched.block(Wait(f"flush_workqueue: {len(others)} work(s) of {wq!r} running",
+                                lambda: not any(w in wq.running for w in others)))
 
 
 def flush_scheduled_work() -> None:

@@ -73,6 +73,7 @@ class OpSpec:
     draw: str = DRAW_FAULTS  # the properties the fuzzer draws
     after: int = 0  # the fuzzer uses it only after this many operations
     rule: str = ""  # the state machine's rule: verbs that share one are drawn as one step
+    group_only: bool = False  # only a task of a `together` group runs it (`kill t1`)
 
     @property
     def rule_name(self) -> str:
@@ -105,10 +106,16 @@ def _unbind(kernel: Kernel, dev: Device) -> int:
     return kernel.bus.unbind_device(dev)
 
 
+def _kill(kernel: Kernel, task: str) -> int:
+    """A signal to another task of the group: its interruptible waits end (-ERESTARTSYS)."""
+    return kernel.sched.signal(int(task[1:]))
+
+
 def _sysctl(kernel: Kernel, setting: tuple[str, str]) -> int:
     return kernel._op_sysctl(*setting)
 
 
+TASK_WORD = re.compile(r"t[1-9]$")
 LOAD = (Word("NAME", "module", pattern=MODNAME), ParamsArg("[key=value ...]", "params"))
 # modprobe also takes a device's modalias (DeviceId.modalias), as udev passes it
 MODALIAS_WORD = re.compile(MODNAME.pattern + r"|(pci|usb):v[0-9A-Fa-f]{8}d[0-9A-Fa-f]{8}$|platform:\S+$")
@@ -138,7 +145,16 @@ TABLE: tuple[OpSpec, ...] = (
     OpSpec("tick", (Int("N", "jiffies", minimum=0),), Kernel._op_tick),
     OpSpec("suspend", (), Kernel._op_suspend),
     OpSpec("sysctl", (SettingArg("NAME VALUE", "sysctl"),), _sysctl, draw=DRAW_NONE, after=8),
+    OpSpec("kill", (Word("tN", "task", pattern=TASK_WORD),), _kill, props=(), draw=DRAW_NONE,
+           group_only=True),
 )
+
+def _together(kernel: Kernel) -> None:
+    raise TypeError("a group runs through KernelSession.execute, not a handler")
+
+
+# A concurrent group's entry: its tasks are operations of their own (program.Group)
+TOGETHER = OpSpec("together", (), _together, props=(), draw=DRAW_NONE)
 
 SPECS: dict[str, OpSpec] = {spec.verb: spec for spec in TABLE}
 VERBS: tuple[str, ...] = tuple(dict.fromkeys(spec.verb.split()[0] for spec in TABLE))

@@ -13,12 +13,13 @@ from ..kernel import Finding
 from ..kernel.device import Device
 from ..kernel.errno import errname
 from ..kernel.fs import File
+from ..kernel.sched import Preempt
 from .values import format_data
 
 # An operation's result as plain data: an int stays an int, an errno is its name
 # ("-ENOMEM"), data is its `.kfz` literal, a bound object is its name, and None is
 # an operation that a finding cut short.
-Result = int | str | None
+Result = int | str | list["Result"] | None  # a list: a group's, one per task
 
 
 def describe(result: object, bind: str | None = None) -> Result:
@@ -50,26 +51,31 @@ class Reply:
     dmesg: list[str] = field(default_factory=list)  # the kernel log, sent only with a finding
     faults: int = 0  # fallible calls the operation made (fail_nth past it fails nothing)
     fault_site: str = ""  # "module:line" of the call fail_nth made fail, if one did
+    fired: tuple[Preempt, ...] = ()  # a group's: the preemptions of its schedule that fired
 
     @property
     def ok(self) -> bool:
+        if isinstance(self.result, list):
+            return not any(failed(r) for r in self.result)
         return not failed(self.result)
 
     def __reduce__(self) -> tuple[type[Reply], tuple[object, ...]]:
         # a tuple of the values pickles at a fraction of a dataclass's cost (one per operation)
         return Reply, (self.result, self.finding, self.nodes, self.loaded, self.dmesg, self.faults,
-                       self.fault_site)
+                       self.fault_site, self.fired)
 
     def to_json(self) -> dict[str, Any]:
         return {"result": self.result, "finding": self.finding.to_dict() if self.finding else None,
                 "nodes": list(self.nodes), "loaded": list(self.loaded), "dmesg": list(self.dmesg),
-                "faults": self.faults, "fault_site": self.fault_site}
+                "faults": self.faults, "fault_site": self.fault_site,
+                "fired": [[p.task, p.call, p.nth, p.to] for p in self.fired]}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Reply:
         finding = Finding.from_dict(data["finding"]) if data.get("finding") else None
+        fired = tuple(Preempt(*p) for p in data.get("fired", []))
         return cls(data["result"], finding, tuple(data["nodes"]), tuple(data["loaded"]),
-                   list(data.get("dmesg", [])), data.get("faults", 0), data.get("fault_site", ""))
+                   list(data.get("dmesg", [])), data.get("faults", 0), data.get("fault_site", ""), fired)
 
 
 @dataclass
@@ -80,9 +86,14 @@ class OpResult:
     result: Result
     faults: int = 0  # fallible calls it made
     fault_site: str = ""  # "module:line" of the call its fail_nth made fail, if one did
+    schedule: tuple[str, ...] = ()  # a group's: the preemptions that fired, as `.kfz` writes them
 
     def to_json(self) -> dict[str, Any]:
-        return {"op": self.op, "result": self.result, "faults": self.faults, "fault_site": self.fault_site}
+        out: dict[str, Any] = {"op": self.op, "result": self.result, "faults": self.faults,
+                               "fault_site": self.fault_site}
+        if self.schedule:
+            out["schedule"] = list(self.schedule)
+        return out
 
 
 @dataclass
@@ -105,6 +116,6 @@ class Outcome:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Outcome:
         finding = Finding.from_dict(data["finding"]) if data.get("finding") else None
-        results = [OpResult(r["op"], r["result"], r.get("faults", 0), r.get("fault_site", ""))
-                   for r in data["results"]]
+        results = [OpResult(r["op"], r["result"], r.get("faults", 0), r.get("fault_site", ""),
+                            tuple(r.get("schedule", ()))) for r in data["results"]]
         return cls(finding, list(data["dmesg"]), results, data.get("taints", "G"))

@@ -10,11 +10,12 @@ from typing import NoReturn
 
 from cryptography.exceptions import UnsupportedAlgorithm
 
+from ..kernel.sched import GROUP_TASKS, Preempt
 from ..kernel.signing import load_public
 from ..textfile import LINE_BREAK, Unreadable, one_line, read_text, shorten
 from .args import NAME, Mismatch
 from .ops import SPECS, VERBS, OpSpec, Props, usage
-from .program import SETTINGS, Op, Program
+from .program import SETTINGS, Group, Op, Program
 from .values import ArgValue, format_data, parse_data
 
 __all__ = ["ProgramError", "format_data", "load_program", "parse_data", "parse_program"]
@@ -22,6 +23,9 @@ __all__ = ["ProgramError", "format_data", "load_program", "parse_data", "parse_p
 FAULT = re.compile(r"\(fail_nth:\s*(\S+?)\)\s*$")  # matched at the last '(fail_nth' only
 CHECKS = ("python-leak",)
 HOLDS = {"fd": "an open file (fdN)", "dev": "a device (devN)"}
+TASK_LINE = re.compile(r"t(\d+):\s*(.*)$")  # a task of a `together` group
+PREEMPT = re.compile(r"t(\d+)\s+at\s+([A-Za-z_][A-Za-z0-9_]*)(?:#(\d+))?\s*->\s*t(\d+)$")
+MIN_TASKS = 2
 
 
 class ProgramError(Exception):
@@ -87,7 +91,7 @@ class _Parser:
         text, comment = split_comment(text)
         return replace(self.operation(text, lineno), comment=comment)
 
-    def operation(self, text: str, lineno: int) -> Op:
+    def operation(self, text: str, lineno: int, in_group: int = 0) -> Op:
         fail_nth = None
         at = text.rfind("(fail_nth")  # then a match there: a search would be quadratic in spaces
         m = FAULT.match(text, at) if at >= 0 else None
@@ -125,6 +129,9 @@ class _Parser:
             self.fail(lineno, f"unknown operation '{tokens[0]}' (expected one of {', '.join(VERBS)})")
         if bind and not spec.binds:
             self.fail(lineno, f"'{spec.verb}' creates nothing to name with '->'")
+        if spec.group_only and not in_group:
+            self.fail(lineno, f"'{spec.verb}' is only for a task of a 'together' group "
+                              f"(`  t2: {spec.usage}`)")
         for prop, given in (("fail_nth", fail_nth), ("nobody", nobody)):
             if given and prop not in spec.props:
                 self.fail(lineno, f"'{spec.verb}' takes no {prop}")
@@ -140,6 +147,64 @@ class _Parser:
         if bind and spec.binds:
             self.bound[bind] = spec.binds
         return op
+
+    def group(self, lines: list[str], at: int) -> tuple[Group, int]:
+        """`together`, its task lines `tN: OPERATION`, and an optional `schedule:` line;
+        the index of the line after it."""
+        lineno = at + 1
+        comment = split_comment(lines[at].strip())[1]
+        before = dict(self.bound)
+        tasks: list[Op] = []
+        i = at + 1
+        while i < len(lines):
+            text, _ = split_comment(lines[i].strip())
+            m = TASK_LINE.match(text)
+            if not m:
+                break
+            n = int(m.group(1))
+            if n != len(tasks) + 1:
+                self.fail(i + 1, f"task 't{n}' out of order; fix: number the tasks of a group "
+                                 f"t1, t2, ... in order (expected 't{len(tasks) + 1}:')")
+            self.bound = dict(before)  # a task cannot use what another task of the group binds
+            op = self.operation(m.group(2), i + 1, in_group=len(tasks) + 1)
+            tasks.append(op)
+            i += 1
+        self.bound = before
+        names = [name for op in tasks for name, _ in op.binds()]
+        twice = next((name for name in names if names.count(name) > 1), None)
+        if twice:
+            self.fail(lineno, f"two tasks of the group bind '{twice}'; fix: give each its own name")
+        for op in tasks:
+            target = str(op.args[0]) if op.spec.group_only else ""
+            if target and int(target[1:]) > len(tasks):
+                self.fail(op.lineno, f"'{target}' is not a task of this group (t1 to t{len(tasks)})")
+            self.bound.update(op.binds())
+        if not MIN_TASKS <= len(tasks) <= GROUP_TASKS:
+            self.fail(lineno, f"'together' takes {MIN_TASKS} to {GROUP_TASKS} task lines "
+                              f"(`  t1: OPERATION`), not {len(tasks)}")
+        schedule: tuple[Preempt, ...] = ()
+        if i < len(lines) and split_comment(lines[i].strip())[0].startswith("schedule:"):
+            schedule = self.schedule(split_comment(lines[i].strip())[0], i + 1, len(tasks))
+            i += 1
+        return Group(tasks=tuple(tasks), schedule=schedule, lineno=lineno, comment=comment), i
+
+    def schedule(self, text: str, lineno: int, ntasks: int) -> tuple[Preempt, ...]:
+        """`schedule: t1 at CALL[#N] -> t2, ...`: preemptions over the default order."""
+        body = text.partition(":")[2].strip()
+        out: list[Preempt] = []
+        for part in (p.strip() for p in body.split(",")) if body else ():
+            m = PREEMPT.match(part)
+            if not m:
+                self.fail(lineno, f"bad preemption '{part}'; fix: write 'tN at CALL -> tM' or "
+                                  f"'tN at CALL#K -> tM' (the K-th call of CALL by task N)")
+            task, call, nth, to = int(m.group(1)), m.group(2), int(m.group(3) or 1), int(m.group(4))
+            for n in (task, to):
+                if not 1 <= n <= ntasks:
+                    self.fail(lineno, f"'t{n}' is not a task of this group (t1 to t{ntasks})")
+            if task == to or nth < 1:
+                self.fail(lineno, f"bad preemption '{part}': a task preempts itself, or #0")
+            out.append(Preempt(task, call, nth, to))
+        return tuple(out)
 
     def args(self, spec: OpSpec, tokens: list[str], lineno: int) -> tuple[ArgValue, ...]:
         expected = f"expected '{usage(spec.verb.split()[0])}'"
@@ -215,12 +280,19 @@ def parse_program(text: str, base_dir: Path | None = None, where: str = "<progra
     lines = LINE_BREAK.split(text)  # not splitlines(): a form feed or U+2028 ends no line in an editor
     if not lines[-1]:
         lines.pop()
-    for lineno, raw in enumerate(lines, 1):
+    i = 0
+    while i < len(lines):
+        raw, lineno = lines[i], i + 1
         stripped = raw.strip()
+        i += 1
         if not stripped or stripped.startswith("#"):
             if stripped.startswith("#"):
                 parser.header(prog, stripped, lineno, base_dir, module_path)
             prog.lines.append(raw.rstrip())
+            continue
+        if split_comment(stripped)[0] == "together":
+            group, i = parser.group(lines, i - 1)
+            prog.lines.append(group)
             continue
         prog.lines.append(parser.op(stripped, lineno))
     prog.lines = name_unnamed(prog.lines)
@@ -229,18 +301,27 @@ def parse_program(text: str, base_dir: Path | None = None, where: str = "<progra
 
 def name_unnamed(lines: list[Op | str]) -> list[Op | str]:
     """Gives a name to each operation whose `-> name` was left out, one no line uses."""
-    taken = {line.bind for line in lines if isinstance(line, Op) and line.bind}
+    ops = [op for line in lines if isinstance(line, Op) for op in line.serial()]
+    taken = {op.bind for op in ops if op.bind}
     counts: dict[str, int] = {}
+
+    def named(op: Op) -> Op:
+        if not op.spec.binds or op.bind:
+            return op
+        resource = op.spec.binds
+        n = counts.get(resource, 0)
+        while f"{resource}{n}" in taken:
+            n += 1
+        counts[resource] = n + 1
+        taken.add(f"{resource}{n}")
+        return replace(op, bind=f"{resource}{n}")
+
     out: list[Op | str] = []
     for line in lines:
-        if isinstance(line, Op) and line.spec.binds and not line.bind:
-            resource = line.spec.binds
-            n = counts.get(resource, 0)
-            while f"{resource}{n}" in taken:
-                n += 1
-            counts[resource] = n + 1
-            taken.add(f"{resource}{n}")
-            line = replace(line, bind=f"{resource}{n}")
+        if isinstance(line, Group):
+            line = replace(line, tasks=tuple(named(op) for op in line.tasks))
+        elif isinstance(line, Op):
+            line = named(line)
         out.append(line)
     return out
 
@@ -249,6 +330,9 @@ def parse_op(text: str) -> Op:
     """One operation line, for code and tests that build programs by hand: the names
     it uses are taken as bound, with the resource the operation expects."""
     parser = _Parser("<op>", check_refs=False)
+    if split_comment(text.strip())[0] == "together":
+        group, _ = parser.group(LINE_BREAK.split(text.strip()), 0)
+        return group
     op = parser.op(text, 0)
     return replace(op, bind=f"{op.spec.binds}0") if op.spec.binds and not op.bind else op
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .ops import SPECS, OpSpec, Props
+from ..kernel.sched import Drawn, Preempt
+from .ops import SPECS, TOGETHER, OpSpec, Props
 from .values import ArgValue, Ref
 
 SETTINGS = ("sig_enforce", "autoload", "panic_on_warn", "modules_disabled", "dyndbg", "keyring")
@@ -69,6 +70,59 @@ class Op:
 
     def without_fault(self) -> Op:
         return replace(self, props=replace(self.props, fail_nth=None))
+
+    def binds(self) -> list[tuple[str, str]]:
+        """The names it binds, each with its resource (`fd0`, `fd`)."""
+        return [(self.bind, self.spec.binds)] if self.bind and self.spec.binds else []
+
+    def serial(self) -> list[Op]:
+        """The operations it runs, one after another."""
+        return [self]
+
+
+@dataclass(frozen=True)
+class Group(Op):
+    """Operations run together, each as a task of its own (t1, t2, ...), and the
+    schedule that ran: the preemptions over the default order (kernel/sched.py).
+
+        together
+          t1: unplug dev0
+          t2: close fd0
+        schedule: t1 at kfree -> t2
+
+    `drawn` is the fuzzer's: preemptions drawn before the calls were known, sent to
+    the kernel, which answers with the ones that fired. It is never printed."""
+
+    verb: str = "together"
+    tasks: tuple[Op, ...] = ()
+    schedule: tuple[Preempt, ...] = ()
+    drawn: tuple[Drawn, ...] = field(default=(), compare=False)
+
+    @property
+    def spec(self) -> OpSpec:
+        return TOGETHER
+
+    def format(self) -> str:
+        head = "together" + (f"  {self.comment}" if self.comment else "")
+        lines = [head, *(f"  t{n}: {replace(op, comment='').format()}" for n, op in enumerate(self.tasks, 1))]
+        if self.schedule:
+            lines.append("schedule: " + ", ".join(p.format() for p in self.schedule))
+        return "\n".join(lines)
+
+    def refs(self) -> list[Ref]:
+        return [r for op in self.tasks for r in op.refs()]
+
+    def renamed(self, names: dict[str, str]) -> Group:
+        return replace(self, tasks=tuple(op.renamed(names) for op in self.tasks))
+
+    def without_fault(self) -> Group:
+        return replace(self, tasks=tuple(op.without_fault() for op in self.tasks))
+
+    def binds(self) -> list[tuple[str, str]]:
+        return [b for op in self.tasks for b in op.binds()]
+
+    def serial(self) -> list[Op]:
+        return list(self.tasks)
 
 
 @dataclass

@@ -21,11 +21,12 @@ from ..kernel import Kernel, KernelConfig, ModuleIndex, titles
 from ..kernel.current import running_kernel
 from ..kernel.frames import module_stack
 from ..kernel.log import PrintRedirect
+from ..kernel.sched import Preempt, Syscall
 from ..kernel.signing import load_public
 from .args import RESOURCES, Unresolved
 from .heapcheck import check_python_leak
-from .outcome import OpResult, Outcome, Reply, describe
-from .program import Op, Program
+from .outcome import OpResult, Outcome, Reply, Result, describe
+from .program import Group, Op, Program
 
 
 def kernel_config(settings: dict[str, str]) -> KernelConfig:
@@ -63,6 +64,7 @@ class KernelSession:
         self.op_timeout = op_timeout
         self._kernel: Kernel | None = None
         self.names: dict[str, object] = {}
+        self.fired: tuple[Preempt, ...] = ()  # the preemptions of the last group that fired
         self._configs: dict[tuple[tuple[str, str], ...], KernelConfig] = {}
         self._armed = False
         # told each operation's `.kfz` line as it starts (the worker keeps it for a crash report)
@@ -124,16 +126,24 @@ class KernelSession:
         self._kernel = Kernel(self.index, replace(config))
         self.names = {}
 
-    def _reply(self, result: object, bind: str | None = None) -> Reply:
+    def _reply(self, result: object, op: Op | None = None) -> Reply:
         kernel = self.kernel
         finding = kernel.findings[0] if kernel.findings else None
         site = kernel.faults.failed_at
-        return Reply(describe(result, bind), finding, tuple(kernel.fs.nodes), tuple(kernel.loader.modules),
+        if isinstance(op, Group) and isinstance(result, list):
+            described: Result = [describe(r, t.bind) for r, t in zip(result, op.tasks, strict=True)]
+        else:
+            described = describe(result, op.bind if op is not None else None)
+        fired, self.fired = self.fired, ()
+        return Reply(described, finding, tuple(kernel.fs.nodes), tuple(kernel.loader.modules),
                      kernel.log.dmesg() if finding is not None else [], kernel.faults.count,
-                     f"{site.module}:{site.lineno}" if site else "")
+                     f"{site.module}:{site.lineno}" if site else "", fired)
 
     def execute(self, op: Op) -> object:
-        """Runs one operation through its table entry; binds its name when it succeeded."""
+        """Runs one operation through its table entry; binds its name when it succeeded.
+        A group runs its tasks together (kernel/sched.py); its result is theirs, in order."""
+        if isinstance(op, Group):
+            return self._execute_group(op)
         spec = op.spec
         try:
             values = [kind.resolve(value, self.names) for kind, value in zip(spec.args, op.args, strict=True)]
@@ -141,12 +151,35 @@ class KernelSession:
             return err.errno
         kernel = self.kernel
         result = kernel.run_op(spec.handler, kernel, *values, fail_nth=op.fail_nth, nobody=op.nobody)
+        self._bind(op, result)
+        return result
+
+    def _bind(self, op: Op, result: object) -> None:
         if op.bind:
-            if spec.binds and isinstance(result, RESOURCES[spec.binds][0]):
+            if op.spec.binds and isinstance(result, RESOURCES[op.spec.binds][0]):
                 self.names[op.bind] = result
             else:
                 self.names.pop(op.bind, None)
-        return result
+
+    def _execute_group(self, group: Group) -> list[object]:
+        kernel = self.kernel
+        calls: list[Syscall | int] = []
+        for n, op in enumerate(group.tasks, 1):
+            try:
+                values = [kind.resolve(value, self.names)
+                          for kind, value in zip(op.spec.args, op.args, strict=True)]
+            except Unresolved as err:
+                calls.append(err.errno)  # the task fails at once, as its system call would
+                continue
+            calls.append(Syscall(op.spec.handler, (kernel, *values), op.fail_nth, op.nobody, f"kfuzz-t{n}"))
+        syscalls = [c if isinstance(c, Syscall) else Syscall(_errno_call, (c,)) for c in calls]
+        results = kernel.run_calls(syscalls, group.schedule, group.drawn)
+        self.fired = tuple(kernel.sched.fired)
+        if not results:
+            return [None] * len(group.tasks)
+        for op, result in zip(group.tasks, results, strict=True):
+            self._bind(op, result)
+        return results
 
     def step(self, op: Op, settings: dict[str, str] | None = None) -> Reply:
         """One operation; with `settings`, in a fresh kernel begun for it (one round
@@ -157,7 +190,7 @@ class KernelSession:
             self.on_op(op.format())
         with self._output_to_log(), self.guard():
             result = self.execute(op)
-        return self._reply(result, op.bind)
+        return self._reply(result, op)
 
     def end(self, settings: dict[str, str] | None = None) -> Reply:
         """The end-of-program clean-up and its checks."""
@@ -185,7 +218,7 @@ class KernelSession:
             for op in prog.ops:
                 reply = self.step(op)
                 results.append(OpResult(replace(op, comment="").format(), reply.result, reply.faults,
-                                        reply.fault_site))
+                                        reply.fault_site, tuple(p.format() for p in reply.fired)))
                 if reply.finding is not None:
                     return
 
@@ -205,6 +238,11 @@ class KernelSession:
             if image is None or image.path.resolve() != path.resolve():
                 return False
         return True
+
+
+def _errno_call(errno: int) -> int:
+    """A task whose operation names a file or device that is gone: it fails at once."""
+    return errno
 
 
 def run_program(prog: Program, index: ModuleIndex | None = None) -> Outcome:

@@ -1,0 +1,56 @@
+"""Drawing concurrent groups: which operations race, and the preemptions they race under.
+
+A group is 2 or 3 operations run as tasks of their own (kernel/sched.py). Its
+schedule is drawn as preemptions before the calls are known: "at task i's k-th
+scheduling point, run task j", at most three, few points in, so that Hypothesis
+shrinks a schedule toward fewer and earlier preemptions. The kernel answers with
+the preemptions that fired, named by the calls they fired at, and that is what the
+program keeps: the repro replays exactly.
+
+This is PCT's idea (Burckhardt et al., ASPLOS 2010) in the form of the schedule
+language: PCT's random task priorities are the order of the drawn tasks (the
+default order runs the lowest-numbered runnable task), and its d-1 priority change
+points are the drawn preemptions, d at most 3. Unlike PCT, a preempted task is
+not demoted below every other: when the task that preempted it blocks, the
+lowest-numbered runnable task runs, as the schedule language says.
+"""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from ..kernel.sched import GROUP_TASKS, Drawn
+from ..prog import Op, OpSpec, Props
+
+GROUP_AFTER = 2  # operations before a group is drawn: something to open, plug or load first
+# what races: file operations against teardown, callbacks against both
+GROUP_VERBS = ("open", "read", "write", "ioctl", "close", "unplug", "unbind", "bind", "rmmod",
+               "irq", "tick")
+MAX_PREEMPTIONS = 3  # PCT's depth d, at most 3
+MAX_POINT = 12  # a preemption falls within the first scheduling points of its task
+
+PREEMPTIONS = st.sampled_from([1, 1, 2, 2, 0, 3])
+
+
+def draw_tasks(data: st.DataObject, specs: list[OpSpec]) -> list[OpSpec | None]:
+    """2 or 3 operations; None is a signal (`kill`) to another task of the group."""
+    n = data.draw(st.integers(2, GROUP_TASKS), label="tasks")
+    first = data.draw(st.sampled_from(specs), label="task")
+    others = st.sampled_from(specs) | st.just(None)
+    return [first, *(data.draw(others, label="task") for _ in range(n - 1))]
+
+
+def kill_op(data: st.DataObject, me: int, n: int) -> Op:
+    others = [t for t in range(1, n + 1) if t != me]
+    return Op("kill", (f"t{data.draw(st.sampled_from(others), label='signalled')}",), props=Props())
+
+
+def draw_preemptions(data: st.DataObject, n: int) -> tuple[Drawn, ...]:
+    count = data.draw(PREEMPTIONS, label="preemptions")
+    out = []
+    for _ in range(count):
+        task = data.draw(st.integers(1, n), label="preempted")
+        point = data.draw(st.integers(1, MAX_POINT), label="point")
+        to = data.draw(st.sampled_from([t for t in range(1, n + 1) if t != task]), label="to")
+        out.append(Drawn(task, point, to))
+    return tuple(out)

@@ -1,0 +1,118 @@
+"""Wait queues: a task sleeps until another wakes it and its condition holds.
+
+As include/linux/wait.h and kernel/sched/wait.c: `wait_event*` checks the condition,
+then sleeps on the queue until a `wake_up*` of that queue wakes it, checks again, and
+so on. A waiter is woken only by a wake-up of its queue, never by the condition
+alone, so a driver that makes the condition true and forgets to wake the queue
+leaves its waiter asleep (a `hang` when nothing else can wake it). The condition
+is a callable, `wait_event(dev.wq, lambda: dev.ready)`, for C's macro argument.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .current import current
+from .errno import ERESTARTSYS
+from .sched import SIGNALLED, TIMED_OUT, Wait
+
+
+class WaitEntry:
+    """`struct wait_queue_entry` of one sleeping task: woken or not yet."""
+
+    __slots__ = ("woken", "interruptible")
+
+    def __init__(self, interruptible: bool):
+        self.woken = False
+        self.interruptible = interruptible
+
+
+class WaitQueueHead:
+    """`wait_queue_head_t`: the tasks sleeping on it."""
+
+    def __init__(self, name: str = "") -> None:
+        self.name = name
+        self.entries: list[WaitEntry] = []
+
+    def wake(self, interruptible_only: bool) -> int:
+        """Wakes every sleeper (kfuzz has no exclusive waits); how many were woken."""
+        woken = 0
+        for entry in list(self.entries):
+            if interruptible_only and not entry.interruptible:
+                continue
+            entry.woken = True
+            self.entries.remove(entry)
+            woken += 1
+        return woken
+
+    def __repr__(self) -> str:
+        return f"<wait queue {self.name}>" if self.name else "<wait queue>"
+
+
+def init_waitqueue_head() -> WaitQueueHead:
+    return WaitQueueHead()
+
+
+DECLARE_WAIT_QUEUE_HEAD = init_waitqueue_head
+
+
+def _wait(wq: WaitQueueHead, condition: Callable[[], object], interruptible: bool,
+          timeout: int | None, call: str) -> int:
+    """`___wait_event`: 0 (or the jiffies left, at least 1) once the condition holds;
+    0 on a timeout with the condition still false; -ERESTARTSYS on a signal."""
+    kernel = current()
+    kernel.locking.might_sleep(call)
+    if not isinstance(wq, WaitQueueHead):
+        raise TypeError(f"{call}: not a wait queue head: {wq!r}")
+    deadline = None if timeout is None else kernel.jiffies + max(0, int(timeout))
+    while True:
+        if condition():
+            return 0 if deadline is None else max(1, deadline - kernel.jiffies)
+        entry = WaitEntry(interruptible)
+        wq.entries.append(entry)
+        why = kernel.sched.block(Wait(f"{call} on {wq!r}", lambda e=entry: e.woken,  # type: ignore[misc]
+                                      deadline, interruptible))
+        if entry in wq.entries:
+            wq.entries.remove(entry)
+        if why == SIGNALLED:
+            return -ERESTARTSYS
+        if why == TIMED_OUT:  # ___wait_cond_timeout: the condition is looked at once more
+            return 1 if condition() else 0
+
+
+def wait_event(wq: WaitQueueHead, condition: Callable[[], object]) -> None:
+    _wait(wq, condition, False, None, "wait_event")
+
+
+def wait_event_interruptible(wq: WaitQueueHead, condition: Callable[[], object]) -> int:
+    return _wait(wq, condition, True, None, "wait_event_interruptible")
+
+
+def wait_event_timeout(wq: WaitQueueHead, condition: Callable[[], object], timeout: int) -> int:
+    return _wait(wq, condition, False, timeout, "wait_event_timeout")
+
+
+def wait_event_interruptible_timeout(wq: WaitQueueHead, condition: Callable[[], object],
+                                     timeout: int) -> int:
+    return _wait(wq, condition, True, timeout, "wait_event_interruptible_timeout")
+
+
+def wake_up(wq: WaitQueueHead) -> None:
+    current().sched.point()
+    wq.wake(False)
+
+
+wake_up_all = wake_up
+
+
+def wake_up_interruptible(wq: WaitQueueHead) -> None:
+    """Wakes only the interruptible sleepers (TASK_INTERRUPTIBLE)."""
+    current().sched.point()
+    wq.wake(True)
+
+
+wake_up_interruptible_all = wake_up_interruptible
+
+
+def waitqueue_active(wq: WaitQueueHead) -> bool:
+    return bool(wq.entries)

@@ -1,0 +1,237 @@
+"""Tasks and the deterministic scheduler: operations run together (`together` groups),
+block for real, and replay exactly from their schedule."""
+
+from __future__ import annotations
+
+import pytest
+
+from kfuzz.kernel.sched import Drawn, Preempt
+from kfuzz.prog import Group, ProgramError, parse_op, parse_program, run_program
+from kfuzz.prog.session import KernelSession
+
+RACE = """
+lock = mutex_init()
+
+
+def log(what):
+    print(f"rclog {what!r}")
+
+
+wq = init_waitqueue_head()
+state = {"ready": False}
+done = init_completion()
+sem = sema_init(0)
+
+
+def rc_ioctl(file, cmd, arg):
+    if cmd == 1:
+        mutex_lock(lock)
+        log("a-in")
+        msleep(10)
+        log(("a-out", jiffies()))
+        mutex_unlock(lock)
+    if cmd == 2:
+        mutex_lock(lock)
+        log(("b", jiffies()))
+        mutex_unlock(lock)
+    if cmd == 3:
+        return wait_event_interruptible(wq, lambda: state["ready"])
+    if cmd == 4:
+        state["ready"] = True
+        wake_up_interruptible(wq)
+    if cmd == 5:
+        state["ready"] = True  # and no wake_up: the waiter sleeps on
+    if cmd == 6:
+        return mutex_lock_interruptible(lock)
+    if cmd == 7:
+        mutex_lock(lock)
+        msleep(50)
+        mutex_unlock(lock)
+    if cmd == 8:
+        wait_for_completion(done)
+        log("completed")
+    if cmd == 9:
+        complete(done)
+    if cmd == 10:
+        down(sem)
+        log("down")
+    if cmd == 11:
+        up(sem)
+    if cmd == 12:
+        return wait_event_interruptible_timeout(wq, lambda: state["ready"], 5)
+    if cmd == 13:
+        if mutex_lock_interruptible(lock):
+            return -EINTR
+        mutex_unlock(lock)
+    return 0
+"""
+
+
+def run(lab, body: str):  # noqa: ANN001, ANN201
+    lab.device("rc", RACE)
+    prog = parse_program(f"# modules: {lab.paths[0]}\ninsmod rc\nopen /dev/rc -> fd0\n{body}",
+                         base_dir=lab.root)
+    session = KernelSession(lab_index(lab))
+    outcome = session.run(prog)
+    return outcome, session
+
+
+def lab_index(lab):  # noqa: ANN001, ANN201
+    from kfuzz.kernel import ModuleIndex
+    return ModuleIndex.scan(lab.paths)
+
+
+def group(*cmds: int, schedule: str = "") -> str:
+    lines = ["together", *(f"  t{n}: ioctl fd0 {c} 0" for n, c in enumerate(cmds, 1))]
+    if schedule:
+        lines.append(f"schedule: {schedule}")
+    return "\n".join(lines) + "\n"
+
+
+def log_of(session: KernelSession) -> list[object]:
+    """What the module logged, in order (its `log()` lines in dmesg)."""
+    import ast
+    return [ast.literal_eval(line.split("rclog ", 1)[1]) for line in session.dmesg() if "rclog " in line]
+
+
+def test_default_order_runs_a_task_until_it_blocks_then_the_lowest_runnable(lab) -> None:  # noqa: ANN001
+    outcome, session = run(lab, group(1, 2))
+    assert outcome.finding is None, outcome.dmesg
+    # t1 sleeps holding the lock; t2 blocks on it; time jumps to t1's wake-up (msleep(10):
+    # msecs_to_jiffies(10) + 1 = 2 jiffies); t1 lets go; t2 takes the lock
+    assert log_of(session) == ["a-in", ("a-out", 2), ("b", 2)]
+    assert outcome.results[-1].result == [0, 0]
+
+
+def test_a_preemption_runs_the_other_task_first_and_is_recorded(lab) -> None:  # noqa: ANN001
+    outcome, session = run(lab, group(1, 2, schedule="t1 at mutex_lock -> t2"))
+    assert outcome.finding is None
+    assert log_of(session) == [("b", 0), "a-in", ("a-out", 2)]
+    assert outcome.results[-1].schedule == ("t1 at mutex_lock -> t2",)
+
+
+def test_a_preemption_that_never_fires_is_ignored(lab) -> None:  # noqa: ANN001
+    outcome, session = run(lab, group(1, 2, schedule="t1 at kfree#3 -> t2, t2 at msleep -> t1"))
+    assert outcome.finding is None
+    assert log_of(session) == ["a-in", ("a-out", 2), ("b", 2)]
+    assert outcome.results[-1].schedule == ()
+
+
+def test_a_wake_up_ends_a_wait(lab) -> None:  # noqa: ANN001
+    outcome, _ = run(lab, group(3, 4))
+    assert outcome.finding is None
+    assert outcome.results[-1].result == [0, 0]
+
+
+def test_a_waiter_nobody_wakes_is_a_deadlock_hang_with_each_tasks_stack(lab) -> None:  # noqa: ANN001
+    outcome, _ = run(lab, group(3, 5))
+    finding = outcome.finding
+    assert finding is not None and (finding.kind, finding.title) == ("hang", "INFO: task hung in rc_ioctl")
+    assert "every task is blocked and nothing can wake one" in finding.message
+    assert "wait_event_interruptible" in finding.message and "(t1)" in finding.message
+    assert "rc.py" in finding.message
+
+
+def test_a_serial_wait_nothing_can_end_is_a_hang(lab) -> None:  # noqa: ANN001
+    outcome, _ = run(lab, "ioctl fd0 3 0\n")
+    assert outcome.finding is not None and outcome.finding.title == "INFO: task hung in rc_ioctl"
+
+
+def test_a_wait_with_a_timeout_ends_when_time_passes(lab) -> None:  # noqa: ANN001
+    outcome, session = run(lab, "ioctl fd0 12 0\n")
+    assert outcome.finding is None, outcome.dmesg
+    assert outcome.results[-1].result == 0  # timed out, the condition still false
+    assert session.kernel.jiffies == 5
+
+
+def test_a_signal_ends_an_interruptible_wait_with_eintr(lab) -> None:  # noqa: ANN001
+    outcome, _ = run(lab, "together\n  t1: ioctl fd0 3 0\n  t2: kill t1\n")
+    assert outcome.finding is None, outcome.dmesg
+    assert outcome.results[-1].result == ["-EINTR", 0]  # -ERESTARTSYS: user space sees EINTR
+
+
+def test_mutex_lock_interruptible_is_eintr_only_when_it_must_wait(lab) -> None:  # noqa: ANN001
+    # contended, then a signal: -EINTR
+    outcome, _ = run(lab, group(7, 13) + "")
+    assert outcome.results[-1].result == [0, 0]  # no signal: it waits, then takes the lock
+    outcome, _ = run(lab, "together\n  t1: ioctl fd0 7 0\n  t2: ioctl fd0 13 0\n  t3: kill t2\n")
+    assert outcome.results[-1].result == [0, "-EINTR", 0]
+    # uncontended with a signal pending: the fast path takes the lock
+    outcome, _ = run(lab, "together\n  t1: kill t2\n  t2: ioctl fd0 13 0\n")
+    assert outcome.results[-1].result == [0, 0]
+
+
+def test_completions_and_semaphores_wait_for_the_other_side(lab) -> None:  # noqa: ANN001
+    outcome, session = run(lab, group(8, 9) + group(10, 11))
+    assert outcome.finding is None, outcome.dmesg
+    assert log_of(session) == ["completed", "down"]
+
+
+def test_msleep_in_a_serial_program_lets_the_clock_run_timers(lab) -> None:  # noqa: ANN001
+    lab.device("sl", """
+fired = []
+def sl_timer(t):
+    fired.append(jiffies())
+timer = None
+def sl_ioctl(file, cmd, arg):
+    global timer
+    timer = timer or timer_setup(sl_timer)
+    mod_timer(timer, jiffies() + 3)
+    msleep(100)
+    return jiffies()
+def sl_release(inode, file):
+    del_timer_sync(timer)
+    return 0
+""")
+    prog = parse_program(f"# modules: {lab.paths[-1]}\ninsmod sl\nopen /dev/sl -> fd0\nioctl fd0 0 0\n",
+                         base_dir=lab.root)
+    outcome = run_program(prog)
+    assert outcome.finding is None, outcome.dmesg
+    assert outcome.results[-1].result == 11  # msecs_to_jiffies(100) + 1
+
+
+def test_groups_print_back_as_written_and_replay_exactly(lab) -> None:  # noqa: ANN001
+    text = group(1, 2, schedule="t1 at mutex_lock -> t2")
+    lab.device("rc", RACE)
+    prog = parse_program(f"# modules: {lab.paths[0]}\ninsmod rc\nopen /dev/rc -> fd0\n{text}",
+                         base_dir=lab.root)
+    assert prog.format().endswith(text)
+    line = prog.ops[-1]
+    assert isinstance(line, Group) and line.schedule == (Preempt(1, "mutex_lock", 1, 2),)
+    logs = []
+    for _ in range(3):
+        session = KernelSession(lab_index(lab))
+        session.run(prog)
+        logs.append(list(log_of(session)))
+    assert logs == [logs[0]] * 3
+
+
+def test_drawn_preemptions_come_back_as_the_schedule_that_fired(lab) -> None:  # noqa: ANN001
+    lab.device("rc", RACE)
+    prog = parse_program(f"# modules: {lab.paths[0]}\ninsmod rc\nopen /dev/rc -> fd0\n", base_dir=lab.root)
+    session = KernelSession(lab_index(lab))
+    session.begin({})
+    for op in prog.ops:
+        session.step(op)
+    drawn = Group(tasks=(parse_op("ioctl fd0 1 0"), parse_op("ioctl fd0 2 0")), drawn=(Drawn(1, 1, 2),))
+    reply = session.step(drawn)
+    assert reply.fired == (Preempt(1, "mutex_lock", 1, 2),)
+
+
+@pytest.mark.parametrize(("text", "lineno", "error"), [
+    ("together\n  t1: ioctl fd0 1 0\n", 4, "'together' takes 2 to 3 task lines"),
+    ("together\n  t2: ioctl fd0 1 0\n  t1: ioctl fd0 1 0\n", 5, "task 't2' out of order"),
+    ("together\n  t1: ioctl fd0 1 0\n  t2: ioctl fd0 1 0\nschedule: t1 at -> t2\n", 7, "bad preemption"),
+    ("together\n  t1: ioctl fd0 1 0\n  t2: ioctl fd0 1 0\nschedule: t1 at msleep -> t5\n", 7,
+     "'t5' is not a task of this group"),
+    ("kill t1\n", 4, "'kill' is only for a task of a 'together' group"),
+    ("together\n  t1: open /dev/rc -> fd1\n  t2: open /dev/rc -> fd1\n", 4,
+     "two tasks of the group bind 'fd1'"),
+    ("together\n  t1: open /dev/rc -> fd1\n  t2: close fd1\n", 6, "'fd1' is not defined"),
+])
+def test_a_bad_group_is_an_error_naming_the_line(lab, text: str, lineno: int, error: str) -> None:  # noqa: ANN001
+    lab.device("rc", RACE)
+    with pytest.raises(ProgramError) as err:
+        parse_program(f"# modules: {lab.paths[0]}\ninsmod rc\nopen /dev/rc -> fd0\n{text}",
+                      base_dir=lab.root, where="race.kfz")
+    assert str(err.value).startswith(f"race.kfz:{lineno}: ") and error in str(err.value)
