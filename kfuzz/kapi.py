@@ -23,6 +23,7 @@ from .kernel.irq import (
     IRQ_HANDLED, IRQ_NONE, IRQ_WAKE_THREAD, IRQF_ONESHOT, IRQF_SHARED, IRQF_TRIGGER_RISING,
     devm_request_irq, free_irq, request_irq, synchronize_irq,
 )
+from .kernel.kcsan import READ_ONCE, WRITE_ONCE, data_race
 from .kernel.loader import EXPORT_SYMBOL, EXPORT_SYMBOL_GPL, import_symbol, module_exit, module_init, module_param
 from .kernel.locking import (
     DEFINE_MUTEX, DEFINE_SPINLOCK, Mutex, SpinLock, irqs_disabled, local_bh_disable, local_bh_enable,

@@ -235,3 +235,62 @@ def test_a_bad_group_is_an_error_naming_the_line(lab, text: str, lineno: int, er
         parse_program(f"# modules: {lab.paths[0]}\ninsmod rc\nopen /dev/rc -> fd0\n{text}",
                       base_dir=lab.root, where="race.kfz")
     assert str(err.value).startswith(f"race.kfz:{lineno}: ") and error in str(err.value)
+
+
+KC = """
+st = None
+lock = spin_lock_init()
+
+
+def kc_setup():
+    global st
+    st = kzalloc(16)
+    return 0 if st is not None else -ENOMEM
+
+
+def kc_release(inode, file):  # the tests open one file: its release frees the state
+    kfree(st)
+    return 0
+
+
+def kc_ioctl(file, cmd, arg):
+    if cmd == 1:          # plain, unlocked: a data race with another task's cmd 1
+        n = st.count
+        mutex_lock(file_lock)
+        mutex_unlock(file_lock)
+        st.count = n + 1
+    if cmd == 2:          # the same under a lock: ordered
+        spin_lock(lock)
+        st.count += 1
+        spin_unlock(lock)
+    if cmd == 3:          # an intended race, marked
+        WRITE_ONCE(st, "count", READ_ONCE(st, "count") + 1)
+    return 0
+
+
+file_lock = mutex_init()
+"""
+
+
+@pytest.mark.parametrize(("cmd", "raced"), [(1, True), (2, False), (3, False)])
+def test_kcsan_reports_unordered_plain_accesses_only(lab, cmd: int, raced: bool) -> None:  # noqa: ANN001
+    lab.device("kc", KC)
+    prog = parse_program(f"# modules: {lab.paths[-1]}\ninsmod kc\nopen /dev/kc -> fd0\n"
+                         f"together\n  t1: ioctl fd0 {cmd} 0\n  t2: ioctl fd0 {cmd} 0\n"
+                         "schedule: t1 at mutex_lock -> t2\n", base_dir=lab.root)
+    outcome = run_program(prog)
+    if not raced:
+        assert outcome.finding is None, outcome.finding
+        return
+    finding = outcome.finding
+    assert finding is not None and (finding.kind, finding.title) == ("data-race",
+                                                                     "KCSAN: data-race in kc_ioctl / kc_ioctl")
+    assert "read to field 'count'" in finding.message and "write to field 'count'" in finding.message
+
+
+def test_kcsan_is_off_with_the_kernel_setting(lab) -> None:  # noqa: ANN001
+    lab.device("kc", KC)
+    prog = parse_program(f"# modules: {lab.paths[-1]}\n# kernel: kcsan=0\ninsmod kc\nopen /dev/kc -> fd0\n"
+                         "together\n  t1: ioctl fd0 1 0\n  t2: ioctl fd0 1 0\n"
+                         "schedule: t1 at mutex_lock -> t2\n", base_dir=lab.root)
+    assert run_program(prog).finding is None

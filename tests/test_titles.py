@@ -43,6 +43,35 @@ def ioctl(code: str) -> str:
         + "    return 0\n"
 
 
+RACY = """
+st = None
+
+
+def g_setup():
+    global st
+    st = kzalloc(8)
+    return 0 if st is not None else -ENOMEM
+
+
+def g_inc():
+    n = st.count
+    msleep(1)
+    st.count = n + 1
+
+
+def g_ioctl(file, cmd, arg):
+    if cmd == 1:
+        g_inc()
+    else:
+        st.count = 5
+    return 0
+
+
+def g_release(inode, file):
+    kfree(st)
+    return 0
+"""
+
 NOOWNER = """
 def g_read(file, count):
     return b"x" * count
@@ -213,6 +242,10 @@ GOLDEN = [
     Golden("ALLOC_PAGES_TOO_LARGE", "WARNING in __alloc_pages", ioctl("kfree(kmalloc(2 << 30))")),
     # left behind
     Golden("DANGLING", "WARNING: dangling timer g_tick after unload", TIMER),
+    # concurrency: two tasks of a group, one preempted between its read and its write
+    Golden("DATA_RACE", "KCSAN: data-race in g_inc / g_ioctl", RACY,
+           "insmod g\nopen /dev/g -> fd0\ntogether\n  t1: ioctl fd0 1 0\n  t2: ioctl fd0 2 0\n"
+           "schedule: t1 at msleep -> t2\n"),
     Golden("UNLOADED_CODE", "BUG: unable to handle page fault in g_read", NOOWNER,
            "insmod g\nopen /dev/g -> fd0\nrmmod g\nread fd0 8\n", device=False),
     # oopses
@@ -363,7 +396,7 @@ def test_no_format_is_written_twice() -> None:
 def test_kinds_are_the_strings_reports_have_always_used() -> None:
     assert KINDS == ("memory-leak", "use-after-free", "double-free", "out-of-bounds",
                      "dangling-registration", "unloaded-code", "oops", "atomic-sleep", "lockdep",
-                     "refcount", "warning", "bug", "hang", "crash", "python-leak", "escape")
+                     "refcount", "warning", "bug", "hang", "crash", "python-leak", "escape", "data-race")
     assert Kind("use-after-free") is Kind.USE_AFTER_FREE
     assert f"{Kind.USE_AFTER_FREE}" == str(Kind.USE_AFTER_FREE) == "use-after-free"
 

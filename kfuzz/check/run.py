@@ -22,6 +22,7 @@ from .fuzzpart import DEFAULT_EXAMPLES, SEED, fuzz_part
 from .metadata import licence, signature, taint
 from .pinning import pinning
 from .probe import Prober
+from .races import races
 from .result import CheckResult, ModuleCheck, Unreached
 from .sites import declared_fops, fallible_sites
 from .surface import discover
@@ -61,6 +62,7 @@ def check_module(target: str, index: ModuleIndex, opts: CheckOptions, run: str =
             add(result)
         add(device_cycles(prober, surface))
         add(pinning(prober, surface))
+        add(races(prober, surface))
         add(licence(scope, target))
         add(signature(scope, target, opts.keys, opts.keyring, opts.require_signature))
         add(taint(prober, target, opts.keyring))

@@ -66,6 +66,11 @@ TEXTS: dict[Kind, KindText] = {
     Kind.PYTHON_LEAK: KindText(
         "Python heap growth", "The Python heap grew across load and unload cycles of the module.",
         "Look for module-level state that init adds to and exit does not clear."),
+    Kind.DATA_RACE: KindText(
+        "Data race", "Two tasks accessed the same field of a kmalloc'd buffer, one of them writing, "
+        "with nothing ordering the two accesses (no lock, wake-up or completion between them).",
+        "Hold the same lock around both accesses, or mark an intended race with READ_ONCE, "
+        "WRITE_ONCE or data_race."),
     Kind.ESCAPE: KindText(
         "Escape from the kernel", "Module code tried to act outside its kernel (signal another "
         "process, fork, exec, change directory or limits, write a file).",

@@ -36,13 +36,19 @@ def reinit_completion(x: Completion) -> None:
 
 
 def complete(x: Completion) -> None:
-    current().sched.point()
+    kernel = current()
+    kernel.sched.point()
+    if kernel.kcsan is not None:
+        kernel.kcsan.release(x)
     if x.done != UINT_MAX:
         x.done += 1
 
 
 def complete_all(x: Completion) -> None:
-    current().sched.point()
+    kernel = current()
+    kernel.sched.point()
+    if kernel.kcsan is not None:
+        kernel.kcsan.release(x)
     x.done = UINT_MAX
 
 
@@ -77,6 +83,8 @@ def _wait(x: Completion, interruptible: bool, timeout: int | None, call: str) ->
         if why == TIMED_OUT:
             return 0
     _consume(x)
+    if kernel.kcsan is not None:
+        kernel.kcsan.acquire(x)
     return 1 if deadline is None else max(1, deadline - kernel.jiffies)
 
 

@@ -18,6 +18,7 @@ from .frames import Site, format_stack, guilty_site, module_stack, traceback_sit
 from .fs import File, Fs, Node
 from .index import ModuleIndex
 from .irq import Irqs
+from .kcsan import Kcsan
 from .kmutex import KernelMutex
 from .loader import Loader
 from .locking import Locking
@@ -52,6 +53,7 @@ class KernelConfig:
     panic_on_warn: bool = False
     modules_disabled: bool = False
     dyndbg: bool = False  # pr_debug prints (dynamic debug on for every call site)
+    kcsan: bool = True  # the data-race detector watches the tasks of concurrent groups
     trusted_keys: tuple[bytes, ...] = ()
 
 
@@ -95,6 +97,7 @@ class Kernel:
         self.workqueues = Workqueues(self)
         self.pm = Pm(self)
         self.sched = Scheduler(self)
+        self.kcsan: Kcsan | None = None  # while a group runs (kcsan.py)
         self.misc_mtx = KernelMutex("misc_mtx")  # drivers/char/misc.c: misc_open holds it
         # where a module can leave something behind, in the order it is reported; memory
         # last: a registration left behind is the cause, the buffers it holds the effect
@@ -208,6 +211,14 @@ class Kernel:
                 for line in sites:
                     write(line)
         write("=" * 66)
+
+    def first_finding(self) -> Finding | None:
+        """The program's outcome: its first finding, but a data race found in the same
+        operation as a memory-safety bug or an oops does not hide it."""
+        findings = self.findings
+        if not findings:
+            return None
+        return next((f for f in findings if f.kind is not Kind.DATA_RACE), findings[0])
 
     def taint_string(self) -> str:
         letters = "".join(t for t in "PFRBDWOE" if t in self.taints)  # kernel/panic.c's order

@@ -27,6 +27,7 @@ class Kind(StrEnum):
     CRASH = "crash"
     PYTHON_LEAK = "python-leak"
     ESCAPE = "escape"
+    DATA_RACE = "data-race"
 
 
 KINDS: tuple[str, ...] = tuple(k.value for k in Kind)

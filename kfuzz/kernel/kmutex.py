@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 class KernelMutex:
     """A mutex of the kernel's own: an owner, and tasks that wait for it."""
 
-    __slots__ = ("name", "owner", "depth")
+    __slots__ = ("name", "owner", "depth", "_kcsan_vc")
 
     def __init__(self, name: str):
         self.name = name
@@ -40,11 +40,15 @@ class KernelMutex:
                                     lambda: self.owner is None))
         self.owner = task
         self.depth += 1
+        if kernel.kcsan is not None:
+            kernel.kcsan.acquire(self)
         try:
             yield
         finally:
             self.depth -= 1
             if not self.depth:
+                if kernel.kcsan is not None:
+                    kernel.kcsan.release(self)
                 self.owner = None
 
     def __repr__(self) -> str:

@@ -93,6 +93,8 @@ class Locking(Lockdep):
         lock.owner = task
         if not sleeping:
             task.preempt += 1
+        if kernel.kcsan is not None:
+            kernel.kcsan.acquire(lock)
         return 0
 
     def unlock(self, lock: Lock) -> None:
@@ -100,6 +102,8 @@ class Locking(Lockdep):
             raise TypeError(f"not a lock: {lock!r}")
         if self.release(lock) is None:
             return
+        if self.kernel.kcsan is not None:
+            self.kernel.kcsan.release(lock)
         lock.owner = None
         if not lock.sleeping:
             self.kernel.task.preempt -= 1

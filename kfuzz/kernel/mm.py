@@ -20,6 +20,7 @@ from .subsystem import Leftover
 if TYPE_CHECKING:
     from .core import Kernel
     from .device import Device
+    from .kcsan import Kcsan
 
 GFP_KERNEL = 0xCC0
 GFP_ATOMIC = 0x20
@@ -109,6 +110,9 @@ class Buffer:
 
     def __getitem__(self, key: int | slice) -> int | bytes:
         self._kb_check("read")
+        kcsan = self._kb_mm.kcsan
+        if kcsan is not None:
+            kcsan.access(self, "[bytes]", False)
         start, stop = self._kb_range(key)
         if isinstance(key, slice):
             return bytes(self._kb_data[start:stop])
@@ -124,6 +128,9 @@ class Buffer:
     # bytes() refuses what is not a byte or bytes (an oops of the module)
     def __setitem__(self, key: int | slice, value: Any) -> None:
         self._kb_check("write")
+        kcsan = self._kb_mm.kcsan
+        if kcsan is not None:
+            kcsan.access(self, "[bytes]", True)
         if isinstance(key, slice):
             data = bytes(value)
             start, _ = self._kb_range(key, len(data))
@@ -145,6 +152,9 @@ class Buffer:
         if name.startswith("__"):
             raise AttributeError(name)
         self._kb_check(f"field '{name}'")
+        kcsan = self._kb_mm.kcsan
+        if kcsan is not None:
+            kcsan.access(self, name, False)
         try:
             return self._kb_fields[name]
         except KeyError:
@@ -155,6 +165,9 @@ class Buffer:
 
     def __setattr__(self, name: str, value: Any) -> None:
         self._kb_check(f"field '{name}'")
+        kcsan = self._kb_mm.kcsan
+        if kcsan is not None:
+            kcsan.access(self, name, True)
         self._kb_fields[name] = value
 
     def __delattr__(self, name: str) -> None:
@@ -173,6 +186,7 @@ class Memory:
         self.kernel = kernel
         self.live: dict[int, weakref.ref[Buffer]] = {}
         self.kmemleak = Kmemleak(kernel)
+        self.kcsan: Kcsan | None = None  # while a concurrent group runs (kcsan.py)
 
     def alloc(self, size: int, flags: int, what: str) -> Buffer | None:
         kernel = self.kernel
@@ -261,7 +275,9 @@ def kcalloc(n: int, size: int, flags: int = GFP_KERNEL) -> Buffer | None:
 
 
 def kfree(buf: object) -> None:
-    current().mm.free(buf)
+    kernel = current()
+    kernel.sched.point()  # a scheduling point: another task may use the buffer first
+    kernel.mm.free(buf)
 
 
 def devm_kzalloc(dev: Device, size: int, flags: int = GFP_KERNEL) -> Buffer | None:

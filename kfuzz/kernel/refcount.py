@@ -115,6 +115,7 @@ def kref_get(k: Kref) -> None:
 
 
 def kref_put(k: Kref, release: Callable[[Kref], object]) -> bool:
+    current().sched.point()  # a scheduling point: another task may drop its reference first
     if refcount_dec_and_test(k.refcount):
         release(k)
         return True

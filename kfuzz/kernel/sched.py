@@ -39,6 +39,7 @@ from .errno import EINTR, ERESTARTSYS, ESRCH
 from .faults import Faults
 from .findings import KernelStop
 from .frames import api_call, module_stack
+from .kcsan import Kcsan
 
 if TYPE_CHECKING:
     from .core import Kernel
@@ -107,11 +108,12 @@ class Thread:
     while another task runs."""
 
     __slots__ = ("num", "task", "glet", "wait", "signal", "done", "result", "counts", "points",
-                 "current", "context", "uid", "faults", "clock")
+                 "current", "context", "uid", "faults", "clock", "vc")
 
     def __init__(self, num: int, task: Task, faults: Faults, clock: bool = False):
         self.num = num
         self.clock = clock  # the timer softirq the kernel started while every task slept
+        self.vc: dict[int, int] = {num: 1}  # its vector clock, for KCSAN (kcsan.py)
         self.task = task
         self.glet: greenlet | None = None
         self.wait: Wait | None = None
@@ -150,6 +152,9 @@ class Scheduler:
         self.plan: dict[tuple[int, str, int], int] = {}
         self.drawn: dict[tuple[int, int], int] = {}
         self.fired: list[Preempt] = []
+        # the points where a preemption could have fired (another task runnable), in order:
+        # what `kfuzz check` enumerates schedules over
+        self.reached: list[Preempt] = []
         self.next: Thread | None = None
         self.stopping = False
         self.halted = False  # a fatal finding stopped a task: every task stops
@@ -166,6 +171,7 @@ class Scheduler:
         self.plan = {(p.task, p.call, p.nth): p.to for p in plan}
         self.drawn = {(d.task, d.point): d.to for d in drawn}
         self.fired = []
+        self.reached = []
         self.next = None
         self.stopping = self.halted = False
         self.loop = getcurrent()
@@ -178,12 +184,15 @@ class Scheduler:
                 task, faults = kernel.user, kernel.faults
             self.threads.append(self._start(n, task, faults, call))
         stop: KernelStop | None = None
+        if self.group and kernel.config.kcsan:
+            kernel.kcsan = kernel.mm.kcsan = Kcsan(kernel)
         try:
             self._schedule()
         except KernelStop as exc:
             stop = exc
         finally:
             self._unwind()
+            kernel.kcsan = kernel.mm.kcsan = None
             self.loop = None
             self.running = None
             kernel.task, kernel.context, kernel.uid, kernel.faults = saved
@@ -297,6 +306,10 @@ class Scheduler:
         call = call or api_call(sys._getframe(1))
         nth = th.counts[call] = th.counts.get(call, 0) + 1
         th.points += 1
+        jiffies = self.kernel.jiffies
+        for other in self.threads:
+            if other is not th and not other.clock and other.runnable(jiffies):
+                self.reached.append(Preempt(th.num, call, nth, other.num))
         to = self.plan.get((th.num, call, nth))
         if to is None:
             to = self.drawn.get((th.num, th.points))

@@ -45,12 +45,16 @@ def _down(sem: Semaphore, interruptible: bool, timeout: int | None, call: str) -
         raise TypeError(f"{call}: not a semaphore: {sem!r}")
     if sem.count > 0:
         sem.count -= 1
+        if kernel.kcsan is not None:
+            kernel.kcsan.acquire(sem)
         return 0
     waiter = SemWaiter()
     sem.waiters.append(waiter)
     deadline = None if timeout is None else kernel.jiffies + max(0, int(timeout))
     why = kernel.sched.block(Wait(f"{call} on {sem!r}", lambda: waiter.up, deadline, interruptible))
     if why == WOKEN:
+        if kernel.kcsan is not None:
+            kernel.kcsan.acquire(sem)
         return 0
     sem.waiters.remove(waiter)
     return -EINTR if why == SIGNALLED else -ETIME
@@ -82,7 +86,10 @@ def down_trylock(sem: Semaphore) -> int:
 
 
 def up(sem: Semaphore) -> None:
-    current().sched.point()
+    kernel = current()
+    kernel.sched.point()
+    if kernel.kcsan is not None:
+        kernel.kcsan.release(sem)
     if sem.waiters:
         sem.waiters.pop(0).up = True
     else:

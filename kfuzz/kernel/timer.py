@@ -49,6 +49,8 @@ class Timers:
         self._seq = 0
 
     def arm(self, timer: Timer, expires: int) -> int:
+        if self.kernel.kcsan is not None:
+            self.kernel.kcsan.release(timer)  # arming happens before the callback runs
         was = 1 if timer.pending else 0
         if timer.pending:
             self.pending.remove(timer)
@@ -88,6 +90,8 @@ class Timers:
             if irqsafe:
                 task.hardirqs_enabled = False
             timer.running = task
+            if kernel.kcsan is not None:
+                kernel.kcsan.acquire(timer)
             try:
                 with kernel.locking.map_held(timer.map, by=CALL_TIMER_FN):
                     kernel.call(timer.function, timer)

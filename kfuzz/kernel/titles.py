@@ -38,6 +38,9 @@ ALLOC_PAGES_TOO_LARGE = Title(Kind.WARNING, "WARNING in __alloc_pages")
 DANGLING = Title(Kind.DANGLING_REGISTRATION, "WARNING: dangling {what} {name} after unload")
 UNLOADED_CODE = Title(Kind.UNLOADED_CODE, "BUG: unable to handle page fault in {fn}")
 
+# -- concurrency (KCSAN): the two functions in lexicographic order, as kcsan/report.c sorts them
+DATA_RACE = Title(Kind.DATA_RACE, "KCSAN: data-race in {a} / {b}")
+
 # -- oopses: an exception escaped module code -----------------------------------------
 NULL_DEREF = Title(Kind.OOPS, "BUG: kernel NULL pointer dereference in {fn}")
 OOPS = Title(Kind.OOPS, "Oops: {exc} in {fn}")

@@ -74,6 +74,8 @@ def _wait(wq: WaitQueueHead, condition: Callable[[], object], interruptible: boo
                                       deadline, interruptible))
         if entry in wq.entries:
             wq.entries.remove(entry)
+        if kernel.kcsan is not None:
+            kernel.kcsan.acquire(wq)  # what the waker did happens before the woken wait returns
         if why == SIGNALLED:
             return -ERESTARTSYS
         if why == TIMED_OUT:  # ___wait_cond_timeout: the condition is looked at once more
@@ -98,7 +100,10 @@ def wait_event_interruptible_timeout(wq: WaitQueueHead, condition: Callable[[], 
 
 
 def wake_up(wq: WaitQueueHead) -> None:
-    current().sched.point()
+    kernel = current()
+    kernel.sched.point()
+    if kernel.kcsan is not None:
+        kernel.kcsan.release(wq)
     wq.wake(False)
 
 
@@ -107,7 +112,10 @@ wake_up_all = wake_up
 
 def wake_up_interruptible(wq: WaitQueueHead) -> None:
     """Wakes only the interruptible sleepers (TASK_INTERRUPTIBLE)."""
-    current().sched.point()
+    kernel = current()
+    kernel.sched.point()
+    if kernel.kcsan is not None:
+        kernel.kcsan.release(wq)
     wq.wake(True)
 
 

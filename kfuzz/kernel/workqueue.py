@@ -88,6 +88,8 @@ class Workqueues:
             return False
         if work.pending:
             return False
+        if self.kernel.kcsan is not None:
+            self.kernel.kcsan.release(work)  # queueing happens before the work runs
         work.pending, work.queue = True, wq
         wq.items.append(work)
         return True
@@ -114,6 +116,8 @@ class Workqueues:
         # work (a flush) on another kworker
         nested = kernel.task is not kernel.user
         worker = Task("kworker/0:2", 3) if nested else kernel.kworker
+        if kernel.kcsan is not None:
+            kernel.kcsan.acquire(work)
         task, kernel.task = kernel.task, worker
         work.running = worker
         if wq is not None:

@@ -87,12 +87,15 @@ class OpResult:
     faults: int = 0  # fallible calls it made
     fault_site: str = ""  # "module:line" of the call its fail_nth made fail, if one did
     schedule: tuple[str, ...] = ()  # a group's: the preemptions that fired, as `.kfz` writes them
+    reached: tuple[str, ...] = ()  # a group's: every preemption that could have fired, in order
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"op": self.op, "result": self.result, "faults": self.faults,
                                "fault_site": self.fault_site}
         if self.schedule:
             out["schedule"] = list(self.schedule)
+        if self.reached:
+            out["reached"] = list(self.reached)
         return out
 
 
@@ -117,5 +120,6 @@ class Outcome:
     def from_json(cls, data: dict[str, Any]) -> Outcome:
         finding = Finding.from_dict(data["finding"]) if data.get("finding") else None
         results = [OpResult(r["op"], r["result"], r.get("faults", 0), r.get("fault_site", ""),
-                            tuple(r.get("schedule", ()))) for r in data["results"]]
+                            tuple(r.get("schedule", ())), tuple(r.get("reached", ())))
+                   for r in data["results"]]
         return cls(finding, list(data["dmesg"]), results, data.get("taints", "G"))

@@ -330,8 +330,9 @@ def parse_op(text: str) -> Op:
     """One operation line, for code and tests that build programs by hand: the names
     it uses are taken as bound, with the resource the operation expects."""
     parser = _Parser("<op>", check_refs=False)
-    if split_comment(text.strip())[0] == "together":
-        group, _ = parser.group(LINE_BREAK.split(text.strip()), 0)
+    lines = LINE_BREAK.split(text.strip())
+    if split_comment(lines[0])[0] == "together":
+        group, _ = parser.group(lines, 0)
         return group
     op = parser.op(text, 0)
     return replace(op, bind=f"{op.spec.binds}0") if op.spec.binds and not op.bind else op

@@ -9,7 +9,7 @@ from ..kernel.sched import Drawn, Preempt
 from .ops import SPECS, TOGETHER, OpSpec, Props
 from .values import ArgValue, Ref
 
-SETTINGS = ("sig_enforce", "autoload", "panic_on_warn", "modules_disabled", "dyndbg", "keyring")
+SETTINGS = ("sig_enforce", "autoload", "panic_on_warn", "modules_disabled", "dyndbg", "keyring", "kcsan")
 
 
 @dataclass(frozen=True)

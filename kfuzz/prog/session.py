@@ -39,6 +39,7 @@ def kernel_config(settings: dict[str, str]) -> KernelConfig:
         panic_on_warn=settings.get("panic_on_warn") == "1",
         modules_disabled=settings.get("modules_disabled") == "1",
         dyndbg=settings.get("dyndbg") == "1",
+        kcsan=settings.get("kcsan", "1") == "1",
         trusted_keys=keys,
     )
 
@@ -65,6 +66,7 @@ class KernelSession:
         self._kernel: Kernel | None = None
         self.names: dict[str, object] = {}
         self.fired: tuple[Preempt, ...] = ()  # the preemptions of the last group that fired
+        self.reached: tuple[Preempt, ...] = ()  # where one could have fired (kernel/sched.py)
         self._configs: dict[tuple[tuple[str, str], ...], KernelConfig] = {}
         self._armed = False
         # told each operation's `.kfz` line as it starts (the worker keeps it for a crash report)
@@ -128,7 +130,7 @@ class KernelSession:
 
     def _reply(self, result: object, op: Op | None = None) -> Reply:
         kernel = self.kernel
-        finding = kernel.findings[0] if kernel.findings else None
+        finding = kernel.first_finding()
         site = kernel.faults.failed_at
         if isinstance(op, Group) and isinstance(result, list):
             described: Result = [describe(r, t.bind) for r, t in zip(result, op.tasks, strict=True)]
@@ -175,6 +177,7 @@ class KernelSession:
         syscalls = [c if isinstance(c, Syscall) else Syscall(_errno_call, (c,)) for c in calls]
         results = kernel.run_calls(syscalls, group.schedule, group.drawn)
         self.fired = tuple(kernel.sched.fired)
+        self.reached = tuple(kernel.sched.reached)
         if not results:
             return [None] * len(group.tasks)
         for op, result in zip(group.tasks, results, strict=True):
@@ -217,8 +220,10 @@ class KernelSession:
             results.clear()
             for op in prog.ops:
                 reply = self.step(op)
+                reached, self.reached = self.reached, ()
                 results.append(OpResult(replace(op, comment="").format(), reply.result, reply.faults,
-                                        reply.fault_site, tuple(p.format() for p in reply.fired)))
+                                        reply.fault_site, tuple(p.format() for p in reply.fired),
+                                        tuple(p.format() for p in reached)))
                 if reply.finding is not None:
                     return
 
@@ -228,7 +233,7 @@ class KernelSession:
             run_ops()
         self.end()
         kernel = self.kernel
-        return Outcome(kernel.findings[0] if kernel.findings else None, kernel.log.dmesg(), results,
+        return Outcome(kernel.first_finding(), kernel.log.dmesg(), results,
                        kernel.taint_string())
 
     def _knows(self, prog: Program) -> bool:
