@@ -31,7 +31,8 @@ KERNEL_DOC = """\
 \b
   [tool.kfuzz.kernel]       kernel settings, as a repro's `# kernel:` header
                             has them: sig_enforce, autoload, panic_on_warn,
-                            modules_disabled, dyndbg (true or false),
+                            modules_disabled, dyndbg, kcsan (the data-race
+                            detector, on unless false) (true or false),
                             keyring (the public key file that kfuzz keygen
                             wrote)"""
 SUPPRESS_DOC = """\

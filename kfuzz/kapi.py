@@ -18,7 +18,10 @@ from .kernel.device import (
     usb_device_id, usb_register,
 )
 from .kernel.errno import *
-from .kernel.fs import File, FileOperations, Inode
+from .kernel.fs import (
+    FMODE_READ, FMODE_WRITE, O_ACCMODE, O_APPEND, O_CREAT, O_EXCL, O_NONBLOCK, O_RDONLY, O_RDWR, O_TRUNC,
+    O_WRONLY, File, FileOperations, Inode,
+)
 from .kernel.irq import (
     IRQ_HANDLED, IRQ_NONE, IRQ_WAKE_THREAD, IRQF_ONESHOT, IRQF_SHARED, IRQF_TRIGGER_RISING,
     devm_request_irq, free_irq, request_irq, synchronize_irq,

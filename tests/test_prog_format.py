@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kfuzz.kapi import pci_device_id
+from kfuzz.kapi import O_RDWR, pci_device_id
 from kfuzz.prog import Op, ProgramError, Props, format_data, load_program, parse_program
 from kfuzz.prog.parse import parse_data
 from kfuzz.prog.values import Num, Ref
@@ -68,8 +68,8 @@ def test_parsed_program_holds_its_header_and_operations(where):
     assert prog.settings == {"sig_enforce": "0", "autoload": "1", "panic_on_warn": "1"}
     ops = prog.ops
     assert len(ops) == 24
-    assert ops[5] == Op("open", ("/dev/m",), "fd0", Props(nobody=True)) and ops[5].lineno == 11
-    assert ops[6] == Op("open", ("/proc/m_stats",), "fd1", Props(fail_nth=3)) and ops[6].lineno == 12
+    assert ops[5] == Op("open", ("/dev/m", O_RDWR), "fd0", Props(nobody=True)) and ops[5].lineno == 11
+    assert ops[6] == Op("open", ("/proc/m_stats", O_RDWR), "fd1", Props(fail_nth=3)) and ops[6].lineno == 12
     # arguments are typed when the program is read, and remember how they were written
     assert ops[12].args == (Ref("fd0", "fd"), 21505, 16) and ops[12].fail_nth == 1
     assert [type(a) for a in ops[12].args[1:]] == [Num, Num] and ops[12].args[2].text == "0x10"

@@ -161,3 +161,16 @@ def test_a_reports_folder_of_before_the_plugin_gets_its_pytest_ini_renewed(tmp_p
     (tmp_path / "pytest.ini").write_text("[pytest]\n")  # a user's own is left alone
     write_report(tmp_path, ReportRecord.of(finding, "insmod m\n", 1), "2025-01-01T00:00:00+00:00")
     assert (tmp_path / "pytest.ini").read_text() == "[pytest]\n"
+
+
+def test_kernel_run_takes_a_group_and_gives_its_schedule() -> None:
+    # a read racing an unplug: the read takes the io mutex, the unplug runs first, the read
+    # then sees the device gone; each task's result, and the preemption that fired
+    with KernelRunner(module_path=ROOT / "target_modules") as kernel:
+        outcome = kernel.run("insmod usbled\nplug usb 0fc5:1223 -> dev0\nopen /dev/usbled0 -> fd0\n"
+                             "together\n  t1: read fd0 4\n  t2: unplug dev0\n"
+                             "schedule: t1 at mutex_lock -> t2\n")
+    assert_clean(outcome)
+    group = outcome.results[-1]
+    assert group == {"op": "together\n  t1: read fd0 4\n  t2: unplug dev0\nschedule: t1 at mutex_lock -> t2",
+                     "result": ["-ENODEV", 0], "fired": ["t1 at mutex_lock -> t2"]}

@@ -294,3 +294,34 @@ def test_kcsan_is_off_with_the_kernel_setting(lab) -> None:  # noqa: ANN001
                          "together\n  t1: ioctl fd0 1 0\n  t2: ioctl fd0 1 0\n"
                          "schedule: t1 at mutex_lock -> t2\n", base_dir=lab.root)
     assert run_program(prog).finding is None
+
+
+NB = """
+def nb_read(file, count):
+    if file.f_flags & O_NONBLOCK:
+        return -EAGAIN           # nothing to read yet, and the caller will not wait
+    return wait_event_interruptible(wq, lambda: False)
+
+
+def nb_write(file, data):
+    return len(data)
+
+
+wq = init_waitqueue_head()
+"""
+
+
+def test_open_flags_reach_the_driver_and_the_access_mode_is_enforced(lab) -> None:  # noqa: ANN001
+    lab.device("nb", NB)
+    prog = parse_program(f"# modules: {lab.paths[-1]}\ninsmod nb\n"
+                         "open /dev/nb O_RDONLY|O_NONBLOCK -> fd0\nread fd0 4\nwrite fd0 \"x\"\n"
+                         "open /dev/nb O_WRONLY -> fd1\nwrite fd1 \"x\"\nread fd1 4\n"
+                         "open /dev/nb -> fd2\nwrite fd2 \"x\"\n"
+                         "together\n  t1: read fd2 4\n  t2: kill t1\n", base_dir=lab.root)
+    assert prog.format().splitlines()[2] == "open /dev/nb O_RDONLY|O_NONBLOCK -> fd0"
+    outcome = run_program(prog)
+    assert outcome.finding is None, outcome.dmesg
+    # O_NONBLOCK: -EAGAIN; a read-only file is not written (vfs_write: -EBADF), a write-only
+    # one not read; no flags is O_RDWR; a blocking read ends with the signal
+    assert [r.result for r in outcome.results[2:]] == ["-EAGAIN", "-EBADF", "fd1", 1, "-EBADF", "fd2", 1,
+                                                       ["-EINTR", 0]]

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule
 
 from ..kernel.device import parse_device_id
+from ..kernel.fs import O_EXCL, O_NONBLOCK, O_RDONLY, O_RDWR, O_WRONLY
 from ..prog import SPECS, TABLE, Group, Op, OpSpec, Props, Reply
 from ..prog.args import (
     ArgKind,
@@ -26,6 +27,7 @@ from ..prog.args import (
     Flag,
     Int,
     Line,
+    OpenFlags,
     ParamsArg,
     PathArg,
     SettingArg,
@@ -46,6 +48,9 @@ EXTRAS = st.sampled_from([Props()] * 6 + [Props(fail_nth=n) for n in range(1, 9)
 FAULTS = st.sampled_from([Props()] * 6 + [Props(fail_nth=n) for n in range(1, 9)])
 COUNTS = st.sampled_from([16, 0, 1, 4, 64, 100, 4096, 65536])
 SYSCTLS = st.sampled_from([("kernel.panic_on_warn", "1"), ("kernel.modules_disabled", "1")])
+# mostly read-write, as programs before flags opened; some one-way, some O_NONBLOCK or O_EXCL
+OPEN_FLAGS = st.sampled_from([O_RDWR] * 6 + [O_RDONLY, O_WRONLY, O_RDWR | O_NONBLOCK,
+                                             O_RDONLY | O_NONBLOCK, O_RDWR | O_EXCL])
 
 
 @dataclass(frozen=True)
@@ -145,6 +150,8 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
                 return kind.fuzzed and data.draw(st.booleans(), label=kind.word)
             if isinstance(kind, SettingArg):
                 return data.draw(SYSCTLS, label="sysctl")
+            if isinstance(kind, OpenFlags):
+                return data.draw(OPEN_FLAGS, label="flags")
             raise TypeError(f"no strategy for {kind!r}")
 
         def compose(self, spec: OpSpec, data: st.DataObject) -> Op | Instead:

@@ -15,7 +15,7 @@ from .errno import EINVAL, EPERM
 from .faults import Faults
 from .findings import Finding, KernelStop, Kind, LoadAbort
 from .frames import Site, format_stack, guilty_site, module_stack, traceback_sites
-from .fs import File, Fs, Node
+from .fs import O_RDWR, File, Fs, Node
 from .index import ModuleIndex
 from .irq import Irqs
 from .kcsan import Kcsan
@@ -295,8 +295,8 @@ class Kernel:
     def _op_unplug(self, dev: Device) -> int:
         return self.bus.unplug(dev)
 
-    def _op_open(self, path: str) -> File | int:
-        return self.fs.open(path)
+    def _op_open(self, path: str, flags: int = O_RDWR) -> File | int:
+        return self.fs.open(path, flags)
 
     def _op_read(self, file: File, count: int) -> object:
         return self.fs.read(file, count)

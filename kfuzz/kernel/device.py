@@ -153,6 +153,8 @@ class Bus:
             kernel.log.write(f"Error: Driver '{drv.name}' is already registered, aborting...")
             return -EBUSY
         drv.owner = kernel.current_module()
+        if kernel.kcsan is not None:  # the bus's klist: registering happens before each probe
+            kernel.kcsan.release(drv)
         drv.registered = True
         drv.site = caller_site()
         self.drivers.append(drv)
@@ -199,6 +201,8 @@ class Bus:
 
     def _probe(self, dev: Device, drv: Driver, entry: DeviceId) -> bool:
         kernel = self.kernel
+        if kernel.kcsan is not None:
+            kernel.kcsan.acquire(drv)
         dev.driver = drv
         ret = kernel.call(drv.probe, dev, entry) if drv.probe else 0
         if isinstance(ret, int) and ret < 0:

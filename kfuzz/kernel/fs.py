@@ -17,6 +17,29 @@ if TYPE_CHECKING:
     from .procfs import ProcEntry
 
 
+# include/uapi/asm-generic/fcntl.h, and the f_mode bits of include/linux/fs.h
+O_ACCMODE = 0o3
+O_RDONLY = 0o0
+O_WRONLY = 0o1
+O_RDWR = 0o2
+O_CREAT = 0o100
+O_EXCL = 0o200
+O_TRUNC = 0o1000
+O_APPEND = 0o2000
+O_NONBLOCK = 0o4000
+OPEN_FLAGS = {"O_RDONLY": O_RDONLY, "O_WRONLY": O_WRONLY, "O_RDWR": O_RDWR, "O_CREAT": O_CREAT,
+              "O_EXCL": O_EXCL, "O_TRUNC": O_TRUNC, "O_APPEND": O_APPEND, "O_NONBLOCK": O_NONBLOCK}
+FMODE_READ = 0x1
+FMODE_WRITE = 0x2
+
+
+def f_mode(flags: int) -> int:
+    """The FMODE_ bits an open's access mode gives (fs/open.c: OPEN_FMODE)."""
+    access = flags & O_ACCMODE
+    return (FMODE_READ if access in (O_RDONLY, O_RDWR) else 0) | \
+        (FMODE_WRITE if access in (O_WRONLY, O_RDWR) else 0)
+
+
 @dataclass(eq=False)
 class FileOperations:
     """A driver's file callbacks. Each returns what module-api.md says (0, bytes, a count
@@ -62,7 +85,8 @@ class File:
     f_inode: Inode
     private_data: Any = None  # the driver's: whatever its open() puts there
     f_pos: int = 0
-    f_flags: int = 0
+    f_flags: int = O_RDWR  # the open's flags: O_NONBLOCK, O_EXCL... for the driver to read
+    f_mode: int = FMODE_READ | FMODE_WRITE
     pinned: Module | None = None  # the module its open pinned (never one of a /proc file)
     closed: bool = False
     users: int = 0  # calls in flight on it (fdget): release waits for the last (fput)
@@ -86,6 +110,8 @@ class Fs:
     def add(self, node: Node) -> bool:
         if node.path in self.nodes:
             return False
+        if self.kernel.kcsan is not None:  # publishing a node orders what came before its open
+            self.kernel.kcsan.release(node)
         self.nodes[node.path] = node
         return True
 
@@ -95,11 +121,13 @@ class Fs:
             node.removed = True
         return node
 
-    def open(self, path: str) -> File | int:
+    def open(self, path: str, flags: int = O_RDWR) -> File | int:
         kernel = self.kernel
         node = self.nodes.get(path)
         if node is None:
             return -ENOENT
+        if kernel.kcsan is not None:  # the lookup (cdev_lock, kobj_map's mutex) after the add
+            kernel.kcsan.acquire(node)
         if kernel.uid != 0 and not node.mode & 0o006:
             return -EACCES
         proc = proc_entry(node)
@@ -107,7 +135,7 @@ class Fs:
         if not try_module_get(owner):
             return -ENODEV
         inode = Inode(path, node.obj)
-        file = File(node, node.fops, inode, pinned=owner)
+        file = File(node, node.fops, inode, pinned=owner, f_flags=int(flags), f_mode=f_mode(int(flags)))
         if node.kind == "misc":  # misc_open: under misc_mtx, the device still registered
             with kernel.misc_mtx.held(kernel):
                 ret = -ENODEV if node.removed else self._open(file)
@@ -156,14 +184,14 @@ class Fs:
             proc.unuse(task)
 
     def read(self, file: File, count: int) -> object:
-        if file.closed:
+        if file.closed or not file.f_mode & FMODE_READ:  # vfs_read
             return -EBADF
         if file.fops.read is None:
             return -EIO if file.node.kind == "proc" else -EINVAL  # pde_read: -EIO
         return self._call(file, file.fops.read, file, count)
 
     def write(self, file: File, data: bytes) -> object:
-        if file.closed:
+        if file.closed or not file.f_mode & FMODE_WRITE:  # vfs_write
             return -EBADF
         if file.fops.write is None:
             return -EIO if file.node.kind == "proc" else -EINVAL  # pde_write: -EIO

@@ -79,8 +79,10 @@ class Irqs:
         if actions and not (flags & IRQF_SHARED and all(a.flags & IRQF_SHARED for a in actions)):
             return -EBUSY
         kernel = self.kernel
-        actions.append(IrqAction(irq, handler, flags, name, dev_id, kernel.current_module(),
-                                 caller_site()))
+        action = IrqAction(irq, handler, flags, name, dev_id, kernel.current_module(), caller_site())
+        if kernel.kcsan is not None:  # __setup_irq under desc->lock: before the handler's first run
+            kernel.kcsan.release(action)
+        actions.append(action)
         # __setup_irq: "Reset broken irq detection when installing new handler"
         self.descs[irq] = IrqDesc()
         return 0
@@ -123,6 +125,8 @@ class Irqs:
         desc.running += 1
         try:
             for action in actions:
+                if kernel.kcsan is not None:
+                    kernel.kcsan.acquire(action)
                 ret = kernel.call(action.handler, irq, action.dev_id)
                 handled |= ret if isinstance(ret, int) else 0
                 if task.hardirqs_enabled:

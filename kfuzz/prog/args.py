@@ -13,7 +13,7 @@ from typing import Generic, TypeVar
 
 from ..kernel.device import Device, DeviceId, parse_device_id
 from ..kernel.errno import EBADF, ENODEV
-from ..kernel.fs import File
+from ..kernel.fs import O_ACCMODE, O_RDONLY, O_RDWR, O_WRONLY, OPEN_FLAGS, File
 from .values import Data, Num, Params, Ref
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
@@ -182,6 +182,40 @@ class Flag(ArgKind[bool]):
 
     def simpler(self, value: bool) -> list[bool]:
         return [False] if value else []
+
+
+@dataclass(frozen=True)
+class OpenFlags(ArgKind[int]):
+    """`O_RDONLY|O_NONBLOCK` after an open's path, optional: without it the file is
+    opened O_RDWR, as every program before flags did. A number is taken too."""
+
+    def parse(self, tokens: list[str], i: int) -> tuple[int, int]:
+        if i >= len(tokens):
+            return O_RDWR, i
+        word = tokens[i]
+        value = 0
+        for part in word.split("|"):
+            if part in OPEN_FLAGS:
+                value |= OPEN_FLAGS[part]
+                continue
+            try:
+                value |= int(part, 0)
+            except ValueError:
+                raise ValueError(f"unknown open flag '{part}' (known: {', '.join(OPEN_FLAGS)})") from None
+        return value, i + 1
+
+    def format(self, value: int) -> list[str]:
+        if value == O_RDWR:
+            return []
+        names = [name for name, bit in OPEN_FLAGS.items() if bit and value & bit == bit
+                 and name not in ("O_RDONLY", "O_RDWR", "O_WRONLY")]
+        access = {O_RDONLY: "O_RDONLY", O_WRONLY: "O_WRONLY", O_RDWR: "O_RDWR"}.get(value & O_ACCMODE)
+        rest = value & ~O_ACCMODE & ~sum(OPEN_FLAGS[n] for n in names)
+        words = [access or hex(value & O_ACCMODE), *names] + ([hex(rest)] if rest else [])
+        return ["|".join(words)]
+
+    def simpler(self, value: int) -> list[int]:
+        return [O_RDWR] if value != O_RDWR else []
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,7 @@ Params = tuple[tuple[str, str], ...]
 
 # every value an argument kind reads: a number, data, a bound name, a word or
 # path, a flag, parameters, a device id, a sysctl setting
-ArgValue = Num | Data | bytes | Ref | str | bool | Params | DeviceId | tuple[str, str]
+ArgValue = Num | Data | bytes | Ref | str | bool | int | Params | DeviceId | tuple[str, str]
 Setting = tuple[str, str]
 
 
