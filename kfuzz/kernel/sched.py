@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
 MAX_IDLE_JUMPS = 1_000  # clock jumps in one run with no task made runnable: a deadlock with a timer
 GROUP_TASKS = 3  # at most this many tasks in one concurrent group
+POOL = 4  # idle greenlets kept for the next tasks
 
 
 @dataclass(frozen=True)
@@ -108,10 +109,11 @@ class Thread:
     while another task runs."""
 
     __slots__ = ("num", "task", "glet", "wait", "signal", "done", "result", "counts", "points",
-                 "current", "context", "uid", "faults", "clock", "vc")
+                 "current", "context", "uid", "faults", "clock", "vc", "call")
 
-    def __init__(self, num: int, task: Task, faults: Faults, clock: bool = False):
+    def __init__(self, num: int, task: Task, faults: Faults, call: Syscall, clock: bool = False):
         self.num = num
+        self.call = call
         self.clock = clock  # the timer softirq the kernel started while every task slept
         self.vc: dict[int, int] = {num: 1}  # its vector clock, for KCSAN (kcsan.py)
         self.task = task
@@ -158,6 +160,7 @@ class Scheduler:
         self.next: Thread | None = None
         self.stopping = False
         self.halted = False  # a fatal finding stopped a task: every task stops
+        self.idle: list[greenlet] = []  # greenlets that ran a task and wait for the next
 
     # -- running system calls ------------------------------------------------------------
     def run(self, calls: list[Syscall], plan: tuple[Preempt, ...] = (),
@@ -201,11 +204,18 @@ class Scheduler:
         return [th.result for th in self.threads[:len(calls)]]
 
     def _start(self, num: int, task: Task, faults: Faults, call: Syscall, clock: bool = False) -> Thread:
-        th = Thread(num, task, faults, clock)
+        th = Thread(num, task, faults, call, clock)
         th.uid = 65534 if call.nobody else 0
         faults.arm(call.fail_nth)
-        th.glet = greenlet(lambda: self._body(th, call), parent=self.loop)
         return th
+
+    def _serve(self, th: Thread) -> None:
+        """A pooled greenlet's life: a task's system call, then the next task's (making a
+        greenlet costs twenty times a switch, and every operation is a task)."""
+        while True:
+            self._body(th, th.call)
+            assert self.loop is not None
+            th = self.loop.switch()
 
     def _body(self, th: Thread, call: Syscall) -> None:
         """The task's life: the system call, then the check on its way back to user space."""
@@ -266,9 +276,22 @@ class Scheduler:
         kernel = self.kernel
         kernel.task, kernel.context, kernel.uid, kernel.faults = th.current, th.context, th.uid, th.faults
         self.running = th
-        assert th.glet is not None
-        th.glet.switch()
+        if th.glet is None:  # its first run: on a pooled greenlet
+            fresh = self.idle.pop() if self.idle else greenlet(self._serve)
+            assert self.loop is not None
+            fresh.parent = self.loop
+            th.glet = fresh
+            fresh.switch(th)
+        else:
+            th.glet.switch()
         self.running = None
+        if th.done:
+            self._retire(th)
+
+    def _retire(self, th: Thread) -> None:
+        glet, th.glet = th.glet, None
+        if glet is not None and not glet.dead and len(self.idle) < POOL:
+            self.idle.append(glet)
 
     def _yield(self, th: Thread) -> None:
         """Back to the scheduler; returns when this task runs again."""
@@ -291,7 +314,7 @@ class Scheduler:
                     glet.throw(KernelStop(kernel.findings[-1]) if kernel.findings else SystemExit())
                 except (KernelStop, SystemExit):
                     pass
-            th.glet = None
+            self._retire(th)
         self.stopping = False
 
     # -- what kernel code calls -------------------------------------------------------------
