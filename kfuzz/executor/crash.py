@@ -44,6 +44,12 @@ class Breadcrumb:
             self.stack.pop()
         self._write(self.stack[-1] if self.stack else b"")
 
+    def swap(self, stack: list[bytes]) -> list[bytes]:
+        """Another task runs: its own stack of module functions is the one written."""
+        old, self.stack = self.stack, stack
+        self._write(stack[-1] if stack else b"")
+        return old
+
     def read(self) -> tuple[str, str] | None:
         raw = self.mem[:CRUMB_SIZE].split(b"\0", 1)[0].decode(errors="replace")
         module, _, function = raw.partition(" ")

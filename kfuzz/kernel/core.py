@@ -64,6 +64,8 @@ class Tracer(Protocol):
 
     def leave(self) -> None: ...
 
+    def swap(self, stack: list[bytes]) -> list[bytes]: ...
+
 
 class Kernel:
     """One simulated kernel. Cheap to make: the fuzzer makes one per test case."""

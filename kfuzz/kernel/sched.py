@@ -109,13 +109,14 @@ class Thread:
     while another task runs."""
 
     __slots__ = ("num", "task", "glet", "wait", "signal", "done", "result", "counts", "points",
-                 "current", "context", "uid", "faults", "clock", "vc", "call")
+                 "current", "context", "uid", "faults", "clock", "vc", "call", "crumbs")
 
     def __init__(self, num: int, task: Task, faults: Faults, call: Syscall, clock: bool = False):
         self.num = num
         self.call = call
         self.clock = clock  # the timer softirq the kernel started while every task slept
         self.vc: dict[int, int] = {num: 1}  # its vector clock, for KCSAN (kcsan.py)
+        self.crumbs: list[bytes] = []  # the module functions it is in, for a crash report
         self.task = task
         self.glet: greenlet | None = None
         self.wait: Wait | None = None
@@ -276,6 +277,8 @@ class Scheduler:
         kernel = self.kernel
         kernel.task, kernel.context, kernel.uid, kernel.faults = th.current, th.context, th.uid, th.faults
         self.running = th
+        tracer = kernel.tracer
+        crumbs = tracer.swap(th.crumbs) if tracer is not None and self.group else None
         if th.glet is None:  # its first run: on a pooled greenlet
             fresh = self.idle.pop() if self.idle else greenlet(self._serve)
             assert self.loop is not None
@@ -284,6 +287,8 @@ class Scheduler:
             fresh.switch(th)
         else:
             th.glet.switch()
+        if crumbs is not None and tracer is not None:
+            tracer.swap(crumbs)
         self.running = None
         if th.done:
             self._retire(th)
