@@ -161,7 +161,6 @@ class Scheduler:
         self.next: Thread | None = None
         self.stopping = False
         self.halted = False  # a fatal finding stopped a task: every task stops
-        self.idle: list[greenlet] = []  # greenlets that ran a task and wait for the next
 
     # -- running system calls ------------------------------------------------------------
     def run(self, calls: list[Syscall], plan: tuple[Preempt, ...] = (),
@@ -210,13 +209,6 @@ class Scheduler:
         faults.arm(call.fail_nth)
         return th
 
-    def _serve(self, th: Thread) -> None:
-        """A pooled greenlet's life: a task's system call, then the next task's (making a
-        greenlet costs twenty times a switch, and every operation is a task)."""
-        while True:
-            self._body(th, th.call)
-            assert self.loop is not None
-            th = self.loop.switch()
 
     def _body(self, th: Thread, call: Syscall) -> None:
         """The task's life: the system call, then the check on its way back to user space."""
@@ -280,11 +272,11 @@ class Scheduler:
         tracer = kernel.tracer
         crumbs = tracer.swap(th.crumbs) if tracer is not None and self.group else None
         if th.glet is None:  # its first run: on a pooled greenlet
-            fresh = self.idle.pop() if self.idle else greenlet(self._serve)
+            fresh = IDLE.pop() if IDLE else greenlet(_serve)
             assert self.loop is not None
             fresh.parent = self.loop
             th.glet = fresh
-            fresh.switch(th)
+            fresh.switch((self, th))
         else:
             th.glet.switch()
         if crumbs is not None and tracer is not None:
@@ -295,8 +287,8 @@ class Scheduler:
 
     def _retire(self, th: Thread) -> None:
         glet, th.glet = th.glet, None
-        if glet is not None and not glet.dead and len(self.idle) < POOL:
-            self.idle.append(glet)
+        if glet is not None and not glet.dead and len(IDLE) < POOL:
+            IDLE.append(glet)
 
     def _yield(self, th: Thread) -> None:
         """Back to the scheduler; returns when this task runs again."""
@@ -446,6 +438,19 @@ class Scheduler:
         kernel.report(titles.HANG, "\n".join(lines), stack=stack)
 
 
-def current_sched() -> Scheduler:
-    from .current import current
-    return current().sched
+# greenlets that ran a task and wait for the next, of any kernel of this process: making
+# one costs twenty times a switch, and every operation is a task
+IDLE: list[greenlet] = []
+
+
+def _serve(job: tuple[Scheduler, Thread]) -> None:
+    """A pooled greenlet's life: a task's system call, then the next one's. Idle, it
+    holds no kernel (a suspended greenlet in a cycle would keep its kernel forever)."""
+    while True:
+        sched, th = job
+        del job
+        sched._body(th, th.call)
+        loop = sched.loop
+        del sched, th
+        assert loop is not None
+        job = loop.switch()
