@@ -20,12 +20,21 @@ Reproduces = Callable[[list[Op]], bool]
 
 def drop(ops: list[Op], i: int) -> list[Op]:
     """Without op i, and without the ops that use a name it binds (and so on)."""
-    gone = {name for name, _ in ops[i].binds()}
+    return replaced(ops, i, None)
+
+
+def replaced(ops: list[Op], i: int, new: Op | None) -> list[Op]:
+    """Op i replaced by `new` (or dropped), and the later ops that use a name it no longer
+    binds dropped (and so on): a group less a task that opened a file, say."""
+    kept = {name for name, _ in new.binds()} if new is not None else set()
+    gone = {name for name, _ in ops[i].binds()} - kept
     out = []
     for j, op in enumerate(ops):
         if j == i:
+            if new is not None:
+                out.append(new)
             continue
-        if gone.intersection(op.uses()):
+        if j > i and gone.intersection(op.uses()):
             gone.update(name for name, _ in op.binds())
             continue
         out.append(op)
@@ -126,10 +135,16 @@ def _simplify_args(ops: list[Op], reproduces: Reproduces) -> bool:
 
 def _shrink_groups(ops: list[Op], reproduces: Reproduces) -> bool:
     changed = False
-    for i in range(len(ops)):
+    i = 0
+    while i < len(ops):
         op = ops[i]
-        while isinstance(op, Group) and _first(ops, i, smaller_groups(op), reproduces):
-            op, changed = ops[i], True
+        smaller = smaller_groups(op) if isinstance(op, Group) else []
+        candidate = next((c for c in (replaced(ops, i, g) for g in smaller) if reproduces(c)), None)
+        if candidate is None:
+            i += 1
+            continue
+        ops[:] = candidate
+        changed = True
     return changed
 
 

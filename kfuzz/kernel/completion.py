@@ -53,14 +53,25 @@ def complete_all(x: Completion) -> None:
 
 
 def completion_done(x: Completion) -> bool:
-    return x.done > 0
+    if not x.done:
+        return False
+    _ordered(x)
+    return True
 
 
 def try_wait_for_completion(x: Completion) -> bool:
     if not x.done:
         return False
     _consume(x)
+    _ordered(x)
     return True
+
+
+def _ordered(x: Completion) -> None:
+    """x->wait.lock: what the completer did happens before what follows a done test."""
+    kernel = current()
+    if kernel.kcsan is not None:
+        kernel.kcsan.acquire(x)
 
 
 def _consume(x: Completion) -> None:
@@ -76,6 +87,8 @@ def _wait(x: Completion, interruptible: bool, timeout: int | None, call: str) ->
     if not isinstance(x, Completion):
         raise TypeError(f"{call}: not a completion: {x!r}")
     deadline = None if timeout is None else kernel.jiffies + max(0, int(timeout))
+    if not x.done and deadline is not None and deadline <= kernel.jiffies:
+        return 0  # a timeout of 0: do_wait_for_common does not sleep
     if not x.done:
         why = kernel.sched.block(Wait(f"{call} on {x!r}", lambda: x.done > 0, deadline, interruptible))
         if why == SIGNALLED:

@@ -150,6 +150,17 @@ class Kernel:
             if tracer is not None:
                 tracer.leave()
 
+    def check_context(self) -> None:
+        """After a sleep: module code on this task whose module another task unloaded
+        meanwhile would return into freed text, a page fault (an unloaded-code finding)."""
+        for mod in self.context:
+            if mod is not None and mod.state is ModuleState.UNLOADED:
+                stack = module_stack(sys._getframe(1))
+                site = guilty_site([s for s in stack if s.module == mod.name]) or guilty_site(stack)
+                self.report(titles.UNLOADED_CODE,
+                            f"BUG: unable to handle page fault: module {mod.name} was unloaded while its "
+                            f"code slept on {self.task.comm}:{self.task.pid}", site=site, stack=stack)
+
     def oops(self, exc: BaseException, sites: list[Site]) -> NoReturn:
         """Reports what escaped module code and unwinds with KernelStop, as a fatal report does."""
         text = str(exc)
@@ -215,8 +226,8 @@ class Kernel:
         write("=" * 66)
 
     def first_finding(self) -> Finding | None:
-        """The program's outcome: its first finding, but a data race found in the same
-        operation as a memory-safety bug or an oops does not hide it."""
+        """The program's outcome: its first finding, but a data race does not hide another
+        finding of the same operation (the use-after-free it led to, most often)."""
         findings = self.findings
         if not findings:
             return None

@@ -179,6 +179,8 @@ class Bus:
         if drv.busy:  # klist_remove and the bind files' kernfs drain wait for those in flight
             kernel.sched.block(Wait(f"driver_unregister: {drv.busy} probe(s) of {drv.name} in flight",
                                     lambda: not drv.busy))
+        if kernel.kcsan is not None:
+            kernel.kcsan.acquire(drv)
         for dev in reversed(list(self.bind_order)):
             if dev.driver is drv:
                 self.unbind(dev)
@@ -198,6 +200,8 @@ class Bus:
                 return self._probe(dev, drv, entry)
         finally:
             drv.busy -= 1
+            if kernel.kcsan is not None:  # a probe happens before driver_unregister's detach
+                kernel.kcsan.release(drv)
 
     def _probe(self, dev: Device, drv: Driver, entry: DeviceId) -> bool:
         kernel = self.kernel

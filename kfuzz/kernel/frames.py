@@ -104,12 +104,13 @@ def format_stack(sites: list[Site]) -> list[str]:
 
 def api_call(frame: FrameType | None = None) -> str:
     """The kernel function module code called that led here (`mutex_lock` for a point
-    reached inside it): the outermost kernel frame below the innermost module frame."""
+    reached inside it): the outermost kernel frame below the innermost module frame.
+    With no module code on the stack (the kernel's own teardown), the innermost one."""
     frame = frame or sys._getframe(1)
-    name = frame.f_code.co_name
+    first = name = frame.f_code.co_name
     while frame is not None:
         if _frame_module(frame) is not None:
             return name
         name = frame.f_code.co_name
         frame = frame.f_back
-    return name
+    return first

@@ -132,14 +132,16 @@ class Fs:
             return -EACCES
         proc = proc_entry(node)
         owner = None if proc is not None else node.fops.owner  # proc_ops has no owner: no pin
-        if not try_module_get(owner):
-            return -ENODEV
         inode = Inode(path, node.obj)
         file = File(node, node.fops, inode, pinned=owner, f_flags=int(flags), f_mode=f_mode(int(flags)))
-        if node.kind == "misc":  # misc_open: under misc_mtx, the device still registered
+        if node.kind == "misc":  # misc_open: under misc_mtx, the device still registered, fops_get
             with kernel.misc_mtx.held(kernel):
-                ret = -ENODEV if node.removed else self._open(file)
+                if node.removed or not try_module_get(owner):
+                    return -ENODEV
+                ret = self._open(file)
         else:
+            if not try_module_get(owner):
+                return -ENODEV
             ret = self._open(file)
         if isinstance(ret, int) and ret < 0:
             module_put(owner)
@@ -175,13 +177,16 @@ class Fs:
         proc = proc_entry(file.node)
         if proc is None:
             return self.kernel.call(fn, *args)
-        task = self.kernel.task
+        kernel = self.kernel
+        task = kernel.task
         if not proc.use(task):
             return gone
         try:
-            return self.kernel.call(fn, *args)
+            return kernel.call(fn, *args)
         finally:
             proc.unuse(task)
+            if kernel.kcsan is not None:  # unuse_pde: a call happens before the rundown's end
+                kernel.kcsan.release(proc)
 
     def read(self, file: File, count: int) -> object:
         if file.closed or not file.f_mode & FMODE_READ:  # vfs_read
@@ -218,11 +223,9 @@ class Fs:
     def _fput(self, file: File) -> None:
         """`__fput`: the driver's release, then the module reference goes."""
         proc = proc_entry(file.node)
-        # proc_reg_release: only if the entry's removal has not released it already
-        released = proc is not None and file not in proc.openers
-        if proc is not None and not released:
-            proc.openers.remove(file)
-        if file.fops.release and not released:
+        if proc is not None:  # proc_reg_release: close_pdeo, unless removal released it
+            proc.close(self.kernel, file)
+        elif file.fops.release:
             self.kernel.call(file.fops.release, file.f_inode, file)
         file.private_data = None  # the struct file is freed: what only it held is unreferenced
         file.extra.clear()

@@ -83,8 +83,11 @@ class Irqs:
         if kernel.kcsan is not None:  # __setup_irq under desc->lock: before the handler's first run
             kernel.kcsan.release(action)
         actions.append(action)
-        # __setup_irq: "Reset broken irq detection when installing new handler"
-        self.descs[irq] = IrqDesc()
+        # __setup_irq: "Reset broken irq detection when installing new handler" (the
+        # counts and the spurious disable; a handler running elsewhere keeps running)
+        desc = self.descs.setdefault(irq, IrqDesc())
+        desc.irq_count = desc.irqs_unhandled = desc.last_unhandled = 0
+        desc.disabled = False
         return 0
 
     def free(self, irq: int, dev_id: object) -> None:
@@ -103,10 +106,14 @@ class Irqs:
         """`synchronize_irq` (kernel/irq/manage.c): waits while a handler of the line
         runs on another task (a CPU of its own, inside a group)."""
         desc = self.descs.get(irq)
-        if desc is None or not desc.running or self.kernel.task.hardirq:
+        kernel = self.kernel
+        if desc is None or kernel.task.hardirq:
             return
-        self.kernel.sched.block(Wait(f"synchronize_irq({irq}): a handler is running",
-                                     lambda: not desc.running))
+        if desc.running:
+            kernel.sched.block(Wait(f"synchronize_irq({irq}): a handler is running",
+                                    lambda: not desc.running))
+        if kernel.kcsan is not None:  # desc->lock: the handlers before happen before the return
+            kernel.kcsan.acquire(desc)
 
     def raise_line(self, irq: int) -> int:
         kernel = self.kernel
@@ -133,6 +140,8 @@ class Irqs:
                     self._enabled_interrupts(irq, action)
         finally:
             desc.running -= 1
+            if kernel.kcsan is not None:
+                kernel.kcsan.release(desc)
             task.hardirq -= 1
             task.hardirqs_enabled = irqs_were_on
         self._note_interrupt(irq, desc, actions, bool(handled))

@@ -22,6 +22,7 @@ turns the detector off.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from .sched import Thread
 
 T = TypeVar("T")
+GENERATIONS = itertools.count(1)
 Clock = dict[int, int]
 
 
@@ -61,6 +63,7 @@ class Kcsan:
         self.marked = 0  # inside data_race(): accesses are neither checked nor recorded
         self.reported = False
         self.keep: list[object] = []  # buffers seen: their ids stay theirs for the group
+        self.generation = next(GENERATIONS)  # sync objects' clocks are this group's or stale
 
     # -- accesses ------------------------------------------------------------------
     def access(self, buf: object, field: str, write: bool) -> None:
@@ -98,16 +101,25 @@ class Kcsan:
                       fatal=False, a=a, b=b)
 
     # -- happens-before ----------------------------------------------------------------
+    def _clock(self, obj: Any) -> Clock | None:
+        """The clock `obj` carries in this group (one of an earlier group is stale: its
+        tasks' numbers mean other tasks now)."""
+        held = getattr(obj, "_kcsan_vc", None)
+        if held is None or held[0] != self.generation:
+            return None
+        clock: Clock = held[1]
+        return clock
+
     def release(self, obj: Any) -> None:
         """What this task did so far happens before whoever acquires `obj` next."""
         th = self.kernel.sched.running
         if th is None:
             return
-        vc = getattr(obj, "_kcsan_vc", None)
+        vc = self._clock(obj)
         if vc is None:
             vc = {}
             try:
-                obj._kcsan_vc = vc
+                obj._kcsan_vc = (self.generation, vc)
             except AttributeError:
                 return
         join(vc, th.vc)
@@ -115,7 +127,7 @@ class Kcsan:
 
     def acquire(self, obj: Any) -> None:
         th = self.kernel.sched.running
-        vc = getattr(obj, "_kcsan_vc", None)
+        vc = self._clock(obj)
         if th is not None and vc:
             join(th.vc, vc)
 

@@ -35,6 +35,7 @@ class ProcEntry:
     users: list[Task] = field(default_factory=list)  # tasks of the calls in flight (use_pde)
     gone: bool = False  # run down: no new call starts (proc_entry_rundown's BIAS)
     openers: list[File] = field(default_factory=list)  # open files owed a release (pde_openers)
+    closing: list[File] = field(default_factory=list)  # their releases running now (pdeo->closing)
 
     def __repr__(self) -> str:
         return f"<proc {self.name}>"
@@ -52,6 +53,23 @@ class ProcEntry:
 
     def unuse(self, task: Task) -> None:
         self.users.remove(task)
+
+    def close(self, kernel: Kernel, file: File) -> None:
+        """`close_pdeo` (fs/proc/inode.c): the release runs once, by whoever comes first,
+        a close or the entry's removal; the other waits until it has returned."""
+        if file in self.closing:
+            kernel.sched.block(Wait(f"close_pdeo: the release of a file of /proc/{self.name} runs",
+                                    lambda: file not in self.closing))
+        if file not in self.openers:
+            return
+        self.closing.append(file)
+        try:
+            if file.fops.release is not None:
+                kernel.call(file.fops.release, file.f_inode, file)
+        finally:
+            self.closing.remove(file)
+            if file in self.openers:
+                self.openers.remove(file)
 
 
 def proc_create(name: str, mode: int, fops: FileOperations, data: object = None) -> ProcEntry | None:
@@ -110,7 +128,7 @@ def proc_entry_rundown(kernel: Kernel, entry: ProcEntry) -> None:
     if entry.users:  # calls on other tasks: wait for them (wait_for_completion in Linux)
         kernel.sched.block(Wait(f"remove_proc_entry: {entry.in_use} call(s) through /proc/{entry.name}",
                                 lambda: not entry.users))
+    if kernel.kcsan is not None:
+        kernel.kcsan.acquire(entry)
     while entry.openers:  # newest first: proc_reg_open list_add()s at the head
-        file = entry.openers.pop()
-        if file.fops.release is not None:
-            kernel.call(file.fops.release, file.f_inode, file)
+        entry.close(kernel, entry.openers[-1])

@@ -20,7 +20,7 @@ NEGATIVE = 0x80000000  # from here up the int is negative: saturated, or gone pa
 class Refcount:
     """A saturating counter: underflow or increment from 0 is a bug, never a wrap."""
 
-    __slots__ = ("refs",)
+    __slots__ = ("refs", "_kcsan_vc")
 
     def __init__(self, n: int = 1):
         self.refs = n
@@ -84,6 +84,11 @@ def refcount_dec_and_test(r: Refcount) -> bool:
         _warn_saturate(r, titles.REFCOUNT_UNDERFLOW, "refcount_t: underflow; use-after-free.")
         return False
     r.refs = old - 1
+    kcsan = current().kcsan
+    if kcsan is not None:  # release ordering on every put, acquire on the last (refcount.h)
+        kcsan.release(r)
+        if r.refs == 0:
+            kcsan.acquire(r)
     return r.refs == 0
 
 

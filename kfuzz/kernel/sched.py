@@ -109,14 +109,15 @@ class Thread:
     while another task runs."""
 
     __slots__ = ("num", "task", "glet", "wait", "signal", "done", "result", "counts", "points",
-                 "current", "context", "uid", "faults", "clock", "vc", "call", "crumbs")
+                 "current", "context", "uid", "faults", "clock", "vc", "call", "crumbs", "loading")
 
     def __init__(self, num: int, task: Task, faults: Faults, call: Syscall, clock: bool = False):
         self.num = num
         self.call = call
-        self.clock = clock  # the timer softirq the kernel started while every task slept
+        self.clock = clock  # the kernel's own (a softirq or kworker it started while tasks slept)
         self.vc: dict[int, int] = {num: 1}  # its vector clock, for KCSAN (kcsan.py)
         self.crumbs: list[bytes] = []  # the module functions it is in, for a crash report
+        self.loading: Any = None  # the module whose body it runs (insmod), the loader's state
         self.task = task
         self.glet: greenlet | None = None
         self.wait: Wait | None = None
@@ -179,6 +180,7 @@ class Scheduler:
         self.stopping = self.halted = False
         self.loop = getcurrent()
         saved = (kernel.task, kernel.context, kernel.uid, kernel.faults)
+        loading = kernel.loader.loading
         self.threads = []
         for n, call in enumerate(calls, 1):
             if self.group:
@@ -199,6 +201,7 @@ class Scheduler:
             self.loop = None
             self.running = None
             kernel.task, kernel.context, kernel.uid, kernel.faults = saved
+            kernel.loader.loading = loading
         if stop is not None or self.halted:
             raise stop or KernelStop(kernel.findings[-1])
         return [th.result for th in self.threads[:len(calls)]]
@@ -242,18 +245,32 @@ class Scheduler:
             kernel.uid = uid
 
     def _schedule(self) -> None:
-        idle_jumps = 0
+        idle_jumps = 0  # the kernel's own work since a task last ran: a periodic timer ends no wait
         while not self.halted:
             th = self._pick()
             if th is None:
                 if all(t.done for t in self.threads):
                     return
                 idle_jumps += 1
-                if idle_jumps > MAX_IDLE_JUMPS or not self._pass_time():
+                if idle_jumps > MAX_IDLE_JUMPS or not (self._run_work() or self._pass_time()):
                     self._deadlock()
                 continue
-            idle_jumps = 0
+            if not th.clock:
+                idle_jumps = 0
             self._switch(th)
+
+    def _run_work(self) -> bool:
+        """Every task waits and work is queued: a kworker runs it, as Linux's would on
+        its own (the waiter may be waiting for that very work)."""
+        kernel = self.kernel
+        if any(th.clock and not th.done for th in self.threads):
+            return False
+        if not any(wq.items for wq in [kernel.workqueues.system, *kernel.workqueues.queues]):
+            return False
+        worker = Syscall(kernel.workqueues.run_all, (), comm="kworker/0:1")
+        self.threads.append(self._start(len(self.threads) + 1, Task("kworker/0:1", 2), Faults(), worker,
+                                        clock=True))
+        return True
 
     def _pick(self) -> Thread | None:
         jiffies = self.kernel.jiffies
@@ -268,6 +285,7 @@ class Scheduler:
     def _switch(self, th: Thread) -> None:
         kernel = self.kernel
         kernel.task, kernel.context, kernel.uid, kernel.faults = th.current, th.context, th.uid, th.faults
+        kernel.loader.loading = th.loading
         self.running = th
         tracer = kernel.tracer
         crumbs = tracer.swap(th.crumbs) if tracer is not None and self.group else None
@@ -291,13 +309,16 @@ class Scheduler:
             IDLE.append(glet)
 
     def _yield(self, th: Thread) -> None:
-        """Back to the scheduler; returns when this task runs again."""
+        """Back to the scheduler; returns when this task runs again. Module code whose
+        module another task unloaded meanwhile returns into freed text: a page fault."""
         kernel = self.kernel
         th.current, th.context, th.uid = kernel.task, kernel.context, kernel.uid
+        th.loading = kernel.loader.loading
         assert self.loop is not None
         self.loop.switch()
         if self.stopping:
             raise KernelStop(self.kernel.findings[-1])
+        kernel.check_context()
 
     def _unwind(self) -> None:
         """Every task still inside the kernel unwinds (a fatal finding, or a deadlock)."""
@@ -435,6 +456,8 @@ class Scheduler:
             lines.append(f"task {kernel.task.comm}:{kernel.task.pid} blocked: {waits[0].what}")
             stacks.append(module_stack(sys._getframe(2)))
         stack = next((s for s in stacks if s), [])
+        if blocked:  # the report's task line names a blocked task, not the idle loop's last
+            kernel.task = blocked[0].task
         kernel.report(titles.HANG, "\n".join(lines), stack=stack)
 
 

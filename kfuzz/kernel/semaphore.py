@@ -48,9 +48,11 @@ def _down(sem: Semaphore, interruptible: bool, timeout: int | None, call: str) -
         if kernel.kcsan is not None:
             kernel.kcsan.acquire(sem)
         return 0
+    deadline = None if timeout is None else kernel.jiffies + max(0, int(timeout))
+    if deadline is not None and deadline <= kernel.jiffies:
+        return -ETIME  # __down_common: a timeout of 0 does not sleep
     waiter = SemWaiter()
     sem.waiters.append(waiter)
-    deadline = None if timeout is None else kernel.jiffies + max(0, int(timeout))
     why = kernel.sched.block(Wait(f"{call} on {sem!r}", lambda: waiter.up, deadline, interruptible))
     if why == WOKEN:
         if kernel.kcsan is not None:
@@ -81,6 +83,9 @@ def down_trylock(sem: Semaphore) -> int:
     mutex_trylock)."""
     if sem.count > 0:
         sem.count -= 1
+        kernel = current()
+        if kernel.kcsan is not None:
+            kernel.kcsan.acquire(sem)
         return 0
     return 1
 

@@ -97,11 +97,13 @@ class Timers:
                     kernel.call(timer.function, timer)
             finally:
                 timer.running = None
+                if kernel.kcsan is not None:  # the callback happens before del_timer_sync returns
+                    kernel.kcsan.release(timer)
                 task.softirq -= SOFTIRQ_OFFSET
                 if irqsafe:
                     task.hardirqs_enabled = irqs_were_on
             kernel.workqueues.run_all()
-        kernel.jiffies = target
+        kernel.jiffies = max(kernel.jiffies, target)  # work that slept may have moved it on
         kernel.workqueues.run_all()
         return 0
 
@@ -169,6 +171,8 @@ def del_timer_sync(timer: Timer) -> int:
     if running is not None and running is not task:  # its callback runs on another CPU: spin
         kernel.sched.block(Wait(f"del_timer_sync: {timer!r} runs on {running.comm}:{running.pid}",
                                 lambda: timer.running is None))
+    if kernel.kcsan is not None:
+        kernel.kcsan.acquire(timer)
     return was
 
 

@@ -68,6 +68,8 @@ def _wait(wq: WaitQueueHead, condition: Callable[[], object], interruptible: boo
     while True:
         if condition():
             return 0 if deadline is None else max(1, deadline - kernel.jiffies)
+        if deadline is not None and kernel.jiffies >= deadline:
+            return 0  # ___wait_cond_timeout: a timeout of 0 does not sleep
         entry = WaitEntry(interruptible)
         wq.entries.append(entry)
         why = kernel.sched.block(Wait(f"{call} on {wq!r}", lambda e=entry: e.woken,  # type: ignore[misc]

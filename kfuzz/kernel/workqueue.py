@@ -46,6 +46,8 @@ def wait_running(kernel: Kernel, work: Work, call: str) -> None:
     if running is not None and running is not kernel.task:
         kernel.sched.block(Wait(f"{call}: {work!r} runs on {running.comm}:{running.pid}",
                                 lambda: work.running is None))
+    if kernel.kcsan is not None:
+        kernel.kcsan.acquire(work)
 
 
 @dataclass(eq=False)
@@ -132,6 +134,10 @@ class Workqueues:
                     f"workfn={fname(work.func)}"])
         finally:
             work.running = None
+            if kernel.kcsan is not None:  # the run happens before a flush or cancel_work_sync returns
+                kernel.kcsan.release(work)
+                if wq is not None:
+                    kernel.kcsan.release(wq)
             if wq is not None and work in wq.running:
                 wq.running.remove(work)
             kernel.task = task
@@ -291,6 +297,8 @@ def flush_workqueue(wq: Workqueue) -> None:
     if others:  # works of the queue running on other kworkers: flushed when they end
         kernel.sched.block(Wait(f"flush_workqueue: {len(others)} work(s) of {wq!r} running",
                                 lambda: not any(w in wq.running for w in others)))
+    if kernel.kcsan is not None:
+        kernel.kcsan.acquire(wq)
 
 
 def flush_scheduled_work() -> None:
