@@ -23,12 +23,15 @@ turns the detector off.
 from __future__ import annotations
 
 import itertools
+import sys
 from collections.abc import Callable
+from types import CodeType, FrameType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import titles
 from .current import current
 from .frames import Site, guilty_site, module_stack
+from .module import Module
 
 if TYPE_CHECKING:
     from .core import Kernel
@@ -40,12 +43,30 @@ Clock = dict[int, int]
 
 
 class Access:
-    """One task's last read or write of a field: when (its own clock) and where."""
+    """One task's last read or write of a field: when (its own clock) and where. The
+    stack is kept raw (module, code, line) and made into sites only for a report: every
+    field access of a group records one."""
 
-    __slots__ = ("thread", "epoch", "write", "stack")
+    __slots__ = ("thread", "epoch", "write", "raw")
 
-    def __init__(self, thread: Thread, epoch: int, write: bool, stack: list[Site]):
-        self.thread, self.epoch, self.write, self.stack = thread, epoch, write, stack
+    def __init__(self, thread: Thread, epoch: int, write: bool, raw: list[tuple[str, CodeType, int]]):
+        self.thread, self.epoch, self.write, self.raw = thread, epoch, write, raw
+
+    @property
+    def stack(self) -> list[Site]:
+        return [Site(m, c.co_name if c.co_name != "<module>" else f"{m}_module_body", c.co_filename, n)
+                for m, c, n in self.raw]
+
+
+def raw_stack(frame: FrameType | None) -> list[tuple[str, CodeType, int]]:
+    """The module frames from `frame` outwards, as (module name, code, line)."""
+    out = []
+    while frame is not None:
+        mod = frame.f_globals.get("THIS_MODULE")
+        if isinstance(mod, Module):
+            out.append((mod.name, frame.f_code, frame.f_lineno))
+        frame = frame.f_back
+    return out
 
 
 def join(into: Clock, other: Clock) -> None:
@@ -82,7 +103,7 @@ class Kcsan:
             if prev.epoch > clock.get(num, 0):  # not ordered before this access
                 self._report(field, prev, write, th)
                 return
-        seen[(th.num, write)] = Access(th, clock[th.num], write, module_stack())
+        seen[(th.num, write)] = Access(th, clock[th.num], write, raw_stack(sys._getframe(1)))
 
     def _report(self, field: str, prev: Access, write: bool, th: Thread) -> None:
         self.reported = True
