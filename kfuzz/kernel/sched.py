@@ -38,7 +38,7 @@ from .current import Task
 from .errno import EINTR, ERESTARTSYS, ESRCH
 from .faults import Faults
 from .findings import KernelStop
-from .frames import api_call, module_stack
+from .frames import api_call, guilty_site, module_stack
 from .kcsan import Kcsan
 
 if TYPE_CHECKING:
@@ -455,9 +455,13 @@ class Scheduler:
         if waits:
             lines.append(f"task {kernel.task.comm}:{kernel.task.pid} blocked: {waits[0].what}")
             stacks.append(module_stack(sys._getframe(2)))
-        stack = next((s for s in stacks if s), [])
-        if blocked:  # the report's task line names a blocked task, not the idle loop's last
-            kernel.task = blocked[0].task
+        # the title names the blocked task whose function sorts first, as KCSAN sorts its
+        # pair: one deadlock keeps one title whichever task the program numbered first
+        named = [(guilty_site(st), k) for k, st in enumerate(stacks) if st]
+        first = min(named, key=lambda n: n[0].function if n[0] else "")[1] if named else -1
+        stack = stacks[first] if named else []
+        if 0 <= first < len(blocked):  # the report's task line names that task
+            kernel.task = blocked[first].task
         kernel.report(titles.HANG, "\n".join(lines), stack=stack)
 
 
