@@ -283,8 +283,8 @@ def test_kcsan_reports_unordered_plain_accesses_only(lab, cmd: int, raced: bool)
         assert outcome.finding is None, outcome.finding
         return
     finding = outcome.finding
-    assert finding is not None and (finding.kind, finding.title) == ("data-race",
-                                                                     "KCSAN: data-race in kc_ioctl / kc_ioctl")
+    assert finding is not None
+    assert (finding.kind, finding.title) == ("data-race", "KCSAN: data-race in kc_ioctl / kc_ioctl")
     assert "read to field 'count'" in finding.message and "write to field 'count'" in finding.message
 
 
