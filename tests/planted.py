@@ -33,6 +33,15 @@ PLANTED = {
     "timerfree": ("warning", "ODEBUG: free active object type: timer_list in timerfree_release"),
     "permleak": ("memory-leak", "memory leak in permleak_init"),
     "ioctlleak": ("memory-leak", "memory leak in ioctlleak_ioctl"),
+    # races: each needs two operations at once (a `together` group); every serial
+    # order of the same operations is clean (tests/test_races.py)
+    "discrel": ("use-after-free", "KASAN: use-after-free in discrel_release"),
+    "discwrite": ("oops", "BUG: kernel NULL pointer dereference in discwrite_write"),
+    "discread": ("use-after-free", "KASAN: use-after-free in discread_read"),
+    "bufresize": ("use-after-free", "KASAN: use-after-free in bufresize_ioctl"),
+    "selfpin": ("unloaded-code", "BUG: unable to handle page fault in selfpin_open"),
+    "deltimer": ("unloaded-code", "BUG: unable to handle page fault in deltimer_poll"),
+    "waitlock": ("hang", "INFO: task hung in waitlock_read"),
 }
 
 # The same bug found from its other side: lockdep names the function whose
@@ -46,4 +55,6 @@ ALSO_TITLED = {
     "timersync": "possible circular locking dependency in timersync_ping",
     # the flusher closes it when the work already ran once before the flush
     "flushlock": "possible circular locking dependency in flushlock_ioctl",
+    # the hung-task report names the first task blocked: the writer, when it ran first
+    "waitlock": "INFO: task hung in waitlock_write",
 }

@@ -64,6 +64,11 @@ BUGS = {
     "irqsleep": ("plug/unplug and bind/unbind cycles", 0),
     "noowner": ("an open file pins the module", 0),
     "addtimer": ("fuzz", 200),
+    # races that need an interleaving: the bounded-exhaustive schedules meet each
+    "discrel": ("races of file operations", 0),
+    "discwrite": ("races of file operations", 0),
+    "discread": ("races of file operations", 0),
+    "selfpin": ("races of file operations", 0),
 }
 
 
@@ -88,7 +93,8 @@ def test_cli_checklist_and_exit_codes(tmp_path: Path) -> None:
     clean = kfuzz("check", MODULES / "ringdev.py", "--fuzz-examples", 5, "--reports", tmp_path)
     assert clean.exit_code == 0, clean.output
     for name in ("load and unload cycles", "fault injection: init", "an open file pins the module",
-                 "licence", "signature", "taint", "fuzz: 5 cases, seed 0", "never reached"):
+                 "races of file operations with unplug, unbind and rmmod", "licence", "signature", "taint",
+                 "fuzz: 5 cases, seed 0", "never reached"):
         assert name in clean.output
     assert "ringdev: all checks pass" in clean.output
     buggy = kfuzz("check", BUGGY / "noowner.py", "--fuzz-examples", 0, "--reports", tmp_path)
@@ -170,3 +176,15 @@ def test_outcome_counts_fallible_calls_and_names_the_failed_one() -> None:
     assert [(r.faults, r.fault_site) for r in out.results[:4]] == [
         (1, "ringbuf:21"), (2, "ringbuf:24"), (3, "ringdev:85"), (3, "")]
     assert out.results[0].to_json()["faults"] == 1
+
+
+def test_races_line_reports_each_pair_and_its_schedules(tmp_path: Path) -> None:
+    done = check(MODULES / "usbled.py", tmp_path / "reports")
+    races = line(done, "races of file operations")
+    assert races.verdict is Verdict.PASS, races.detail
+    # 5 file operations of /dev/usbled0 against unplug, unbind and rmmod: 15 pairs
+    assert races.detail.startswith("15 pairs, ") and "schedules of at most 2 preemptions" in races.detail
+    counts = dict(part.rsplit(": ", 1) for part in races.detail.split(" (", 1)[1].rstrip(")").split(", "))
+    assert set(counts) >= {"read fd0 16 / unplug dev0", "close fd0 / unbind dev0",
+                           "open /dev/usbled0 / rmmod usbled"}
+    assert all(int(n) >= 2 for n in counts.values())  # each pair: both start orders at least

@@ -78,6 +78,18 @@ BENIGN = {
     "addtimer": 'open /dev/addtimer -> fd0\nwrite fd0 "abc"\ntick 10\nwrite fd0 "def"\ntick 10\nclose fd0',
     # the idle timeout fired before the close: nothing armed is freed
     "timerfree": "open /dev/timerfree -> fd0\nread fd0 16\ntick 100\nclose fd0",
+    # the races: the same operations as each repro's group, one after the other
+    "discrel": ('plug usb 1d50:6001 -> dev0\nopen /dev/discrel0 -> fd0\nwrite fd0 "hi"\n'
+                "read fd0 8\nclose fd0\nopen /dev/discrel0 -> fd1\nunplug dev0\nread fd1 8\nclose fd1"),
+    "discwrite": ('plug usb 1d50:6003 -> dev0\nopen /dev/discwrite0 -> fd0\nwrite fd0 "I"\n'
+                  'write fd0 "A"\nread fd0 8\nunplug dev0\nwrite fd0 "A"\nclose fd0'),
+    "discread": ("plug usb 1d50:6005 -> dev0\nopen /dev/discread0 -> fd0\nread fd0 8\nunplug dev0\n"
+                 "read fd0 8\nclose fd0"),
+    "bufresize": ('open /dev/bufresize -> fd0\nwrite fd0 "abc"\nioctl fd0 0x7302 0\n'
+                  "ioctl fd0 0x7301 128\nioctl fd0 0x7302 0\nioctl fd0 0x7301 8\nread fd0 64\nclose fd0"),
+    "selfpin": "open /dev/selfpin -> fd0\nread fd0 8\nopen /dev/selfpin -> fd1\nclose fd0\nclose fd1",
+    "deltimer": "plug pci 1b36:0110 -> dev0\ntick 10\nunplug dev0\nplug pci 1b36:0110 -> dev1\ntick 1",
+    "waitlock": 'open /dev/waitlock -> fd0\nread fd0 64\nwrite fd0 "hello"\nread fd0 64\nclose fd0',
 }
 
 
@@ -203,6 +215,84 @@ rmmod pmwatch
 insmod pmwatch
 plug platform pmwatch -> dev0{F}
 suspend
+""",
+    "usbskel-plug": """\
+# modules: usbskel.py
+insmod usbskel
+plug usb 1d50:6002 -> dev0{F}
+plug usb 1d50:6002 -> dev1
+open /dev/usbskel0 -> fd0
+write fd0 "x"
+unplug dev1
+read fd0 4
+close fd0
+""",
+    "usbmeter-plug": """\
+# modules: usbmeter.py
+insmod usbmeter
+plug usb 1d50:6004 -> dev0{F}
+plug usb 1d50:6004 -> dev1
+open /dev/usbmeter0 -> fd0
+write fd0 "A"
+unplug dev1
+close fd0
+""",
+    "usbtherm-plug": """\
+# modules: usbtherm.py
+insmod usbtherm
+plug usb 1d50:6006 -> dev0{F}
+plug usb 1d50:6006 -> dev1
+open /dev/usbtherm0 -> fd0
+read fd0 8
+unplug dev1
+close fd0
+""",
+    "scratchpad-load": """\
+# modules: scratchpad.py
+insmod scratchpad{F}
+insmod scratchpad
+open /dev/scratchpad -> fd0
+ioctl fd0 0x7301 256
+ioctl fd0 0x7302 0
+close fd0
+rmmod scratchpad
+""",
+    "scratchpad-resize": """\
+# modules: scratchpad.py
+insmod scratchpad
+open /dev/scratchpad -> fd0
+write fd0 "keep"
+ioctl fd0 0x7301 256{F}
+ioctl fd0 0x7301 32
+read fd0 8
+close fd0
+""",
+    "ticketpr-load": """\
+# modules: ticketpr.py
+insmod ticketpr{F}
+insmod ticketpr
+open /dev/ticketpr -> fd0
+read fd0 8
+close fd0
+rmmod ticketpr
+""",
+    "pollcard-plug": """\
+# modules: pollcard.py
+insmod pollcard
+plug pci 1b36:0111 -> dev0{F}
+plug pci 1b36:0111 -> dev1
+tick 10
+unplug dev1
+""",
+    "msgq-load": """\
+# modules: msgq.py
+insmod msgq{F}
+insmod msgq
+open /dev/msgq -> fd0
+write fd0 "m"
+read fd0 8
+close fd0
+rmmod msgq
 """,
 }
 
