@@ -322,3 +322,19 @@ def test_a_group_less_a_task_loses_the_lines_that_used_what_it_bound() -> None:
     text = "\n".join(op.format() for op in out)
     assert "read fd1" not in text and "open /dev/x -> fd1" not in text, text
     parse_program(text, base_dir=Path("."))  # what it prints reads back
+
+
+def test_kernels_of_past_test_cases_are_freed() -> None:
+    # an idle pooled greenlet once held its last kernel, and through it every kernel before
+    import gc
+
+    from kfuzz.kernel import Kernel
+
+    def alive() -> int:
+        gc.collect()
+        return sum(1 for o in gc.get_objects() if isinstance(o, Kernel))
+
+    before = alive()
+    for _ in range(50):
+        Kernel(ModuleIndex.scan([])).do("tick", 0)
+    assert alive() - before <= 1
