@@ -101,12 +101,17 @@ def wait_event_interruptible_timeout(wq: WaitQueueHead, condition: Callable[[], 
     return _wait(wq, condition, True, timeout, "wait_event_interruptible_timeout")
 
 
-def wake_up(wq: WaitQueueHead) -> None:
+def _wake(wq: WaitQueueHead, interruptible_only: bool) -> None:
+    """`__wake_up`: a scheduling point; what the waker did happens before the woken wait."""
     kernel = current()
     kernel.sched.point()
     if kernel.kcsan is not None:
         kernel.kcsan.release(wq)
-    wq.wake(False)
+    wq.wake(interruptible_only)
+
+
+def wake_up(wq: WaitQueueHead) -> None:
+    _wake(wq, False)
 
 
 wake_up_all = wake_up
@@ -114,11 +119,7 @@ wake_up_all = wake_up
 
 def wake_up_interruptible(wq: WaitQueueHead) -> None:
     """Wakes only the interruptible sleepers (TASK_INTERRUPTIBLE)."""
-    kernel = current()
-    kernel.sched.point()
-    if kernel.kcsan is not None:
-        kernel.kcsan.release(wq)
-    wq.wake(True)
+    _wake(wq, True)
 
 
 wake_up_interruptible_all = wake_up_interruptible
