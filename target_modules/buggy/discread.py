@@ -5,11 +5,13 @@ a report (an interrupt-in transfer into st.bulk_in) and returns it. The
 per-device state is kref'd (one reference for the interface, one per open
 file), and read holds io_mutex across its transfer, as usb-skeleton.c's does.
 
-BUG (use-after-free): disconnect kfree()s st.bulk_in itself, first thing,
-instead of leaving it to the last kref_put, and without io_mutex: a read whose
-transfer is in flight then fills and copies freed memory. Unplugging first gives
-the read -ENODEV (st.interface is cleared before the read looks), reading first
-is done before the unplug; the unplug must come during the transfer:
+BUG (use-after-free): disconnect kfree()s st.bulk_in itself, before it waits
+for the URBs in flight, instead of leaving it to the last kref_put (the URB
+buffers belong to the state, as usb-skeleton.c's skel_delete frees
+bulk_in_buffer), and without io_mutex: a read whose transfer is in flight then
+fills and copies freed memory. Unplugging first gives the read -ENODEV
+(st.interface is cleared before the read looks), reading first is done before
+the unplug; the unplug must come during the transfer:
 
     together
       t1: read fd0 8

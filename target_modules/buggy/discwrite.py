@@ -8,11 +8,13 @@ st.interface under io_mutex, and I/O checks it there.
 
 BUG (oops): write checks st.interface under io_mutex, drops the mutex while it
 waits for the ACK, and then dereferences st.interface for its debug message
-without looking again, as yurex.c's dev_dbg(&dev->interface->dev, ...) did
-before commit aafb00a977cf ("USB: yurex: fix NULL-derefs on disconnect"). A
-disconnect during the wait has set it to NULL. Unplugging first gives the write
--ENODEV, writing first is done before the unplug; the unplug must come while the
-write waits:
+without looking again: yurex.c used its interface pointer as an inverted
+disconnected flag in the same way, and yurex_write()'s dev_dbg/dev_err through
+dev->interface could meet the NULL (fixed by aafb00a977cf, "USB: yurex: fix
+NULL-derefs on disconnect", with a dedicated disconnected flag). A disconnect
+during the wait has set it to NULL. Unplugging first gives the write -ENODEV,
+writing first is done before the unplug; the unplug must come while the write
+waits:
 
     together
       t1: write fd0 "A"
