@@ -213,9 +213,9 @@ class Scheduler:
         return th
 
 
-    def _body(self, th: Thread, call: Syscall) -> None:
+    def _body(self, th: Thread) -> None:
         """The task's life: the system call, then the check on its way back to user space."""
-        kernel = self.kernel
+        kernel, call = self.kernel, th.call
         try:
             result = call.handler(*call.args)
             if isinstance(result, int) and result == -ERESTARTSYS:
@@ -263,14 +263,21 @@ class Scheduler:
         """Every task waits and work is queued: a kworker runs it, as Linux's would on
         its own (the waiter may be waiting for that very work)."""
         kernel = self.kernel
-        if any(th.clock and not th.done for th in self.threads):
+        if self._kthread_busy():
             return False
         if not any(wq.items for wq in [kernel.workqueues.system, *kernel.workqueues.queues]):
             return False
-        worker = Syscall(kernel.workqueues.run_all, (), comm="kworker/0:1")
-        self.threads.append(self._start(len(self.threads) + 1, Task("kworker/0:1", 2), Faults(), worker,
-                                        clock=True))
+        self._kthread(Task("kworker/0:1", 2), kernel.workqueues.run_all)
         return True
+
+    def _kthread_busy(self) -> bool:
+        """A kernel task started earlier (softirq, kworker) has not ended yet."""
+        return any(th.clock and not th.done for th in self.threads)
+
+    def _kthread(self, task: Task, fn: Callable[..., Any], *args: Any) -> None:
+        """Starts a task of the kernel's own: no user, no fault injection, no return check."""
+        call = Syscall(fn, args, comm=task.comm)
+        self.threads.append(self._start(len(self.threads) + 1, task, Faults(), call, clock=True))
 
     def _pick(self) -> Thread | None:
         jiffies = self.kernel.jiffies
@@ -418,7 +425,7 @@ class Scheduler:
         if waits is None:
             waits = [th.wait for th in self.threads if not th.done and th.wait is not None]
         times = [w.deadline for w in waits if w.deadline is not None]
-        clock_busy = any(th.clock and not th.done for th in self.threads)
+        clock_busy = self._kthread_busy()
         if not clock_busy:
             times += [t.expires for t in kernel.timers.pending]
         if not times:
@@ -433,9 +440,7 @@ class Scheduler:
             finally:
                 kernel.task = task
             return True
-        num = len(self.threads) + 1
-        clock = Syscall(kernel.timers.tick, (0,), comm="ksoftirqd/0")
-        self.threads.append(self._start(num, Task("ksoftirqd/0", 9), Faults(), clock, clock=True))
+        self._kthread(Task("ksoftirqd/0", 9), kernel.timers.tick, 0)
         return True
 
     def _deadlock(self, waits: list[Wait] | None = None) -> None:
@@ -476,7 +481,7 @@ def _serve(job: tuple[Scheduler, Thread]) -> None:
     while True:
         sched, th = job
         del job
-        sched._body(th, th.call)
+        sched._body(th)
         loop = sched.loop
         del sched, th
         assert loop is not None
