@@ -150,6 +150,23 @@ def test_kfree_of_something_kmalloc_did_not_return_is_invalid_free(lab):
     assert lab.findings() == [("double-free", "KASAN: invalid-free in bad_init")]
 
 
+def test_kfree_of_null_is_nothing_whether_none_or_a_zeroed_field(lab):
+    """mm/slub.c kfree returns for ZERO_OR_NULL_PTR: a port's error path frees a
+    pointer field of kzalloc'd memory it never set, which reads as 0 (was invalid-free)."""
+    lab.module("nul", """
+        @module_init
+        def nul_init():
+            st = kzalloc(16)
+            kfree(st.buf)
+            kfree(None)
+            kfree(0)
+            kfree(st)
+            return 0
+    """)
+    lab.boot().do("insmod", "nul", {})
+    assert lab.findings() == []
+
+
 def test_buffer_held_at_unload_is_a_leak_with_its_allocation_site(lab):
     lab.device("mem", """
         kept = []

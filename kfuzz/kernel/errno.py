@@ -32,6 +32,17 @@ EKEYREJECTED = _errno.EKEYREJECTED
 EBADMSG = _errno.EBADMSG
 ENOKEY = _errno.ENOKEY
 ENODATA = _errno.ENODATA
+ECONNRESET = _errno.ECONNRESET
+ESHUTDOWN = _errno.ESHUTDOWN
+EPROTO = _errno.EPROTO
+EILSEQ = _errno.EILSEQ
+EMSGSIZE = _errno.EMSGSIZE
+EREMOTEIO = _errno.EREMOTEIO
+EINPROGRESS = _errno.EINPROGRESS
+EXDEV = _errno.EXDEV
+ENOTCONN = _errno.ENOTCONN
+ESPIPE = _errno.ESPIPE
+EHOSTUNREACH = _errno.EHOSTUNREACH
 
 ERRNO_NAMES = {v: k for k, v in vars().items() if k.startswith("E") and isinstance(v, int)}
 

@@ -208,8 +208,12 @@ class Memory:
         return buf
 
     def free(self, buf: object, by: Site | None = None) -> None:
-        """kfree; `by` names the kernel's own freeing (devres) when no module code does it."""
-        if buf is None:
+        """kfree; `by` names the kernel's own freeing (devres) when no module code does it.
+
+        NULL is None, or 0: a pointer field of kzalloc'd memory never set reads as 0, and
+        mm/slub.c `kfree` returns at once for ZERO_OR_NULL_PTR, as a port freeing on its
+        error path what it never allocated expects."""
+        if buf is None or (type(buf) is int and buf == 0):
             return
         kernel = self.kernel
         if not isinstance(buf, Buffer):
