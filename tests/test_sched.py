@@ -63,6 +63,8 @@ def rc_ioctl(file, cmd, arg):
         if mutex_lock_interruptible(lock):
             return -EINTR
         mutex_unlock(lock)
+    if cmd == 14:
+        wait_event(wq, lambda: state["ready"])
     return 0
 """
 
@@ -124,17 +126,25 @@ def test_a_wake_up_ends_a_wait(lab) -> None:  # noqa: ANN001
 
 
 def test_a_waiter_nobody_wakes_is_a_deadlock_hang_with_each_tasks_stack(lab) -> None:  # noqa: ANN001
-    outcome, _ = run(lab, group(3, 5))
+    outcome, _ = run(lab, group(14, 5))
     finding = outcome.finding
     assert finding is not None and (finding.kind, finding.title) == ("hang", "INFO: task hung in rc_ioctl")
     assert "every task is blocked and nothing can wake one" in finding.message
-    assert "wait_event_interruptible" in finding.message and "(t1)" in finding.message
+    assert "wait_event" in finding.message and "(t1)" in finding.message
     assert "rc.py" in finding.message
 
 
 def test_a_serial_wait_nothing_can_end_is_a_hang(lab) -> None:  # noqa: ANN001
-    outcome, _ = run(lab, "ioctl fd0 3 0\n")
+    outcome, _ = run(lab, "ioctl fd0 14 0\n")
     assert outcome.finding is not None and outcome.finding.title == "INFO: task hung in rc_ioctl"
+
+
+def test_an_interruptible_wait_nothing_can_end_is_interrupted_not_a_hang(lab) -> None:  # noqa: ANN001
+    """As Ctrl-C ends a read waiting for data that never comes: only uninterruptible
+    sleepers are hung (kernel/hung_task.c)."""
+    outcome, _ = run(lab, "ioctl fd0 3 0\n" + group(3, 5))
+    assert outcome.finding is None, outcome.dmesg
+    assert [r.result for r in outcome.results[-2:]] == ["-EINTR", ["-EINTR", 0]]
 
 
 def test_a_wait_with_a_timeout_ends_when_time_passes(lab) -> None:  # noqa: ANN001

@@ -18,10 +18,12 @@ serial program pays one attribute test per point.
 When every task waits and some wait for time (msleep, a timeout) or a timer is
 armed, the clock jumps to the earliest of those and the timer softirq runs what
 falls due, as real time would pass. When every task waits and nothing can wake
-one, the tasks are deadlocked: a `hang` finding carrying each task's stack, its
-locks and what it waits for. Linux's hung-task detector (kernel/hung_task.c) sees
-only uninterruptible sleepers past a timeout; here an interruptible wait counts
-too, since no signal will come.
+one, the user gives up on the interruptible sleepers, as Ctrl-C would: their waits
+end with -ERESTARTSYS (a read waiting for data a device never sends is no bug). If
+tasks in uninterruptible sleep are still blocked then, they are deadlocked: a `hang`
+finding carrying each task's stack, its locks and what it waits for. Linux's
+hung-task detector (kernel/hung_task.c) likewise sees only uninterruptible sleepers,
+after a timeout that here is "nothing else can happen".
 """
 
 from __future__ import annotations
@@ -252,7 +254,8 @@ class Scheduler:
                 if all(t.done for t in self.threads):
                     return
                 idle_jumps += 1
-                if idle_jumps > MAX_IDLE_JUMPS or not (self._run_work() or self._pass_time()):
+                kernel_can = idle_jumps <= MAX_IDLE_JUMPS and (self._run_work() or self._pass_time())
+                if not kernel_can and not self._interrupt():
                     self._deadlock()
                 continue
             if not th.clock:
@@ -269,6 +272,17 @@ class Scheduler:
             return False
         self._kthread(Task("kworker/0:1", 2), kernel.workqueues.run_all)
         return True
+
+    def _interrupt(self) -> bool:
+        """Every task waits and nothing the kernel does can end a wait: the user gives up
+        on the interruptible sleepers, as Ctrl-C does, and their waits end (-ERESTARTSYS).
+        Only a task in uninterruptible sleep that this cannot free is hung, as only those
+        are to kernel/hung_task.c. False when no sleeper is left to interrupt."""
+        sleepers = [th for th in self.threads
+                    if not th.done and th.wait is not None and th.wait.interruptible and not th.signal]
+        for th in sleepers:
+            th.signal = True
+        return bool(sleepers)
 
     def _kthread_busy(self) -> bool:
         """A kernel task started earlier (softirq, kworker) has not ended yet."""
@@ -401,6 +415,8 @@ class Scheduler:
                 return TIMED_OUT
             if not self._pass_time([wait]):
                 break
+        if wait.interruptible:  # nothing will end it: the user gives up (see _interrupt)
+            return SIGNALLED
         self._deadlock([wait])
         return TIMED_OUT
 

@@ -42,10 +42,7 @@ def waitlock_read(file, count):
     st = waitlock_dev
     mutex_lock(st.lock)
     # BUG: waits holding st.lock, which the writer needs to finish its message
-    ret = wait_event_interruptible(st.wq, lambda: waitlock_no_writer(st))
-    if ret:
-        mutex_unlock(st.lock)
-        return ret
+    wait_event(st.wq, lambda: waitlock_no_writer(st))
     data = st.log[:max(count, 0)]
     mutex_unlock(st.lock)
     return data
@@ -64,7 +61,7 @@ def waitlock_write(file, data):
     st.log = (st.log + bytes(data[:n]))[-WAITLOCK_LOG:]
     WRITE_ONCE(st, "writing", st.writing - 1)
     mutex_unlock(st.lock)
-    wake_up_interruptible(st.wq)
+    wake_up(st.wq)
     return n
 
 
