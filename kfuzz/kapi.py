@@ -18,9 +18,25 @@ from .kernel.device import (
     usb_device_id, usb_register,
 )
 from .kernel.errno import *
+from .kernel.fasync import POLL_ERR, POLL_HUP, POLL_IN, POLL_MSG, POLL_OUT, POLL_PRI, SIGIO, fasync_helper, kill_fasync
 from .kernel.fs import (
-    FMODE_READ, FMODE_WRITE, O_ACCMODE, O_APPEND, O_CREAT, O_EXCL, O_NONBLOCK, O_RDONLY, O_RDWR, O_TRUNC,
-    O_WRONLY, File, FileOperations, Inode,
+    FASYNC, FMODE_LSEEK, FMODE_READ, FMODE_WRITE, O_ACCMODE, O_APPEND, O_CREAT, O_EXCL, O_NONBLOCK, O_RDONLY,
+    O_RDWR, O_TRUNC, O_WRONLY, File, FileOperations, Inode,
+)
+from .kernel.ioctl import (
+    _IO, _IOC, _IOC_DIR, _IOC_NONE, _IOC_NR, _IOC_READ, _IOC_SIZE, _IOC_TYPE, _IOC_WRITE, _IOR, _IOW, _IOWR,
+)
+from .kernel.poll import (
+    EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLPRI, EPOLLRDHUP, EPOLLRDNORM, EPOLLWRNORM, POLLERR, POLLHUP,
+    POLLIN, POLLOUT, POLLPRI, POLLRDHUP, POLLRDNORM, POLLWRNORM, poll_wait,
+)
+from .kernel.seek import (
+    SEEK_CUR, SEEK_DATA, SEEK_END, SEEK_HOLE, SEEK_SET, default_llseek, fixed_size_llseek,
+    generic_file_llseek_size, no_llseek, nonseekable_open, noop_llseek, stream_open, vfs_setpos,
+)
+from .kernel.uaccess import (
+    ERR_PTR, IS_ERR, IS_ERR_OR_NULL, PTR_ERR, access_ok, clear_user, copy_from_user, copy_to_user, get_user,
+    memdup_user, put_user, simple_read_from_buffer, simple_write_to_buffer, strncpy_from_user,
 )
 from .kernel.irq import (
     IRQ_HANDLED, IRQ_NONE, IRQ_WAKE_THREAD, IRQF_ONESHOT, IRQF_SHARED, IRQF_TRIGGER_RISING,
@@ -71,4 +87,4 @@ from .kernel.workqueue import (
     flush_workqueue, queue_delayed_work, queue_work, schedule_delayed_work, schedule_work,
 )
 
-__all__ = [n for n in dir() if not n.startswith("_") or n in ("__module_get", "__GFP_NOWARN", "__GFP_ZERO")]
+__all__ = [n for n in dir() if not n.startswith("__") or n in ("__module_get", "__GFP_NOWARN", "__GFP_ZERO")]

@@ -19,14 +19,17 @@ from kfuzz.kernel import Kernel, KernelConfig, ModuleIndex
 HEADER = 'from kfuzz.kapi import *\n\nMODULE_LICENSE = "{license}"\n'
 
 # The tail of `lab.device(...)`: a misc device /dev/NAME whose file operations are
-# whichever of NAME_open, NAME_read, NAME_write, NAME_ioctl, NAME_release the body has;
+# whichever of NAME_open, NAME_read, NAME_write, NAME_ioctl, NAME_release, NAME_llseek,
+# NAME_flush, NAME_poll, NAME_fasync the body has;
 # init calls NAME_setup() first, if the body has one.
 DEVICE_TAIL = '''
 
 {name}_fops = FileOperations(
     owner=THIS_MODULE, open=globals().get("{name}_open"), read=globals().get("{name}_read"),
     write=globals().get("{name}_write"), unlocked_ioctl=globals().get("{name}_ioctl"),
-    release=globals().get("{name}_release"))
+    release=globals().get("{name}_release"), llseek=globals().get("{name}_llseek"),
+    flush=globals().get("{name}_flush"), poll=globals().get("{name}_poll"),
+    fasync=globals().get("{name}_fasync"))
 {name}_misc = MiscDevice(name="{name}", fops={name}_fops)
 
 

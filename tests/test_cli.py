@@ -176,7 +176,7 @@ def test_interrupt_exits_130(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize(("line", "lineno", "says"), [
     ("frobnicate fd0", 4, "unknown operation 'frobnicate' (expected one of insmod"),
-    ("ioctl fd0 zz 0", 4, "expected 'ioctl fdN CMD ARG'"),
+    ("ioctl fd0 zz 0", 4, "expected 'ioctl fdN CMD ARG|DATA'"),
     ('write fd0 "unterminated', 4, "unterminated string"),
     ("# kernel: bogus=1", 4, "bad kernel setting 'bogus=1' (expected NAME=VALUE"),
     ("# kernel: sig_enforce=2", 4, "sig_enforce is 0 or 1, not '2'"),

@@ -239,6 +239,9 @@ GOLDEN = [
     Golden("OUT_OF_BOUNDS", "KASAN: slab-out-of-bounds in g_ioctl", ioctl("buf = kmalloc(8)\nbuf[8] = 1")),
     Golden("DOUBLE_FREE", "KASAN: double-free in g_ioctl", ioctl("buf = kmalloc(8)\nkfree(buf)\nkfree(buf)")),
     Golden("INVALID_FREE", "KASAN: invalid-free in g_ioctl", ioctl('kfree(b"not from kmalloc")')),
+    Golden("USER_BUFFER_OVERFLOW", "BUG: user-buffer-overflow in g_read",
+           "def g_read(file, buf, count, ppos):\n    return 8 - copy_to_user(buf, bytes(8), 8)\n",
+           "insmod g\nopen /dev/g -> fd0\nread fd0 4\n"),
     Golden("ALLOC_PAGES_TOO_LARGE", "WARNING in __alloc_pages", ioctl("kfree(kmalloc(2 << 30))")),
     # left behind
     Golden("DANGLING", "WARNING: dangling timer g_tick after unload", TIMER),

@@ -21,28 +21,37 @@ from hypothesis import strategies as st
 
 from ..kernel.sched import GROUP_TASKS, Drawn
 from ..prog import Op, OpSpec, Props
+from ..prog.values import Data
 
 GROUP_AFTER = 2  # operations before a group is drawn: something to open, plug or load first
 # what races: file operations against teardown, callbacks against both
 GROUP_VERBS = ("open", "read", "write", "ioctl", "close", "unplug", "unbind", "bind", "rmmod",
-               "irq", "tick")
+               "irq", "tick", "lseek", "poll", "fcntl")
 MAX_PREEMPTIONS = 3  # PCT's depth d, at most 3
 MAX_POINT = 12  # a preemption falls within the first scheduling points of its task
 
 PREEMPTIONS = st.sampled_from([1, 1, 2, 2, 0, 3])
+# what another thread writes over a buffer: lengths and counts a driver checked, made huge
+POKES = st.sampled_from([b"\xff\xff\xff\xff", b"\x00\x10\x00\x00", b"\xff", b"\x00\x00\x00\x80"]) | \
+    st.binary(min_size=1, max_size=8)
 
 
 def draw_tasks(data: st.DataObject, specs: list[OpSpec]) -> list[OpSpec | None]:
-    """2 or 3 operations; None is a signal (`kill`) to another task of the group."""
+    """2 or 3 operations; None is user space acting on another task of the group
+    (user_op: a signal, or a write over the buffer its system call passed)."""
     n = data.draw(st.integers(2, GROUP_TASKS), label="tasks")
     first = data.draw(st.sampled_from(specs), label="task")
     others = st.sampled_from(specs) | st.just(None)
     return [first, *(data.draw(others, label="task") for _ in range(n - 1))]
 
 
-def kill_op(data: st.DataObject, me: int, n: int) -> Op:
+def user_op(data: st.DataObject, me: int, n: int) -> Op:
+    """`kill tN`, or `poke tN DATA`: a double fetch trusts what it read first."""
     others = [t for t in range(1, n + 1) if t != me]
-    return Op("kill", (f"t{data.draw(st.sampled_from(others), label='signalled')}",), props=Props())
+    target = f"t{data.draw(st.sampled_from(others), label='target')}"
+    if data.draw(st.booleans(), label="poke"):
+        return Op("poke", (target, Data(data.draw(POKES, label="poke data"))), props=Props())
+    return Op("kill", (target,), props=Props())
 
 
 def draw_preemptions(data: st.DataObject, n: int) -> tuple[Drawn, ...]:

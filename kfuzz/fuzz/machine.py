@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule
 
 from ..kernel.device import parse_device_id
-from ..kernel.fs import O_EXCL, O_NONBLOCK, O_RDONLY, O_RDWR, O_WRONLY
+from ..kernel.fs import FASYNC, O_EXCL, O_NONBLOCK, O_RDONLY, O_RDWR, O_WRONLY
+from ..kernel.ioctl import _IOC_DIR, _IOC_SIZE
 from ..prog import SPECS, TABLE, Group, Op, OpSpec, Props, Reply
 from ..prog.args import (
     ArgKind,
@@ -26,7 +27,9 @@ from ..prog.args import (
     DeviceIdArg,
     Flag,
     Int,
+    IoctlArg,
     Line,
+    NamedInt,
     OpenFlags,
     ParamsArg,
     PathArg,
@@ -38,7 +41,7 @@ from ..prog.ops import DRAW_EXTRAS, DRAW_FAULTS
 from ..prog.outcome import failed
 from ..prog.values import ArgValue, Data, Num, Ref
 from .dictionary import TICKS
-from .groups import GROUP_AFTER, GROUP_VERBS, draw_preemptions, draw_tasks, kill_op
+from .groups import GROUP_AFTER, GROUP_VERBS, draw_preemptions, draw_tasks, user_op
 
 if TYPE_CHECKING:
     from .campaign import Campaign
@@ -51,6 +54,14 @@ SYSCTLS = st.sampled_from([("kernel.panic_on_warn", "1"), ("kernel.modules_disab
 # mostly read-write, as programs before flags opened; some one-way, some O_NONBLOCK or O_EXCL
 OPEN_FLAGS = st.sampled_from([O_RDWR] * 6 + [O_RDONLY, O_WRONLY, O_RDWR | O_NONBLOCK,
                                              O_RDONLY | O_NONBLOCK, O_RDWR | O_EXCL])
+OFFSETS = st.sampled_from([0, 1, 4, 16, 64, 255, 256, 4096, -1, -16]) | st.integers(-2**31, 2**32)
+NAMED = {"whence": st.sampled_from([0, 0, 1, 2, 3, 4, 5]),
+         "setfl": st.sampled_from([FASYNC, 0, O_NONBLOCK, O_NONBLOCK | FASYNC])}
+
+
+def ioctl_size(cmd: int) -> int:
+    """The argument size an ioctl command encodes, if it says it copies one."""
+    return _IOC_SIZE(cmd & 0xFFFFFFFF) if _IOC_DIR(cmd & 0xFFFFFFFF) else 0
 
 
 @dataclass(frozen=True)
@@ -80,7 +91,8 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
     devices = st.sampled_from([parse_device_id(bus, text) for bus, text in d.device_ids])
     cmds = st.sampled_from(d.module_ints) | st.sampled_from(d.module_ints) | st.integers(-2**31, 2**32)
     ints = st.sampled_from(d.ints) | st.integers(0, 64) | st.integers(-2**31, 2**32)
-    numbers = {"count": COUNTS, "cmd": cmds, "arg": ints, "jiffies": st.sampled_from(TICKS)}
+    numbers = {"count": COUNTS, "cmd": cmds, "arg": ints, "jiffies": st.sampled_from(TICKS),
+               "offset": OFFSETS}
     has_devices = bool(d.table_ids)
     payloads = st.sampled_from(d.data) | st.binary(max_size=80)
 
@@ -142,6 +154,17 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
                 return pick(data, sorted(self.nodes or self.seen_nodes), "path")
             if isinstance(kind, Int):
                 return Num(data.draw(numbers[kind.role], label=kind.role))
+            if isinstance(kind, IoctlArg):
+                # a buffer of the size the command encodes, mostly, when it encodes one;
+                # else mostly an integer, sometimes a small buffer (an int or a pointer's worth)
+                cmd = prior[1]
+                size = ioctl_size(cmd) if isinstance(cmd, int) else 0
+                if data.draw(st.integers(0, 3), label="arg kind") < (3 if size else 1):
+                    n = size or data.draw(st.sampled_from([4, 8, 16]), label="arg size")
+                    return Data(data.draw(st.binary(min_size=n, max_size=n), label="arg data"))
+                return Num(data.draw(ints, label="arg"))
+            if isinstance(kind, NamedInt):
+                return Num(data.draw(NAMED[kind.role], label=kind.role))
             if isinstance(kind, DataArg):
                 return Data(data.draw(payloads, label="data"))
             if isinstance(kind, DeviceIdArg):
@@ -186,7 +209,7 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
             ops: list[Op] = []
             for n, spec in enumerate(tasks, 1):
                 if spec is None:
-                    ops.append(kill_op(data, n, len(tasks)))
+                    ops.append(user_op(data, n, len(tasks)))
                     continue
                 op = self.compose(spec, data)
                 if isinstance(op, Instead):

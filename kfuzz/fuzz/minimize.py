@@ -97,14 +97,15 @@ def smaller_groups(group: Group) -> list[Op]:
 
 
 def without_task(group: Group, n: int) -> Group:
-    """The group less task n: the others renumbered, its preemptions and signals gone."""
+    """The group less task n: the others renumbered, its preemptions, signals and pokes gone."""
     def num(t: int) -> int:
         return t - 1 if t > n else t
 
     signals_it = f"t{n}"
     kept = [t for k, t in enumerate(group.tasks, 1)
-            if k != n and not (t.verb == "kill" and t.args[0] == signals_it)]
-    tasks = [replace(t, args=(f"t{num(int(str(t.args[0])[1:]))}",)) if t.verb == "kill" else t for t in kept]
+            if k != n and not (t.spec.group_only and t.args[0] == signals_it)]
+    tasks = [replace(t, args=(f"t{num(int(str(t.args[0])[1:]))}", *t.args[1:])) if t.spec.group_only else t
+             for t in kept]
     schedule = tuple(Preempt(num(p.task), p.call, p.nth, num(p.to)) for p in group.schedule
                      if n not in (p.task, p.to))
     return replace(group, tasks=tuple(tasks), schedule=schedule)

@@ -30,6 +30,7 @@ from .sched import Drawn, Preempt, Scheduler, Syscall
 from .subsystem import Leftover, Subsystem
 from .timer import HZ, Timers
 from .titles import Title
+from .uaccess import UserMemory
 from .workqueue import Workqueues
 
 if TYPE_CHECKING:
@@ -91,6 +92,7 @@ class Kernel:
         self.locking = Locking(self)
         self.loader = Loader(self)
         self.fs = Fs(self)
+        self.uaccess = UserMemory(self)
         self.chrdevs: dict[int, Node] = {}
         self.miscs: dict[MiscDevice, Node] = {}
         self.bus = Bus(self)
@@ -317,10 +319,19 @@ class Kernel:
     def _op_write(self, file: File, data: bytes) -> object:
         return self.fs.write(file, data)
 
-    def _op_ioctl(self, file: File, cmd: int, arg: int) -> object:
+    def _op_ioctl(self, file: File, cmd: int, arg: int | bytes) -> object:
         return self.fs.ioctl(file, cmd, arg)
 
-    def _op_close(self, file: File) -> int:
+    def _op_lseek(self, file: File, offset: int, whence: int) -> object:
+        return self.fs.llseek(file, offset, whence)
+
+    def _op_poll(self, file: File) -> object:
+        return self.fs.poll(file)
+
+    def _op_fcntl(self, file: File, flags: int) -> object:
+        return self.fs.setfl(file, flags)
+
+    def _op_close(self, file: File) -> object:
         return self.fs.close(file)
 
     def _op_irq(self, line: int) -> int:

@@ -6,9 +6,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-from .errno import EACCES, EBADF, EINVAL, EIO, ENODEV, ENOENT, ENOTTY
+from .errno import EACCES, EBADF, EINVAL, EIO, ENODEV, ENOENT, ENOTTY, ESPIPE
+from .poll import DEFAULT_POLLMASK, do_poll
 from .refcount import module_put, try_module_get
+from .seek import SEEK_MAX
 from .subsystem import Leftover
+from .uaccess import SLACK, Loff
 
 if TYPE_CHECKING:
     from .core import Kernel
@@ -27,31 +30,54 @@ O_EXCL = 0o200
 O_TRUNC = 0o1000
 O_APPEND = 0o2000
 O_NONBLOCK = 0o4000
+FASYNC = 0o20000  # O_ASYNC: set by fcntl(F_SETFL), which calls the driver's fasync
 OPEN_FLAGS = {"O_RDONLY": O_RDONLY, "O_WRONLY": O_WRONLY, "O_RDWR": O_RDWR, "O_CREAT": O_CREAT,
               "O_EXCL": O_EXCL, "O_TRUNC": O_TRUNC, "O_APPEND": O_APPEND, "O_NONBLOCK": O_NONBLOCK}
+# fs/fcntl.c: the flags F_SETFL may change (of those kfuzz knows)
+SETFL_FLAGS = {"O_APPEND": O_APPEND, "O_NONBLOCK": O_NONBLOCK, "FASYNC": FASYNC}
 FMODE_READ = 0x1
 FMODE_WRITE = 0x2
+FMODE_LSEEK = 0x4
+FMODE_PREAD = 0x8
+FMODE_PWRITE = 0x10
+MAX_RW_COUNT = 0x7FFFF000  # include/linux/fs.h: INT_MAX & PAGE_MASK, where rw_verify_area cuts a count
 
 
 def f_mode(flags: int) -> int:
     """The FMODE_ bits an open's access mode gives (fs/open.c: OPEN_FMODE)."""
     access = flags & O_ACCMODE
     return (FMODE_READ if access in (O_RDONLY, O_RDWR) else 0) | \
-        (FMODE_WRITE if access in (O_WRONLY, O_RDWR) else 0)
+        (FMODE_WRITE if access in (O_WRONLY, O_RDWR) else 0) | FMODE_LSEEK | FMODE_PREAD | FMODE_PWRITE
+
+
+def takes_user_buffer(fn: Callable[..., object]) -> bool:
+    """Whether a read or write callback has Linux's shape, `(file, buf, count, ppos)`,
+    rather than kfuzz's first one, `read(file, count) -> bytes` / `write(file, data)`."""
+    code = getattr(getattr(fn, "__func__", fn), "__code__", None)
+    if code is None:
+        return False
+    return code.co_argcount - (1 if hasattr(fn, "__self__") else 0) >= 4
 
 
 @dataclass(eq=False)
 class FileOperations:
-    """A driver's file callbacks. Each returns what module-api.md says (0, bytes, a count
-    or -errno), but it is module code: the kernel checks what comes back."""
+    """A driver's file callbacks, in Linux's shapes: `read(file, buf, count, ppos)` and
+    `write(file, buf, count, ppos)` with `buf` a user address, or kfuzz's first shapes
+    `read(file, count) -> bytes` and `write(file, data)`. Each returns what
+    docs/module-api.md says (0, a count or -errno), but it is module code: the kernel
+    checks what comes back."""
 
     owner: Module | None = None
     open: Callable[[Inode, File], object] | None = None
-    read: Callable[[File, int], object] | None = None
-    write: Callable[[File, bytes], object] | None = None
+    read: Callable[..., object] | None = None
+    write: Callable[..., object] | None = None
     unlocked_ioctl: Callable[[File, int, int], object] | None = None
     release: Callable[[Inode, File], object] | None = None
     llseek: Callable[[File, int, int], object] | None = None  # (file, offset, whence)
+    flush: Callable[[File, object], object] | None = None  # (file, id): at every close
+    poll: Callable[[File, object], object] | None = None  # (file, wait): the ready mask
+    fasync: Callable[[int, File, int], object] | None = None  # (fd, file, on)
+    compat_ioctl: Callable[[File, int, int], object] | None = None  # never called: no 32-bit tasks
 
 
 @dataclass(eq=False)
@@ -76,6 +102,7 @@ class Node:
 class Inode:
     i_rdev: str
     i_private: Any = None  # the registration's object, for module code to read back
+    i_size: int = 0  # what default_llseek's SEEK_END counts from
 
 
 @dataclass(eq=False)
@@ -90,6 +117,9 @@ class File:
     pinned: Module | None = None  # the module its open pinned (never one of a /proc file)
     closed: bool = False
     users: int = 0  # calls in flight on it (fdget): release waits for the last (fput)
+    fd: int = -1  # its descriptor, which fasync is told
+    released: bool = False  # __fput ran: the struct file is freed
+    sigio: int = 0  # the SIGIOs kill_fasync sent through it
     extra: dict[str, Any] = field(default_factory=dict)  # unused by the kernel: module code's own values
 
     def __repr__(self) -> str:
@@ -106,6 +136,7 @@ class Fs:
         self.kernel = kernel
         self.nodes: dict[str, Node] = {}
         self.files: list[File] = []
+        self.opened = 0
 
     def add(self, node: Node) -> bool:
         if node.path in self.nodes:
@@ -133,7 +164,9 @@ class Fs:
         proc = proc_entry(node)
         owner = None if proc is not None else node.fops.owner  # proc_ops has no owner: no pin
         inode = Inode(path, node.obj)
-        file = File(node, node.fops, inode, pinned=owner, f_flags=int(flags), f_mode=f_mode(int(flags)))
+        file = File(node, node.fops, inode, pinned=owner, f_flags=int(flags), f_mode=f_mode(int(flags)),
+                    fd=3 + self.opened)
+        self.opened += 1
         if node.kind == "misc":  # misc_open: under misc_mtx, the device still registered, fops_get
             with kernel.misc_mtx.held(kernel):
                 if node.removed or not try_module_get(owner):
@@ -189,45 +222,117 @@ class Fs:
                 kernel.kcsan.release(proc)
 
     def read(self, file: File, count: int) -> object:
+        """read(2): the bytes read (what the call put in its buffer), or -errno."""
         if file.closed or not file.f_mode & FMODE_READ:  # vfs_read
             return -EBADF
         if file.fops.read is None:
             return -EIO if file.node.kind == "proc" else -EINVAL  # pde_read: -EIO
-        return self._call(file, file.fops.read, file, count)
+        if not takes_user_buffer(file.fops.read):
+            return self._call(file, file.fops.read, file, count)
+        count = min(count, MAX_RW_COUNT)  # rw_verify_area
+        return self._rw(file, file.fops.read, bytes(min(count, SLACK)), count, "read buffer", True)
 
     def write(self, file: File, data: bytes) -> object:
+        """write(2): the bytes written, or -errno."""
         if file.closed or not file.f_mode & FMODE_WRITE:  # vfs_write
             return -EBADF
         if file.fops.write is None:
             return -EIO if file.node.kind == "proc" else -EINVAL  # pde_write: -EIO
-        return self._call(file, file.fops.write, file, data)
+        if not takes_user_buffer(file.fops.write):
+            return self._call(file, file.fops.write, file, data)
+        return self._rw(file, file.fops.write, data, len(data), "write buffer", False)
 
-    def ioctl(self, file: File, cmd: int, arg: int) -> object:
+    def _rw(self, file: File, fn: Callable[..., object], data: bytes, count: int, what: str,
+            reading: bool) -> object:
+        """A Linux-shaped read or write: the buffer mapped for the call, `*ppos` a copy of
+        f_pos written back when the call succeeds (fs/read_write.c ksys_read/ksys_write)."""
+        uaccess = self.kernel.uaccess
+        m = uaccess.map(data, what, slack=SLACK, size=count)
+        ppos = Loff(file.f_pos)
+        try:
+            ret = self._call(file, fn, file, m.start, count, ppos)
+        finally:
+            uaccess.unmap(m)
+        if not isinstance(ret, int) or isinstance(ret, bool) or ret < 0:
+            return ret
+        file.f_pos = ppos.value
+        return bytes(m.data[:min(ret, count)]) if reading else ret
+
+    def ioctl(self, file: File, cmd: int, arg: int | bytes) -> object:
+        """ioctl(2); a bytes argument is a user buffer the call gets the address of."""
         if file.closed:
             return -EBADF
         if file.fops.unlocked_ioctl is None:
             return -ENOTTY
-        return self._call(file, file.fops.unlocked_ioctl, file, cmd, arg, gone=-ENOTTY)
+        if not isinstance(arg, (bytes, bytearray)):
+            return self._call(file, file.fops.unlocked_ioctl, file, cmd, arg, gone=-ENOTTY)
+        uaccess = self.kernel.uaccess
+        m = uaccess.map(bytes(arg), "ioctl argument")
+        try:
+            return self._call(file, file.fops.unlocked_ioctl, file, cmd, m.start, gone=-ENOTTY)
+        finally:
+            uaccess.unmap(m)
 
-    def close(self, file: File) -> int:
-        """close(2): the descriptor goes at once; the file is released when the last
-        call in flight on it returns (fs/file_table.c `fput`), here or there."""
+    def llseek(self, file: File, offset: int, whence: int) -> object:
+        """lseek(2): ksys_lseek's -EINVAL for an unknown whence, vfs_llseek's -ESPIPE for
+        a file without llseek (do_dentry_open clears FMODE_LSEEK) or made nonseekable."""
         if file.closed:
             return -EBADF
+        if not 0 <= whence <= SEEK_MAX:
+            return -EINVAL
+        if file.fops.llseek is None or not file.f_mode & FMODE_LSEEK:
+            return -ESPIPE
+        return self._call(file, file.fops.llseek, file, offset, whence)
+
+    def poll(self, file: File) -> object:
+        """poll(2) of one file for input or output: the ready mask, waiting (interruptibly)
+        on the queues the driver's poll named with poll_wait until one is ready."""
+        if file.closed:
+            return -EBADF
+        poll = file.fops.poll
+        if poll is None:
+            return DEFAULT_POLLMASK  # vfs_poll
+        return do_poll(self.kernel, file, lambda table: self._call(file, poll, file, table))
+
+    def setfl(self, file: File, flags: int) -> object:
+        """fcntl(F_SETFL): the driver's fasync when FASYNC changes (fs/fcntl.c setfl)."""
+        if file.closed:
+            return -EBADF
+        mask = sum(SETFL_FLAGS.values())
+        if (flags ^ file.f_flags) & FASYNC and file.fops.fasync is not None:
+            ret = self._call(file, file.fops.fasync, file.fd, file, int(bool(flags & FASYNC)))
+            if isinstance(ret, int) and ret < 0:
+                return ret
+        file.f_flags = (flags & mask) | (file.f_flags & ~mask)
+        return 0
+
+    def close(self, file: File) -> object:
+        """close(2): the driver's flush (fs/open.c filp_flush, whose result close returns),
+        then the descriptor goes; the file is released when the last call in flight on
+        it returns (fs/file_table.c `fput`), here or there."""
+        if file.closed:
+            return -EBADF
+        ret: object = 0
+        if file.fops.flush is not None:
+            ret = self._call(file, file.fops.flush, file, self.kernel.task)
         file.closed = True
         self.files.remove(file)
         if not file.users:
             self._fput(file)
-        return 0
+        return ret
 
     def _fput(self, file: File) -> None:
-        """`__fput`: the driver's release, then the module reference goes."""
+        """`__fput`: fasync off if it was on, the driver's release, then the module
+        reference goes."""
+        if file.f_flags & FASYNC and file.fops.fasync is not None:
+            self.kernel.call(file.fops.fasync, -1, file, 0)
         proc = proc_entry(file.node)
         if proc is not None:  # proc_reg_release: close_pdeo, unless removal released it
             proc.close(self.kernel, file)
         elif file.fops.release:
             self.kernel.call(file.fops.release, file.f_inode, file)
         file.private_data = None  # the struct file is freed: what only it held is unreferenced
+        file.released = True
         file.extra.clear()
         module_put(file.pinned)
 

@@ -29,6 +29,8 @@ MEMORY_LEAK = Title(Kind.MEMORY_LEAK, "memory leak in {fn}")
 USE_AFTER_FREE = Title(Kind.USE_AFTER_FREE, "KASAN: use-after-free in {fn}")
 OUT_OF_BOUNDS = Title(Kind.OUT_OF_BOUNDS, "KASAN: slab-out-of-bounds in {fn}")
 DOUBLE_FREE = Title(Kind.DOUBLE_FREE, "KASAN: double-free in {fn}")
+# a copy past the count a read or write was given (uaccess.py): kfuzz's own check of user memory
+USER_BUFFER_OVERFLOW = Title(Kind.OUT_OF_BOUNDS, "BUG: user-buffer-overflow in {fn}")
 INVALID_FREE = Title(Kind.DOUBLE_FREE, "KASAN: invalid-free in {fn}")
 # kmalloc past KMALLOC_MAX_SIZE: the page allocator's WARN_ON_ONCE_GFP(order > MAX_PAGE_ORDER),
 # titled by the kernel function, as syzbot titles it

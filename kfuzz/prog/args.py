@@ -13,7 +13,8 @@ from typing import Generic, TypeVar
 
 from ..kernel.device import Device, DeviceId, parse_device_id
 from ..kernel.errno import EBADF, ENODEV
-from ..kernel.fs import O_ACCMODE, O_RDONLY, O_RDWR, O_WRONLY, OPEN_FLAGS, File
+from ..kernel.fs import O_ACCMODE, O_RDONLY, O_RDWR, O_WRONLY, OPEN_FLAGS, SETFL_FLAGS, File
+from ..kernel.seek import WHENCES
 from .values import Data, Num, Params, Ref
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
@@ -42,6 +43,20 @@ def _token(tokens: list[str], i: int) -> str:
     if i >= len(tokens):
         raise Mismatch()
     return tokens[i]
+
+
+def or_names(parts: list[str], known: dict[str, int], what: str) -> int:
+    """Names or numbers, or'ed: `O_RDONLY|O_NONBLOCK`, `SEEK_END`, `0x800`."""
+    value = 0
+    for part in parts:
+        if part in known:
+            value |= known[part]
+            continue
+        try:
+            value |= int(part, 0)
+        except ValueError:
+            raise ValueError(f"unknown {what} '{part}' (known: {', '.join(known)})") from None
+    return value
 
 
 @dataclass(frozen=True)
@@ -115,6 +130,61 @@ class DataArg(ArgKind[bytes]):
 
     def resolve(self, value: bytes, names: dict[str, object]) -> bytes:
         return bytes(value)
+
+
+@dataclass(frozen=True)
+class IoctlArg(ArgKind[Num | bytes]):
+    """An ioctl's argument: an integer, or a user buffer written as data (`"..."`,
+    `x'hex'`) whose address the driver gets."""
+
+    def parse(self, tokens: list[str], i: int) -> tuple[Num | bytes, int]:
+        text = _token(tokens, i)
+        if text.startswith(('"', "x'")):
+            return DataArg(self.usage).parse(tokens, i)
+        return Int(self.usage).parse(tokens, i)
+
+    def format(self, value: Num | bytes) -> list[str]:
+        if isinstance(value, bytes):
+            return DataArg(self.usage).format(value)
+        return Int(self.usage).format(value)
+
+    def simpler(self, value: Num | bytes) -> list[Num | bytes]:
+        if isinstance(value, bytes):  # zeroed first: the same size, plainer bytes
+            zero = Data(bytes(len(value)))
+            return [zero] if zero != value else []
+        return list(Int(self.usage).simpler(value))
+
+    def resolve(self, value: Num | bytes, names: dict[str, object]) -> int | bytes:
+        return bytes(value) if isinstance(value, bytes) else int(value)
+
+
+@dataclass(frozen=True)
+class NamedInt(ArgKind[Num]):
+    """An integer that has names (`SEEK_END`, `O_NONBLOCK|FASYNC`): names joined by `|`
+    or numbers, printed by name."""
+
+    names: tuple[tuple[str, int], ...] = ()
+    bits: bool = False  # flags: several names or'ed
+
+    def parse(self, tokens: list[str], i: int) -> tuple[Num, int]:
+        word = _token(tokens, i)
+        parts = word.split("|") if self.bits else [word]
+        return Num(or_names(parts, dict(self.names), self.usage), word), i + 1
+
+    def format(self, value: Num) -> list[str]:
+        if isinstance(value, Num) and value.text:
+            return [value.text]
+        for name, v in self.names:
+            if v == value and not self.bits:
+                return [name]
+        return [str(int(value))]
+
+    def simpler(self, value: Num) -> list[Num]:
+        return [Num(0)] if value != 0 else []
+
+
+WHENCE_NAMES = tuple(WHENCES.items())
+SETFL_NAMES = tuple(SETFL_FLAGS.items())
 
 
 @dataclass(frozen=True)
@@ -192,17 +262,7 @@ class OpenFlags(ArgKind[int]):
     def parse(self, tokens: list[str], i: int) -> tuple[int, int]:
         if i >= len(tokens):
             return O_RDWR, i
-        word = tokens[i]
-        value = 0
-        for part in word.split("|"):
-            if part in OPEN_FLAGS:
-                value |= OPEN_FLAGS[part]
-                continue
-            try:
-                value |= int(part, 0)
-            except ValueError:
-                raise ValueError(f"unknown open flag '{part}' (known: {', '.join(OPEN_FLAGS)})") from None
-        return value, i + 1
+        return or_names(tokens[i].split("|"), OPEN_FLAGS, "open flag"), i + 1
 
     def format(self, value: int) -> list[str]:
         if value == O_RDWR:

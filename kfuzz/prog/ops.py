@@ -13,14 +13,19 @@ from dataclasses import dataclass, fields, replace
 
 from ..kernel import Kernel
 from ..kernel.device import Device, DeviceId
+from ..kernel.errno import ESRCH
 from .args import (
     MODNAME,
+    SETFL_NAMES,
+    WHENCE_NAMES,
     ArgKind,
     DataArg,
     DeviceIdArg,
     Flag,
     Int,
+    IoctlArg,
     Line,
+    NamedInt,
     OpenFlags,
     ParamsArg,
     PathArg,
@@ -112,6 +117,16 @@ def _kill(kernel: Kernel, task: str) -> int:
     return kernel.sched.signal(int(task[1:]))
 
 
+def _poke(kernel: Kernel, task: str, data: bytes) -> int:
+    """Another thread writes the user buffer task N's system call passed, in the middle
+    of that call when the schedule says so: what a double fetch must not trust."""
+    threads = kernel.sched.threads
+    num = int(task[1:])
+    if not 0 < num <= len(threads):
+        return -ESRCH
+    return kernel.uaccess.poke(threads[num - 1].task, data)
+
+
 def _sysctl(kernel: Kernel, setting: tuple[str, str]) -> int:
     return kernel._op_sysctl(*setting)
 
@@ -140,7 +155,11 @@ TABLE: tuple[OpSpec, ...] = (
            draw=DRAW_EXTRAS),
     OpSpec("read", (FD, Int("COUNT", "count", minimum=0)), Kernel._op_read),
     OpSpec("write", (FD, DataArg("DATA", "data")), Kernel._op_write),
-    OpSpec("ioctl", (FD, Int("CMD", "cmd", plain=False), Int("ARG", "arg")), Kernel._op_ioctl),
+    OpSpec("ioctl", (FD, Int("CMD", "cmd", plain=False), IoctlArg("ARG|DATA", "arg")), Kernel._op_ioctl),
+    OpSpec("lseek", (FD, Int("OFFSET", "offset"), NamedInt("WHENCE", "whence", names=WHENCE_NAMES)),
+           Kernel._op_lseek),
+    OpSpec("poll", (FD,), Kernel._op_poll),
+    OpSpec("fcntl", (FD, NamedInt("FLAGS", "setfl", names=SETFL_NAMES, bits=True)), Kernel._op_fcntl),
     OpSpec("close", (Use("fdN", "fd", resource="fd", consumes=True),), Kernel._op_close,
            draw=DRAW_NONE),
     OpSpec("irq", (Line("N|devN", "line"),), Kernel._op_irq),
@@ -149,6 +168,8 @@ TABLE: tuple[OpSpec, ...] = (
     OpSpec("sysctl", (SettingArg("NAME VALUE", "sysctl"),), _sysctl, draw=DRAW_NONE, after=8),
     OpSpec("kill", (Word("tN", "task", pattern=TASK_WORD),), _kill, props=(), draw=DRAW_NONE,
            group_only=True),
+    OpSpec("poke", (Word("tN", "task", pattern=TASK_WORD), DataArg("DATA", "data")), _poke, props=(),
+           draw=DRAW_NONE, group_only=True),
 )
 
 def _together(kernel: Kernel) -> None:
