@@ -13,10 +13,11 @@ from dataclasses import dataclass
 
 from .probe import Prober
 from .result import CheckFinding, CheckResult, Verdict
+from .sites import ioctl_line
 from .surface import Surface
 
 MAX_NTH = 64  # a guard: no operation of a sane module makes more fallible calls
-IO_LINES = ("read fd0 16", 'write fd0 "kfuzz"')
+IO_LINES = ("read fd0 16", 'write fd0 "kfuzz"', "lseek fd0 0 SEEK_SET", "poll fd0", "fcntl fd0 FASYNC")
 
 
 @dataclass
@@ -75,12 +76,12 @@ def fault_checks(prober: Prober, surface: Surface) -> list[CheckResult]:
     init = [Sweep(tuple(f"modprobe {d}" for d in surface.deps), f"modprobe {target}")]
     probe = [Sweep((f"modprobe {target}",), f"plug {bus} {dev_id} -> dev0") for bus, dev_id in surface.ids]
     opens = [Sweep(node.setup, f"open {node.path} -> fd0") for node in surface.nodes]
-    io = [f"ioctl fd0 {cmd:#x} 0" for cmd in surface.ioctls]
+    io = [ioctl_line(cmd) for cmd in surface.ioctls]
     fops = [Sweep((*node.setup, f"open {node.path} -> fd0"), line)
             for node in surface.nodes for line in (*IO_LINES, *io, "close fd0")]
     return [
         _line("fault injection: init", init, prober, ""),
         _line("fault injection: probe", probe, prober, "no device table"),
         _line("fault injection: open", opens, prober, "no node"),
-        _line("fault injection: read, write, ioctl, release", fops, prober, "no node"),
+        _line("fault injection: read, write, ioctl, lseek, poll, fcntl, release", fops, prober, "no node"),
     ]

@@ -13,6 +13,7 @@ from pathlib import Path
 from ..executor import Executor
 from ..fuzz.repro import BugRecord, ReproPipeline, now
 from ..kernel import ModuleIndex
+from ..kernel.poll import DEFAULT_POLLMASK
 from ..prog import Outcome, Result, parse_op
 from ..prog.outcome import failed
 from .result import CheckFinding
@@ -22,15 +23,19 @@ MAX_OPS = 10_000
 
 
 # what a file operation the node does not have returns, as fs.py and Linux do
-MISSING = {"read": "-EINVAL", "write": "-EINVAL", "ioctl": "-ENOTTY"}
+MISSING = {"read": "-EINVAL", "write": "-EINVAL", "ioctl": "-ENOTTY", "lseek": "-ESPIPE",
+           "poll": DEFAULT_POLLMASK}
 
 
 def exposed_by(verb: str, result: Result) -> set[str]:
     """The file operations an operation's result shows a node has: an opened node has
-    its open and release; read, write and ioctl answer otherwise than a missing one
+    its open, flush and release (every close flushes), an fcntl(FASYNC) that worked
+    its fasync; read, write, ioctl, lseek and poll answer otherwise than a missing one
     (None: a finding cut the call short, so module code ran)."""
     if verb == "open":
-        return set() if result is None or failed(result) else {"open", "release"}
+        return set() if result is None or failed(result) else {"open", "flush", "release"}
+    if verb == "fcntl":
+        return set() if result is not None and failed(result) else {"fcntl"}
     if verb in MISSING and result not in (MISSING[verb], "-EBADF"):
         return {verb}
     return set()

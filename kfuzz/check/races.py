@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from .probe import Prober
 from .result import CheckFinding, CheckResult, Verdict
+from .sites import ioctl_line
 from .surface import Surface
 
 NAME = "races of file operations with unplug, unbind and rmmod"
@@ -47,7 +48,7 @@ class Explored:
 def pairs(surface: Surface) -> list[Pair]:
     """Every file operation of each node against every teardown that can race it."""
     out: list[Pair] = []
-    ioctl = f"ioctl fd0 {surface.ioctls[0]:#x} 0"
+    ioctl = ioctl_line(surface.ioctls[0])
     for node in surface.nodes:
         plugged = any(line.startswith("plug ") for line in node.setup)
         teardowns = (["unplug dev0", "unbind dev0"] if plugged else []) + [f"rmmod {surface.target}"]

@@ -7,8 +7,11 @@ The checklist ends with what no check reached; these are the lists it compares w
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..kernel.ioctl import _IO, _IOC_DIR, _IOC_SIZE, _IOR, _IOW, _IOWR
 
 # module-api.md's fallible calls, and the kapi names that are the same function
 FALLIBLE = frozenset({
@@ -20,7 +23,7 @@ FALLIBLE = frozenset({
 
 # a FileOperations keyword -> the operation of a program that calls it
 FOPS = {"open": "open", "read": "read", "write": "write", "unlocked_ioctl": "ioctl",
-        "release": "release", "llseek": "llseek"}
+        "release": "release", "llseek": "lseek", "flush": "flush", "poll": "poll", "fasync": "fcntl"}
 
 
 @dataclass(frozen=True)
@@ -46,11 +49,12 @@ class DeclaredFop:
     """One callback of a FileOperations in the source: `ringdev_fops.read`."""
 
     fops: str
-    op: str  # the program's name for it: open, read, write, ioctl, release, llseek
+    op: str  # what shows it was reached (probe.exposed_by): open, read, ..., lseek, flush, poll, fcntl
     function: str
+    field: str = ""  # its FileOperations keyword, when other than `op` (llseek, fasync)
 
     def format(self) -> str:
-        return f"{self.fops}.{self.op} ({self.function})"
+        return f"{self.fops}.{self.field or self.op} ({self.function})"
 
 
 def _called(node: ast.Call) -> str:
@@ -90,16 +94,51 @@ def declared_fops(source: str) -> list[DeclaredFop]:
         name = target.id if isinstance(target, ast.Name) else "fops"
         for kw in node.value.keywords:
             if kw.arg in FOPS and not (isinstance(kw.value, ast.Constant) and kw.value.value is None):
-                out.append(DeclaredFop(name, FOPS[kw.arg], ast.unparse(kw.value)))
+                out.append(DeclaredFop(name, FOPS[kw.arg], ast.unparse(kw.value), kw.arg))
     return out
 
 
+IOC_MACROS: dict[str, Callable[..., int]] = {"_IO": _IO, "_IOR": _IOR, "_IOW": _IOW, "_IOWR": _IOWR}
+
+
+def _constant(node: ast.expr) -> int | str | None:
+    """An int or one-character string literal, `ord('c')` as its int."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, str)):
+        return node.value
+    if isinstance(node, ast.Call) and _called(node) == "ord" and len(node.args) == 1:
+        value = _constant(node.args[0])
+        return ord(value) if isinstance(value, str) and len(value) == 1 else None
+    return None
+
+
+def _ioctl_value(node: ast.expr) -> int | None:
+    """A literal int, or `_IOR('c', 1, 8)` and its kin with literal arguments."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, int):
+        return node.value
+    if isinstance(node, ast.Call) and _called(node) in IOC_MACROS:
+        args = [_constant(a) for a in node.args]
+        if None not in args:
+            try:
+                return IOC_MACROS[_called(node)](*args)
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
 def ioctl_numbers(source: str) -> list[int]:
-    """The module's ioctl commands: module-level `NAME = int` whose NAME says IOC."""
+    """The module's ioctl commands: module-level `NAME = int` (or `= _IOW(...)`) whose
+    NAME says IOC, or any `_IO*(...)` assignment."""
     out = []
     for node in ast.parse(source).body:
-        if (isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
-                and "IOC" in node.targets[0].id and isinstance(node.value, ast.Constant)
-                and isinstance(node.value.value, int)):
-            out.append(node.value.value)
+        if not (isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)):
+            continue
+        value = _ioctl_value(node.value)
+        if value is not None and ("IOC" in node.targets[0].id or isinstance(node.value, ast.Call)):
+            out.append(value)
     return list(dict.fromkeys(out))
+
+
+def ioctl_line(cmd: int) -> str:
+    """An ioctl of the command with a zeroed buffer of the size it encodes (0 if none)."""
+    size = _IOC_SIZE(cmd & 0xFFFFFFFF) if _IOC_DIR(cmd & 0xFFFFFFFF) else 0
+    return f"ioctl fd0 {cmd:#x} " + (f"x'{bytes(size).hex()}'" if size else "0")
