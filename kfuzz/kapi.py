@@ -87,4 +87,6 @@ from .kernel.workqueue import (
     flush_workqueue, queue_delayed_work, queue_work, schedule_delayed_work, schedule_work,
 )
 
-__all__ = [n for n in dir() if not n.startswith("__") or n in ("__module_get", "__GFP_NOWARN", "__GFP_ZERO")]
+# names only (pytest's assertion rewriting adds `@py_builtins` to a module's namespace)
+__all__ = [n for n in dir() if n.isidentifier()
+           and (not n.startswith("__") or n in ("__module_get", "__GFP_NOWARN", "__GFP_ZERO"))]
