@@ -1,0 +1,48 @@
+"""module_driver and its bus forms (include/linux/device/driver.h, platform_device.h,
+pci.h): one line that is the module's init and exit, registering the driver and
+unregistering it.
+
+The macro defines `DRIVER_init` and `DRIVER_exit` in the module; here they are made
+as functions of the module (its globals), so a title names them as module code and
+the loader calls them as it calls any @module_init.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import FunctionType
+
+from .current import current
+from .device import Driver, driver_register, driver_unregister
+from .misuse import expect, misuse
+
+
+def _in_module(fn: Callable[..., object], namespace: dict[str, object], name: str) -> Callable[..., object]:
+    """`fn`, as a function of the module whose globals are `namespace`, called `name`."""
+    code = fn.__code__.replace(co_name=name, co_qualname=name)
+    return FunctionType(code, namespace, name, None, fn.__closure__)
+
+
+def module_driver(drv: Driver, register: Callable[[Driver], int], unregister: Callable[[Driver], None],
+                  api: str = "module_driver", bus: str = "") -> None:
+    expect(api, "the driver", drv, Driver, "a Driver(name=..., bus=..., id_table=..., probe=...)")
+    if bus and drv.bus != bus:
+        raise misuse(api, "the driver", drv.bus, f"a Driver of bus '{bus}'")
+    mod, _, _ = current().loader.loading_module(api)
+
+    def init() -> int:
+        return register(drv)
+
+    def exit() -> None:
+        unregister(drv)
+
+    mod.init = _in_module(init, mod.namespace, f"{drv.name}_init")
+    mod.exit = _in_module(exit, mod.namespace, f"{drv.name}_exit")
+
+
+def module_platform_driver(drv: Driver) -> None:
+    module_driver(drv, driver_register, driver_unregister, "module_platform_driver", "platform")
+
+
+def module_pci_driver(drv: Driver) -> None:
+    module_driver(drv, driver_register, driver_unregister, "module_pci_driver", "pci")
