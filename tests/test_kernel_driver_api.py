@@ -146,8 +146,9 @@ PARAMS = """
 
 
 @pytest.mark.parametrize("param, text, value", [
-    ("u", "4294967295", 4294967295), ("u", "0x10", 16), ("u", "+5", 5), ("ul", "18446744073709551615", 2**64 - 1),
-    ("us", "65535", 65535), ("b", "255", 255), ("label", "eth0", "eth0"), ("u", None, 7), ("label", None, "none"),
+    ("u", "4294967295", 4294967295), ("u", "0x10", 16), ("u", "+5", 5),
+    ("ul", "18446744073709551615", 2**64 - 1), ("us", "65535", 65535), ("b", "255", 255),
+    ("label", "eth0", "eth0"), ("u", None, 7), ("label", None, "none"),
 ])
 def test_unsigned_and_charp_parameters(lab, param, text, value):
     lab.module("pr", PARAMS)
@@ -196,7 +197,8 @@ def test_module_alias_is_in_modinfo_and_found_by_modprobe(lab, tmp_path: Path):
     path = lab.module("al", ALIASED)
     result = CliRunner().invoke(main, ["modinfo", str(path)], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
-    aliases = [line.split(None, 1)[1].strip() for line in result.output.splitlines() if line.startswith("alias")]
+    aliases = [line.split(None, 1)[1].strip() for line in result.output.splitlines()
+               if line.startswith("alias")]
     assert aliases == ["char-major-10-200", "platform:al*"]
     k = lab.boot()
     assert k.do("modprobe", "char-major-10-200") == 0 and "al" in k.loader.modules
@@ -309,7 +311,8 @@ def test_kstrdup_is_a_tracked_allocation(lab):
 
 
 def test_kstrdup_fails_under_fault_injection(lab):
-    lab.device("sd", "got = []\n\n\ndef sd_ioctl(file, cmd, arg):\n    got.append(kstrdup('x'))\n    return 0\n")
+    lab.device("sd", "got = []\n\n\ndef sd_ioctl(file, cmd, arg):\n"
+               "    got.append(kstrdup('x'))\n    return 0\n")
     k = lab.boot()
     assert lab.insmod("sd") == 0
     file = k.do("open", "/dev/sd")
@@ -334,15 +337,19 @@ def test_capable_follows_the_programs_uid(lab):
 # -- misuse: a wrong argument fails at the call, at the module's line ------------------------
 
 @pytest.mark.parametrize("call, said", [
-    ("misc_register(5)", "misc_register: the misc device takes a MiscDevice(name=\"...\", fops=...), got int 5"),
+    ("misc_register(5)", "misc_register: the misc device takes a MiscDevice(name=\"...\", fops=...), "
+                         "got int 5"),
     ("register_chrdev(0, \"x\", None)", "register_chrdev: fops takes a FileOperations, got None"),
     ("request_irq(None, lambda i, d: 0, 0, \"x\", None)", "request_irq: irq takes an interrupt line"),
-    ("request_irq(5, 0, 0, \"x\", None)", "request_irq: handler takes a function handler(irq, dev_id), got int 0"),
-    ("timer_setup(kmalloc(8), lambda t: 0, 0)", "timer_setup() takes from 1 to 2 positional arguments but 3 were given"),
-    ("timer_setup(0)", "timer_setup: callback takes a function: timer = timer_setup(callback, flags), got int 0"),
+    ("request_irq(5, 0, 0, \"x\", None)", "request_irq: handler takes a function handler(irq, dev_id), "
+                                         "got int 0"),
+    ("timer_setup(kmalloc(8), lambda t: 0, 0)", "timer_setup() takes from 1 to 2 positional arguments "
+                                                "but 3 were given"),  # C's timer_setup(&t, fn, 0)
+    ("timer_setup(0)", "timer_setup: callback takes a function: timer = timer_setup(callback, flags), "
+                       "got int 0"),
     ("INIT_WORK(3)", "INIT_WORK: func takes a function: work = INIT_WORK(func), got int 3"),
-    ("driver_register(\"drv\")", "driver_register: the driver takes a Driver(name=, bus=, id_table=, probe=), "
-                                 "got str 'drv'"),
+    ("driver_register(\"drv\")", "driver_register: the driver takes a Driver(name=, bus=, id_table=, "
+                                 "probe=), got str 'drv'"),
     ("kref_put(kref_init(), None)", "kref_put: release takes a function release(kref), got None"),
     ("mutex_lock(spin_lock_init())", "mutex_lock: the lock takes a Mutex (DEFINE_MUTEX() or mutex_init()), "
                                      "got SpinLock"),
@@ -360,7 +367,8 @@ def test_a_wrong_argument_is_a_misuse_naming_api_got_and_takes(lab, call, said):
     assert lab.insmod("mu") == 0
     assert lab.ioctl("mu") is None
     f = lab.finding()
-    assert (f.kind, f.title, f.function, f.site.line) == ("oops", "Oops: TypeError in mu_ioctl", "mu_ioctl", 6)
+    assert (f.kind, f.title, f.function) == ("oops", "Oops: TypeError in mu_ioctl", "mu_ioctl")
+    assert f.site.line == 6, "the module line of the call"
     assert said in f.message, f.message
     assert all("kfuzz/kernel" not in line for line in f.traceback), f.traceback
 
@@ -395,3 +403,16 @@ def test_proc_create_with_a_null_parent_as_linux_writes_it(lab):
     assert k.fs.nodes["/proc/pc2"].obj.data == "data"
     k.do("close", file)
     assert k.do("rmmod", "pc") == 0 and k.findings == []
+
+
+def test_module_platform_driver_init_is_the_macros_line_in_the_module(lab):
+    """The generated pd_init is module code at the module_platform_driver line: a fault
+    injected into its driver_register is blamed there, and the load fails clean."""
+    path = lab.module("pd", PLATFORM)
+    k = lab.boot()
+    assert k.do("insmod", "pd", {}, fail_nth=1) == -12
+    site = k.faults.failed_at
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1)
+                if text.startswith("module_platform_driver("))
+    assert (site.function, site.filename, site.lineno) == ("pd_init", str(path), line)
+    assert k.findings == [] and "pd" not in k.loader.modules
