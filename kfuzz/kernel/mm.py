@@ -33,6 +33,9 @@ __GFP_NOWARN = 0x2000
 # the largest kmalloc (mm/slab.h with SLUB: 1 << (MAX_PAGE_ORDER + PAGE_SHIFT)); a larger
 # one reaches __alloc_pages with an order past MAX_PAGE_ORDER, which warns and fails
 KMALLOC_MAX_SIZE = 4 << 20
+# mm/util.c __kvmalloc_node: kmalloc, else vmalloc up to INT_MAX (never warns below it)
+KVMALLOC_MAX_SIZE = (1 << 31) - 1
+LIMITS = {KMALLOC_MAX_SIZE: "KMALLOC_MAX_SIZE", KVMALLOC_MAX_SIZE: "INT_MAX"}
 _ZERO, _NOWARN = __GFP_ZERO, __GFP_NOWARN  # a class body would mangle the dunder names
 
 # what KASAN says of a bad access: its title and the first words of its message
@@ -211,7 +214,7 @@ class Memory:
             if not flags & _NOWARN:
                 kernel.warn(titles.ALLOC_PAGES_TOO_LARGE,
                             f"WARNING: CPU: 0 PID: {kernel.task.pid} at mm/page_alloc.c __alloc_pages: "
-                            f"{what}({size}) is past its largest size ({limit})")
+                            f"{what}({size}) is past {LIMITS[limit]} ({limit})")
             return None
         if should_fail(what):
             return None
@@ -338,8 +341,6 @@ def devm_kfree(dev: Device, buf: object) -> None:
                 f"allocate for {dev.name}")
 
 
-# mm/util.c __kvmalloc_node: kmalloc, else vmalloc up to INT_MAX (never warns below it)
-KVMALLOC_MAX_SIZE = (1 << 31) - 1
 
 
 def kvmalloc(size: int, flags: int = GFP_KERNEL) -> Buffer | None:

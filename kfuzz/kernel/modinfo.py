@@ -207,7 +207,7 @@ class MetadataReader:
         ptype = kw["type"].id if isinstance(kw["type"], ast.Name) else None
         if ptype not in PARAM_TYPES:
             raise ModuleFileError(self.path, node.lineno, f"module_param '{pname}': type must be "
-                                  f"{', '.join(PARAM_TYPES)}", fix)
+                                  "int, bool or str, or uint, ulong, ushort, byte or charp", fix)
         default = _const(kw["default"], self.path) if "default" in kw else PARAM_TYPES[ptype]()
         if type(default) is not PARAM_TYPES[ptype]:
             raise ModuleFileError(self.path, node.lineno,
