@@ -10,7 +10,11 @@ from .kernel.completion import (
     reinit_completion, try_wait_for_completion, wait_for_completion, wait_for_completion_interruptible,
     wait_for_completion_interruptible_timeout, wait_for_completion_killable, wait_for_completion_timeout,
 )
-from .kernel.chrdev import MiscDevice, misc_deregister, misc_register, register_chrdev, unregister_chrdev
+from .kernel.capability import CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_SYS_MODULE, CAP_SYS_RAWIO, capable
+from .kernel.chrdev import (
+    MISC_DYNAMIC_MINOR, MiscDevice, misc_deregister, misc_register, register_chrdev, unregister_chrdev,
+)
+from .kernel.containerof import container_of, from_timer
 from .kernel.device import (
     PCI_ANY_ID, Device, DeviceId, Driver, dev_get_drvdata, dev_set_drvdata, driver_register,
     driver_unregister, pci_device_id, pci_register_driver, pci_unregister_driver,
@@ -19,6 +23,10 @@ from .kernel.device import (
 )
 from .kernel.errno import *
 from .kernel.fasync import POLL_ERR, POLL_HUP, POLL_IN, POLL_MSG, POLL_OUT, POLL_PRI, SIGIO, fasync_helper, kill_fasync
+from .kernel.ida import (
+    DEFINE_IDA, Ida, ida_alloc, ida_alloc_max, ida_alloc_min, ida_alloc_range, ida_destroy, ida_free,
+    ida_init, ida_is_empty,
+)
 from .kernel.fs import (
     FASYNC, FMODE_LSEEK, FMODE_READ, FMODE_WRITE, O_ACCMODE, O_APPEND, O_CREAT, O_EXCL, O_NONBLOCK, O_RDONLY,
     O_RDWR, O_TRUNC, O_WRONLY, File, FileOperations, Inode,
@@ -44,6 +52,8 @@ from .kernel.irq import (
 )
 from .kernel.kcsan import READ_ONCE, WRITE_ONCE, data_race
 from .kernel.loader import EXPORT_SYMBOL, EXPORT_SYMBOL_GPL, import_symbol, module_exit, module_init, module_param
+from .kernel.moduledriver import module_driver, module_pci_driver, module_platform_driver
+from .kernel.params import byte, charp, uint, ulong, ushort
 from .kernel.locking import (
     DEFINE_MUTEX, DEFINE_SPINLOCK, Mutex, SpinLock, irqs_disabled, local_bh_disable, local_bh_enable,
     local_irq_disable, local_irq_enable, local_irq_restore, local_irq_save, might_sleep, msleep,
@@ -54,8 +64,15 @@ from .kernel.locking import (
     spin_lock_nested, spin_trylock, spin_unlock, spin_unlock_bh, spin_unlock_irq, spin_unlock_irqrestore,
     ssleep, usleep_range,
 )
-from .kernel.log import dev_err, dev_info, dev_warn, pr_debug, pr_err, pr_info, pr_notice, pr_warn, printk
-from .kernel.mm import GFP_ATOMIC, GFP_KERNEL, GFP_NOWAIT, Buffer, devm_kzalloc, kcalloc, kfree, kmalloc, kzalloc
+from .kernel.log import (
+    KERN_ALERT, KERN_CONT, KERN_CRIT, KERN_DEBUG, KERN_DEFAULT, KERN_EMERG, KERN_ERR, KERN_INFO, KERN_NOTICE,
+    KERN_WARNING, dev_alert, dev_crit, dev_dbg, dev_emerg, dev_err, dev_info, dev_notice, dev_warn, pr_alert,
+    pr_crit, pr_debug, pr_emerg, pr_err, pr_info, pr_notice, pr_warn, printk,
+)
+from .kernel.mm import (
+    GFP_ATOMIC, GFP_KERNEL, GFP_NOWAIT, Buffer, devm_kfree, devm_kzalloc, kcalloc, kfree, kmalloc, kvfree,
+    kvmalloc, kvzalloc, kzalloc,
+)
 from .kernel.mm import KMALLOC_MAX_SIZE, __GFP_NOWARN, __GFP_ZERO
 from .kernel.pm import (
     NOTIFY_DONE, NOTIFY_OK, PM_HIBERNATION_PREPARE, PM_POST_HIBERNATION, PM_POST_SUSPEND,
@@ -67,6 +84,7 @@ from .kernel.refcount import (
     module_refcount, refcount_dec, refcount_dec_and_test, refcount_inc, refcount_inc_not_zero,
     refcount_read, refcount_set, refcount_t, try_module_get,
 )
+from .kernel.strdup import kmemdup, kstrdup, kstrndup
 from .kernel.semaphore import (
     DEFINE_SEMAPHORE, Semaphore, down, down_interruptible, down_killable, down_timeout, down_trylock,
     sema_init, up,

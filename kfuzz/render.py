@@ -65,6 +65,8 @@ def modinfo_table(image: ModuleImage, signature: str) -> RenderableType:
         t.add_row("author", image.author)
     for p in image.params.values():
         t.add_row("parm", f"{p.name}:{p.desc} ({p.type}, default {p.default!r})")
+    for alias in image.aliases:
+        t.add_row("alias", alias)
     for dev in image.device_table:
         t.add_row("alias", dev.modalias)
     deps = ", ".join(image.imports)

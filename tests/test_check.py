@@ -188,3 +188,13 @@ def test_races_line_reports_each_pair_and_its_schedules(tmp_path: Path) -> None:
     assert set(counts) >= {"read fd0 16 / unplug dev0", "close fd0 / unbind dev0",
                            "open /dev/usbled0 / rmmod usbled"}
     assert all(int(n) >= 2 for n in counts.values())  # each pair: both start orders at least
+
+
+def test_nodes_are_learnt_again_after_each_plug_and_bind(tmp_path: Path) -> None:
+    """A correct driver naming its misc node from a counter never reused (/dev/countnode0,
+    then countnode1 after the rebind, countnode2 after the replug) passes: the device
+    cycles open the names there are after each plug and bind, not the first ones."""
+    done = check(ROOT / "tests" / "data" / "countnode.py", tmp_path / "reports")
+    assert not done.failed, [(r.name, r.detail) for r in done.results if r.failed]
+    assert line(done, "plug/unplug").verdict is Verdict.PASS
+    assert done.findings == []

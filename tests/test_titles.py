@@ -72,6 +72,18 @@ def g_release(inode, file):
     return 0
 """
 
+DEVM_KFREE = """
+def g_probe(dev, id):
+    buf = kmalloc(8)
+    devm_kfree(dev, buf)  # not devm's: the WARN_ON of devm_kfree
+    kfree(buf)
+    return 0
+
+
+module_platform_driver(Driver(name="g", bus="platform", id_table=[platform_device_id("gdev")],
+                              probe=g_probe))
+"""
+
 NOOWNER = """
 def g_read(file, count):
     return b"x" * count
@@ -255,6 +267,7 @@ GOLDEN = [
     Golden("NULL_DEREF", "BUG: kernel NULL pointer dereference in g_ioctl",
            ioctl("priv = None\npriv.count += 1")),
     Golden("OOPS", "Oops: ValueError in g_ioctl", ioctl('int("x")')),
+    Golden("DIVIDE_ERROR", "divide error in g_ioctl", ioctl("cmd // (cmd - 1)")),
     # locking
     Golden("ATOMIC_SLEEP", "BUG: sleeping function called from invalid context in g_ioctl",
            "lock = spin_lock_init()\n\n\n" + ioctl("spin_lock(lock)\nmsleep(1)")),
@@ -299,6 +312,12 @@ GOLDEN = [
            ioctl("try_module_get(THIS_MODULE)")),
     # warnings
     Golden("WARN_ON", "WARNING in g_ioctl", ioctl("WARN_ON(cmd == 1)")),
+    Golden("PRINTF_UNSUPPORTED", "WARNING: unsupported conversion in format string in g_ioctl",
+           ioctl('pr_info("count %n", cmd)')),
+    Golden("DEVM_KFREE_UNKNOWN", "WARNING: devm_kfree of memory devm did not allocate in g_probe", DEVM_KFREE,
+           "insmod g\nplug platform gdev\n", device=False),
+    Golden("IDA_FREE_UNALLOCATED", "WARNING: ida_free of an id not allocated in g_ioctl",
+           "ids = DEFINE_IDA()\n\n\n" + ioctl("ida_free(ids, 3)")),
     Golden("FREE_IRQ_TWICE", "WARNING: trying to free already-free IRQ in g_ioctl",
            ioctl("free_irq(5, None)")),
     Golden("REMOVE_PROC_UNKNOWN", "WARNING: remove_proc_entry of unknown entry in g_ioctl",

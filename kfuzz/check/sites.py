@@ -18,7 +18,9 @@ FALLIBLE = frozenset({
     "kmalloc", "kzalloc", "kcalloc", "devm_kzalloc", "register_chrdev", "misc_register",
     "driver_register", "pci_register_driver", "usb_register", "platform_driver_register",
     "request_irq", "devm_request_irq", "alloc_workqueue", "create_singlethread_workqueue",
-    "proc_create", "proc_create_data", "register_pm_notifier",
+    "proc_create", "proc_create_data", "register_pm_notifier", "kstrdup", "kstrndup", "kmemdup",
+    "kvmalloc", "kvzalloc", "ida_alloc", "ida_alloc_range", "ida_alloc_min", "ida_alloc_max",
+    "module_driver", "module_platform_driver", "module_pci_driver",
 })
 
 # a FileOperations keyword -> the operation of a program that calls it

@@ -49,7 +49,7 @@ def table_ids(index: ModuleIndex, target: str) -> list[tuple[str, str]]:
     return list(dict.fromkeys(ids))
 
 
-def _nodes_after(executor: Executor, settings: dict[str, str], lines: list[str]) -> set[str]:
+def nodes_after(executor: Executor, settings: dict[str, str], lines: list[str]) -> set[str]:
     """The nodes there are after the lines, in a fresh kernel (empty if one failed)."""
     executor.begin(settings)
     nodes: set[str] = set()
@@ -71,12 +71,12 @@ def discover(executor: Executor, index: ModuleIndex, target: str, settings: dict
     ioctls = ioctl_numbers(image.content.decode(errors="replace"))[:8]
     ioctls = ioctls or [n for n in dict.fromkeys(image.ints) if 0x100 <= n < 2**32][:2] or [0]
     surface = Surface(target, deps, table_ids(index, target), ioctls=ioctls)
-    base = _nodes_after(executor, settings, [f"modprobe {d}" for d in deps])
+    base = nodes_after(executor, settings, [f"modprobe {d}" for d in deps])
     load = [f"modprobe {target}"]
-    loaded = _nodes_after(executor, settings, load)
+    loaded = nodes_after(executor, settings, load)
     surface.nodes += [Node(p, tuple(load)) for p in sorted(loaded - base)]
     for bus, dev_id in surface.ids:
         setup = [*load, f"plug {bus} {dev_id} -> dev0"]
-        made = _nodes_after(executor, settings, setup) - loaded
+        made = nodes_after(executor, settings, setup) - loaded
         surface.nodes += [Node(p, tuple(setup)) for p in sorted(made)]
     return surface

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from ..kernel import ModuleIndex
 from ..kernel.device import PCI_ANY_ID
+from ..kernel.params import PARAM_TYPES
 
 INT_EDGES = [0, 1, -1, 2, 7, 8, 16, 64, 255, 256, 4095, 4096, 65535, 2**31 - 1, -2**31, 2**32 - 1]
 UNMATCHED_IDS = [("pci", "1af4:1000"), ("usb", "1d6b:0002"), ("platform", "serial8250")]
@@ -32,7 +33,7 @@ class Dictionary:
 def _param_values(ptype: str, default: object, ints: list[int], strings: list[str]) -> list[str]:
     if ptype == "bool":
         return ["1", "0", "y", "n"]
-    if ptype == "int":
+    if ptype in PARAM_TYPES and PARAM_TYPES[ptype] is int:  # int and the unsigned types
         values = [default, *INT_EDGES, *ints[:24]]
         return list(dict.fromkeys(str(v) for v in values))
     values = [default, "", "x", *strings[:16], "A" * 300]

@@ -18,6 +18,7 @@ from .errno import EBUSY, EEXIST, EINVAL, ENOMEM
 from .faults import should_fail
 from .frames import caller_site
 from .fs import FileOperations, Node
+from .misuse import expect
 
 if TYPE_CHECKING:
     from .core import Kernel
@@ -60,6 +61,9 @@ def find_dynamic_major(majors: set[int]) -> int:
 
 def register_chrdev(major: int, name: str, fops: FileOperations) -> int:
     """0 picks a free major and returns it; a given major returns 0; or -errno."""
+    expect("register_chrdev", "major", major, int, "an int (0: a free one)")
+    expect("register_chrdev", "name", name, str, "a str")
+    expect("register_chrdev", "fops", fops, FileOperations, "a FileOperations")
     kernel = current()
     kernel.locking.might_sleep("register_chrdev")  # kzalloc(GFP_KERNEL), chrdevs_lock
     if not 0 <= major < CHRDEV_MAJOR_MAX:
@@ -103,6 +107,9 @@ def misc_minor_alloc(taken: set[int]) -> int:
 
 def misc_register(misc: MiscDevice) -> int:
     """0, or -EBUSY for a static minor in use, -EEXIST for a name in use."""
+    expect("misc_register", "the misc device", misc, MiscDevice, 'a MiscDevice(name="...", fops=...)')
+    if misc.fops is not None:  # none is -EINVAL, as it always was
+        expect("misc_register", "fops", misc.fops, FileOperations, "a FileOperations")
     kernel = current()
     kernel.locking.might_sleep("misc_register")  # mutex_lock(&misc_mtx)
     with kernel.misc_mtx.held(kernel):
@@ -132,6 +139,7 @@ def _misc_register(kernel: Kernel, misc: MiscDevice) -> int:
 
 
 def misc_deregister(misc: MiscDevice) -> None:
+    expect("misc_deregister", "the misc device", misc, MiscDevice, "the MiscDevice misc_register took")
     kernel = current()
     if misc not in kernel.miscs:  # WARN_ON(list_empty(&misc->list)) comes before the mutex
         kernel.warn(titles.MISC_DEREGISTER_UNKNOWN,

@@ -171,6 +171,9 @@ class Kernel:
                 titles.OUT_OF_MEMORY,
                 f"Out of memory: the kernel process hit its memory limit ({text or 'MemoryError'})",
                 site=guilty_site(sites), stack=sites, fatal=False))
+        if isinstance(exc, ZeroDivisionError):  # the #DE trap: die("divide error", regs, 0)
+            raise KernelStop(self.report(titles.DIVIDE_ERROR, f"Oops: divide error: 0000 [#1] ({text})",
+                                         site=guilty_site(sites), stack=sites, fatal=False))
         null = isinstance(exc, (AttributeError, TypeError)) and "NoneType" in text
         raise KernelStop(self.report(titles.NULL_DEREF if null else titles.OOPS,
                                      f"Oops: {type(exc).__name__}: {text}", site=guilty_site(sites),

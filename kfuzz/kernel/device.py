@@ -12,6 +12,7 @@ from .errno import EBUSY, EINVAL, ENODEV, ENOMEM, EPERM, errname
 from .faults import should_fail
 from .frames import caller_site
 from .kmutex import KernelMutex
+from .misuse import expect
 from .sched import Wait
 from .subsystem import Leftover
 
@@ -317,10 +318,12 @@ class Bus:
 
 
 def driver_register(drv: Driver) -> int:
+    expect("driver_register", "the driver", drv, Driver, "a Driver(name=, bus=, id_table=, probe=)")
     return current().bus.register(drv)
 
 
 def driver_unregister(drv: Driver) -> None:
+    expect("driver_unregister", "the driver", drv, Driver, "the Driver driver_register took")
     current().bus.unregister(drv)
 
 

@@ -41,6 +41,7 @@ class ModuleImage:
     softdep_pre: list[str] = field(default_factory=list)
     softdep_post: list[str] = field(default_factory=list)
     device_table: list[DeviceId] = field(default_factory=list)
+    aliases: list[str] = field(default_factory=list)  # MODULE_ALIAS: modules.alias patterns
     has_init: bool = False
     has_exit: bool = False
     ints: list[int] = field(default_factory=list)

@@ -5,6 +5,7 @@ Built once per run and shared by every kernel of the run; it never changes.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 import stat
@@ -67,18 +68,24 @@ class ModuleIndex:
         return self.images.get(name.replace("-", "_"))
 
     def lookup(self, name: str) -> list[str]:
-        """What modprobe NAME loads: the module of that name, or else every module
-        whose device table matches NAME as a modalias (kmod_module_new_from_lookup)."""
+        """What modprobe NAME loads: the module of that name, or else every module with
+        a MODULE_ALIAS pattern (fnmatch, as kmod's modules.alias) or a device table entry
+        that matches NAME as a modalias (kmod_module_new_from_lookup)."""
         image = self.get(name)
         if image is not None:
             return [image.name]
         match = MODALIAS.match(name)
         if match is None:
-            return []
+            return self.aliased(name)
         bus, vendor, device, platform = match.groups()
         dev = (DeviceId("platform", name=platform) if platform is not None
                else DeviceId(bus, int(vendor, 16), int(device, 16)))
         return self.modules_for_device(dev)
+
+    def aliased(self, name: str) -> list[str]:
+        """Modules whose MODULE_ALIAS patterns match `name`."""
+        return [n for n, img in sorted(self.images.items())
+                if any(fnmatch.fnmatchcase(name, pattern) for pattern in img.aliases)]
 
     def names(self) -> list[str]:
         return sorted(self.images)
@@ -163,5 +170,7 @@ class ModuleIndex:
         return order
 
     def modules_for_device(self, dev_id: DeviceId) -> list[str]:
+        """Modules whose device table matches the device, or a MODULE_ALIAS its modalias."""
+        aliased = set(self.aliased(dev_id.modalias))
         return [n for n, img in sorted(self.images.items())
-                if any(e.matches(dev_id) for e in img.device_table)]
+                if n in aliased or any(e.matches(dev_id) for e in img.device_table)]

@@ -8,15 +8,16 @@ from typing import TYPE_CHECKING, Any
 
 from . import titles
 from .current import current
+from .device import Device
 from .errno import EBUSY, EINVAL, ENOMEM
 from .faults import should_fail
 from .frames import Site, caller_site
+from .misuse import expect, misuse
 from .sched import Wait
 from .subsystem import Leftover, fname
 
 if TYPE_CHECKING:
     from .core import Kernel
-    from .device import Device
     from .module import Module
 
 IRQF_SHARED = 0x80
@@ -194,11 +195,22 @@ class Irqs:
         return (a.owner for acts in self.lines.values() for a in acts)
 
 
+def check_request(api: str, irq: object, handler: object, flags: object, name: object) -> None:
+    """request_irq's arguments: a wrong shape is a misuse at the call (misuse.py)."""
+    expect(api, "irq", irq, int, "an interrupt line (an int, dev.irq)")
+    if not callable(handler):
+        raise misuse(api, "handler", handler, "a function handler(irq, dev_id)")
+    expect(api, "flags", flags, int, "an int (0, IRQF_SHARED...)")
+    expect(api, "name", name, str, "a str")
+
+
 def request_irq(irq: int, handler: IrqHandler, flags: int, name: str, dev_id: object) -> int:
+    check_request("request_irq", irq, handler, flags, name)
     return current().irqs.request(irq, handler, flags, name, dev_id)
 
 
 def free_irq(irq: int, dev_id: object) -> None:
+    expect("free_irq", "irq", irq, int, "an interrupt line (an int)")
     current().irqs.free(irq, dev_id)
 
 
@@ -210,6 +222,8 @@ def synchronize_irq(irq: int) -> None:
 
 def devm_request_irq(dev: Device, irq: int, handler: IrqHandler, flags: int,
                      name: str, dev_id: object) -> int:
+    expect("devm_request_irq", "dev", dev, Device, "the Device the driver is bound to")
+    check_request("devm_request_irq", irq, handler, flags, name)
     kernel = current()
     ret = kernel.irqs.request(irq, handler, flags, name, dev_id, "devm_request_irq")
     if ret == 0:

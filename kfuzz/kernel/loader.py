@@ -8,7 +8,20 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from .current import current
-from .errno import EBUSY, EEXIST, EINVAL, EKEYREJECTED, ENODATA, ENOENT, ENOEXEC, ENOKEY, EPERM, errname
+from .dyndbg import parse_queries
+from .errno import (
+    EBUSY,
+    EEXIST,
+    EINVAL,
+    EKEYREJECTED,
+    ENODATA,
+    ENOENT,
+    ENOEXEC,
+    ENOKEY,
+    ENOSPC,
+    EPERM,
+    errname,
+)
 from .findings import LoadAbort
 from .module import Module, ModuleState
 from .params import ParamError, parse_param
@@ -96,6 +109,11 @@ class Loader:
     def _run_body(self, mod: Module, params: dict[str, str]) -> int:
         kernel = self.kernel
         self.loading = (mod, params, set())
+        if "dyndbg" in params:  # parse_args hands it to ddebug_dyndbg_module_param_cb
+            self.loading[2].add("dyndbg")
+            mod.dyndbg, errors = parse_queries(params["dyndbg"])
+            for line in errors:  # a bad query is logged; the module loads all the same
+                kernel.log.write(line, 3)
         try:
             kernel.run_module_code(mod, lambda: exec(mod.image.code, mod.namespace))
         except LoadAbort as abort:
@@ -266,7 +284,7 @@ class Loader:
 
 
 def module_param(name: str, type: Callable[[str], T], default: T | None = None, desc: str = "") -> T:
-    """The value given at insmod, or the default: of the declared `type` (int, bool or str)."""
+    """The value given at insmod, or the default: of the declared `type` (params.py's PARAM_TYPES)."""
     loader = current().loader
     mod, given, used = loader.loading_module("module_param")
     info = mod.image.params.get(name)
@@ -278,6 +296,10 @@ def module_param(name: str, type: Callable[[str], T], default: T | None = None, 
         try:  # parse_args (kernel/params.c) logs a value it cannot set so, -ERANGE too
             value = parse_param(info.type if info else getattr(type, "__name__", "str"), text)
         except ParamError as err:
+            if err.err == -ENOSPC:
+                kernel = current()
+                kernel.log.write(f"{name}: string parameter too long", 3)  # param_set_charp's pr_err
+                raise LoadAbort(err.err, f"{mod.name}: `{text}' too large for parameter `{name}'") from None
             raise LoadAbort(err.err, f"{mod.name}: `{text}' invalid for parameter `{name}'") from None
     mod.params[name] = value
     return cast(T, value)  # modinfo checked that the default and the conversion are of `type`

@@ -26,6 +26,7 @@ from .errno import EINTR
 from .frames import Site, caller_site
 from .lockdep import ENABLED_HARDIRQ, ENABLED_SOFTIRQ, WAIT_SLEEP, WAIT_SPIN, Lockdep, LockdepMap
 from .lockkey import ClassKey
+from .misuse import expect
 from .sched import WOKEN, Wait
 from .timer import HZ, jiffies_to_msecs, msecs_to_jiffies
 from .titles import Title
@@ -220,6 +221,10 @@ class MapsHeld:
 
 
 # -- what module code calls ---------------------------------------------------------------
+# what a lock argument takes, as a misuse names it (misuse.py): mutex_lock of a spinlock fails
+MUTEX = "a Mutex (DEFINE_MUTEX() or mutex_init())"
+SPINLOCK = "a SpinLock (DEFINE_SPINLOCK() or spin_lock_init())"
+
 def spin_lock_init() -> SpinLock:
     return SpinLock(current().locking.new_key())
 
@@ -233,24 +238,29 @@ DEFINE_MUTEX = mutex_init
 
 
 def spin_lock(lock: SpinLock) -> None:
+    expect("spin_lock", "the lock", lock, SpinLock, SPINLOCK)
     current().locking.lock(lock)
 
 
 def spin_lock_nested(lock: SpinLock, subclass: int) -> None:
+    expect("spin_lock_nested", "the lock", lock, SpinLock, SPINLOCK)
     current().locking.lock(lock, subclass)
 
 
 def spin_unlock(lock: SpinLock) -> None:
+    expect("spin_unlock", "the lock", lock, SpinLock, SPINLOCK)
     current().locking.unlock(lock)
 
 
 def spin_lock_bh(lock: SpinLock) -> None:
+    expect("spin_lock_bh", "the lock", lock, SpinLock, SPINLOCK)
     locking = current().locking
     locking.bh_disable()
     locking.lock(lock)
 
 
 def spin_unlock_bh(lock: SpinLock) -> None:
+    expect("spin_unlock_bh", "the lock", lock, SpinLock, SPINLOCK)
     locking = current().locking
     locking.unlock(lock)
     locking.bh_enable()
@@ -291,6 +301,7 @@ def local_bh_enable() -> None:
 
 
 def spin_lock_irqsave(lock: SpinLock) -> int:
+    expect("spin_lock_irqsave", "the lock", lock, SpinLock, SPINLOCK)
     kernel = current()
     task = kernel.task
     flags = X86_EFLAGS_IF if task.hardirqs_enabled else 0
@@ -300,12 +311,14 @@ def spin_lock_irqsave(lock: SpinLock) -> int:
 
 
 def spin_lock_irqsave_nested(lock: SpinLock, subclass: int) -> int:
+    expect("spin_lock_irqsave_nested", "the lock", lock, SpinLock, SPINLOCK)
     flags = local_irq_save()
     current().locking.lock(lock, subclass)
     return flags
 
 
 def spin_unlock_irqrestore(lock: SpinLock, flags: int) -> None:
+    expect("spin_unlock_irqrestore", "the lock", lock, SpinLock, SPINLOCK)
     locking = current().locking
     locking.unlock(lock)
     if isinstance(flags, int) and flags & X86_EFLAGS_IF:
@@ -315,38 +328,46 @@ def spin_unlock_irqrestore(lock: SpinLock, flags: int) -> None:
 
 
 def spin_lock_irq(lock: SpinLock) -> None:
+    expect("spin_lock_irq", "the lock", lock, SpinLock, SPINLOCK)
     local_irq_disable()
     current().locking.lock(lock)
 
 
 def spin_unlock_irq(lock: SpinLock) -> None:
+    expect("spin_unlock_irq", "the lock", lock, SpinLock, SPINLOCK)
     current().locking.unlock(lock)
     local_irq_enable()
 
 
 def mutex_lock(lock: Mutex) -> None:
+    expect("mutex_lock", "the lock", lock, Mutex, MUTEX)
     current().locking.lock(lock)
 
 
 def mutex_lock_nested(lock: Mutex, subclass: int) -> None:
+    expect("mutex_lock_nested", "the lock", lock, Mutex, MUTEX)
     current().locking.lock(lock, subclass)
 
 
 def mutex_lock_interruptible(lock: Mutex) -> int:
     """0, or -EINTR when it had to wait and a signal came (kernel/locking/mutex.c)."""
+    expect("mutex_lock_interruptible", "the lock", lock, Mutex, MUTEX)
     return current().locking.lock(lock, interruptible=True)
 
 
 def mutex_lock_killable(lock: Mutex) -> int:
     """As mutex_lock_interruptible; kfuzz's signals are all fatal ones."""
+    expect("mutex_lock_killable", "the lock", lock, Mutex, MUTEX)
     return current().locking.lock(lock, interruptible=True)
 
 
 def mutex_unlock(lock: Mutex) -> None:
+    expect("mutex_unlock", "the lock", lock, Mutex, MUTEX)
     current().locking.unlock(lock)
 
 
 def mutex_trylock(lock: Mutex) -> bool:
+    expect("mutex_trylock", "the lock", lock, Mutex, MUTEX)
     if lock.owner is not None:
         return False
     current().locking.lock(lock, trylock=True)
@@ -354,6 +375,7 @@ def mutex_trylock(lock: Mutex) -> bool:
 
 
 def spin_trylock(lock: SpinLock) -> bool:
+    expect("spin_trylock", "the lock", lock, SpinLock, SPINLOCK)
     if lock.owner is not None:
         return False
     current().locking.lock(lock, trylock=True)
@@ -361,10 +383,12 @@ def spin_trylock(lock: SpinLock) -> bool:
 
 
 def mutex_is_locked(lock: Mutex) -> bool:
+    expect("mutex_is_locked", "the lock", lock, Mutex, MUTEX)
     return lock.owner is not None
 
 
 def spin_is_locked(lock: SpinLock) -> bool:
+    expect("spin_is_locked", "the lock", lock, SpinLock, SPINLOCK)
     return lock.owner is not None
 
 

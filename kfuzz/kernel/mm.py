@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, SupportsBytes, SupportsIndex, overload
 
 from . import titles
 from .current import current
 from .debugobjects import check_no_obj_freed
+from .device import Device
 from .errno import ENOMEM  # noqa: F401  (re-exported for callers)
 from .faults import should_fail
 from .findings import Kind
 from .frames import Site, format_stack, guilty_site, module_stack
 from .kmemleak import Kmemleak
+from .misuse import expect
 from .module import Module
 from .subsystem import Leftover
 
 if TYPE_CHECKING:
     from .core import Kernel
-    from .device import Device
     from .kcsan import Kcsan
 
 GFP_KERNEL = 0xCC0
@@ -31,6 +33,9 @@ __GFP_NOWARN = 0x2000
 # the largest kmalloc (mm/slab.h with SLUB: 1 << (MAX_PAGE_ORDER + PAGE_SHIFT)); a larger
 # one reaches __alloc_pages with an order past MAX_PAGE_ORDER, which warns and fails
 KMALLOC_MAX_SIZE = 4 << 20
+# mm/util.c __kvmalloc_node: kmalloc, else vmalloc up to INT_MAX (never warns below it)
+KVMALLOC_MAX_SIZE = (1 << 31) - 1
+LIMITS = {KMALLOC_MAX_SIZE: "KMALLOC_MAX_SIZE", KVMALLOC_MAX_SIZE: "INT_MAX"}
 _ZERO, _NOWARN = __GFP_ZERO, __GFP_NOWARN  # a class body would mangle the dunder names
 
 # what KASAN says of a bad access: its title and the first words of its message
@@ -48,7 +53,7 @@ class Buffer:
     """
 
     __slots__ = ("_kb_data", "_kb_fields", "_kb_mm", "_kb_owner", "_kb_alloc", "_kb_free",
-                 "_kb_zero", "__weakref__")
+                 "_kb_zero", "_kb_ref", "__weakref__")
 
     def __init__(self, mm: Memory, size: int, owner: Module | None, alloc: list[Site],
                  zero: bool = False):
@@ -59,6 +64,7 @@ class Buffer:
         object.__setattr__(self, "_kb_alloc", alloc)
         object.__setattr__(self, "_kb_free", None)
         object.__setattr__(self, "_kb_zero", zero)
+        object.__setattr__(self, "_kb_ref", weakref.ref(self))
 
     def __del__(self) -> None:
         """The last reference went: never freed, it is kmemleak's (reported later)."""
@@ -165,10 +171,12 @@ class Buffer:
 
     def __setattr__(self, name: str, value: Any) -> None:
         self._kb_check(f"field '{name}'")
-        kcsan = self._kb_mm.kcsan
-        if kcsan is not None:
-            kcsan.access(self, name, True)
+        mm = self._kb_mm
+        if mm.kcsan is not None:
+            mm.kcsan.access(self, name, True)
         self._kb_fields[name] = value
+        if value.__class__ not in PLAIN:  # an object embedded here, for container_of
+            mm.homes[id(value)] = self._kb_ref
 
     def __delattr__(self, name: str) -> None:
         self._kb_check(f"field '{name}'")
@@ -179,32 +187,40 @@ class Buffer:
         return f"<kbuf {len(self._kb_data)} bytes {state}>"
 
 
+# field values no container_of starts from, not recorded: an int is no unique object, and a
+# buffer in a field is a pointer to memory of its own, never a member embedded here
+PLAIN = frozenset({int, bool, str, bytes, float, type(None), Buffer})
+
+
 class Memory:
     """The slab: buffers not yet freed, held weakly (see kmemleak.py), and KASAN's reports."""
 
     def __init__(self, kernel: Kernel):
         self.kernel = kernel
         self.live: dict[int, weakref.ref[Buffer]] = {}
+        # id of an object stored in a field -> the buffer it was stored in last, for
+        # container_of (containerof.py): a hint it checks, as an id outlives its object
+        self.homes: dict[int, weakref.ref[Buffer]] = {}
         self.kmemleak = Kmemleak(kernel)
         self.kcsan: Kcsan | None = None  # while a concurrent group runs (kcsan.py)
 
-    def alloc(self, size: int, flags: int, what: str) -> Buffer | None:
+    def alloc(self, size: int, flags: int, what: str, limit: int = KMALLOC_MAX_SIZE) -> Buffer | None:
         kernel = self.kernel
         if flags & GFP_DIRECT_RECLAIM:
             kernel.locking.might_sleep()
         if not isinstance(size, int):
             raise TypeError(f"{what}: size must be an int, not {size!r}")
-        if not 0 <= size <= KMALLOC_MAX_SIZE:  # a negative size_t is past it too
+        if not 0 <= size <= limit:  # a negative size_t is past it too
             if not flags & _NOWARN:
                 kernel.warn(titles.ALLOC_PAGES_TOO_LARGE,
                             f"WARNING: CPU: 0 PID: {kernel.task.pid} at mm/page_alloc.c __alloc_pages: "
-                            f"{what}({size}) is past KMALLOC_MAX_SIZE ({KMALLOC_MAX_SIZE})")
+                            f"{what}({size}) is past {LIMITS[limit]} ({limit})")
             return None
         if should_fail(what):
             return None
         buf = Buffer(self, size, kernel.current_module(), module_stack(),
-                     what != "kmalloc" or bool(flags & _ZERO))
-        self.live[id(buf)] = weakref.ref(buf)
+                     what not in ("kmalloc", "kvmalloc") or bool(flags & _ZERO))
+        self.live[id(buf)] = buf._kb_ref
         return buf
 
     def free(self, buf: object, by: Site | None = None) -> None:
@@ -284,15 +300,55 @@ def kfree(buf: object) -> None:
     kernel.mm.free(buf)
 
 
+@dataclass
+class DevmRelease:
+    """A devm_kzalloc buffer's devres entry: freed at unbind, or by devm_kfree."""
+
+    kernel: Kernel
+    dev: Device
+    buf: Buffer
+
+    def __call__(self) -> None:  # the free site names the allocation the buffer already records
+        site = guilty_site(self.buf._kb_alloc)
+        by = Site(site.module if site else "?", f"devres release of {self.dev.name} (devm_kzalloc in "
+                  f"{site.function if site else '?'})", "<kernel>", 0)
+        self.kernel.mm.free(self.buf, by)
+
+
 def devm_kzalloc(dev: Device, size: int, flags: int = GFP_KERNEL) -> Buffer | None:
     kernel = current()
+    expect("devm_kzalloc", "dev", dev, Device, "the Device the driver is bound to")
     buf = kernel.mm.alloc(size, flags, "devm_kzalloc")
     if buf is not None:
-        def release() -> None:  # the free site names the allocation the buffer already records
-            site = guilty_site(buf._kb_alloc)
-            by = Site(site.module if site else "?", f"devres release of {dev.name} (devm_kzalloc in "
-                      f"{site.function if site else '?'})", "<kernel>", 0)
-            kernel.mm.free(buf, by)
-
-        dev.devres.append(("kzalloc", release))
+        dev.devres.append(("kzalloc", DevmRelease(kernel, dev, buf)))
     return buf
+
+
+def devm_kfree(dev: Device, buf: object) -> None:
+    """Frees a devm_kzalloc buffer before its device's unbind (drivers/base/devres.c); NULL
+    is nothing; memory devm did not allocate for `dev` is its WARN_ON(devres_destroy)."""
+    if buf is None or (type(buf) is int and buf == 0):
+        return
+    kernel = current()
+    expect("devm_kfree", "dev", dev, Device, "the Device devm_kzalloc was given")
+    for i, (_, release) in enumerate(dev.devres):
+        if isinstance(release, DevmRelease) and release.buf is buf:
+            del dev.devres[i]
+            kernel.sched.point()
+            kernel.mm.free(buf)
+            return
+    kernel.warn(titles.DEVM_KFREE_UNKNOWN, f"devm_kfree() of {buf!r}, which devm_kzalloc did not "
+                f"allocate for {dev.name}")
+
+
+
+
+def kvmalloc(size: int, flags: int = GFP_KERNEL) -> Buffer | None:
+    return current().mm.alloc(size, flags, "kvmalloc", KVMALLOC_MAX_SIZE)
+
+
+def kvzalloc(size: int, flags: int = GFP_KERNEL) -> Buffer | None:
+    return current().mm.alloc(size, flags, "kvzalloc", KVMALLOC_MAX_SIZE)
+
+
+kvfree = kfree

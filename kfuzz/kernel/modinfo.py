@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..textfile import Unreadable, one_line, shorten
 from .device import PCI_ANY_ID, DeviceId, pci_device_id, platform_device_id, usb_device_id
-from .params import PARAM_NAME, PARAM_TYPES, ParamInfo
+from .params import PARAM_NAME, PARAM_TYPES, ParamInfo, in_range
 
 if TYPE_CHECKING:
     from .image import ModuleImage
@@ -134,6 +134,8 @@ class MetadataReader:
             img.has_init = True
         elif name == "module_exit":
             img.has_exit = True
+        elif name in ("module_driver", "module_platform_driver", "module_pci_driver"):
+            img.has_init = img.has_exit = True
 
     def assignment(self, name: str, value: ast.expr) -> None:
         img = self.image
@@ -148,6 +150,13 @@ class MetadataReader:
                 raise ModuleFileError(self.path, value.lineno, "MODULE_DEVICE_TABLE must be a list",
                                       "write MODULE_DEVICE_TABLE = [pci_device_id(0x8086, 0x1234)]")
             img.device_table = [self.device_id(e) for e in value.elts]
+        elif name == "MODULE_ALIAS":
+            fix = 'write MODULE_ALIAS = "platform:name" or a list of such strings'
+            items = value.elts if isinstance(value, (ast.List, ast.Tuple)) else [value]
+            img.aliases = [_text(e, self.path, "MODULE_ALIAS", fix) for e in items]
+            if not all(a and not any(c.isspace() for c in a) for a in img.aliases):
+                raise ModuleFileError(self.path, value.lineno, "MODULE_ALIAS is an empty name or has a space",
+                                      fix)
 
     def softdep(self, text: str, lineno: int) -> None:
         slot = None
@@ -197,8 +206,8 @@ class MetadataReader:
                                   "digits and _, not starting with a digit", fix)
         ptype = kw["type"].id if isinstance(kw["type"], ast.Name) else None
         if ptype not in PARAM_TYPES:
-            raise ModuleFileError(self.path, node.lineno,
-                                  f"module_param '{pname}': type must be int, bool or str", fix)
+            raise ModuleFileError(self.path, node.lineno, f"module_param '{pname}': type must be "
+                                  "int, bool or str, or uint, ulong, ushort, byte or charp", fix)
         default = _const(kw["default"], self.path) if "default" in kw else PARAM_TYPES[ptype]()
         if type(default) is not PARAM_TYPES[ptype]:
             raise ModuleFileError(self.path, node.lineno,
@@ -207,6 +216,10 @@ class MetadataReader:
         if type(default) is int and not -2**63 <= default < 2**64:
             raise ModuleFileError(self.path, node.lineno,
                                   f"module_param '{pname}': default {_shown(kw['default'])} is over 64 bits",
+                                  fix)
+        if not in_range(ptype, default):
+            raise ModuleFileError(self.path, node.lineno,
+                                  f"module_param '{pname}': default {_shown(kw['default'])} is not a {ptype}",
                                   fix)
         if pname in self.image.params:
             raise ModuleFileError(self.path, node.lineno, f"module_param '{pname}' declared twice",

@@ -8,6 +8,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .dyndbg import Query
     from .frames import Site
     from .image import ModuleImage
 
@@ -44,6 +45,8 @@ class Module:
     # WARN_ON_ONCE's `__warned` flags, (file, line) of each site that has warned: in
     # Linux a static in the module's .data, so a new load starts with none
     warned_once: set[tuple[str, int]] = field(default_factory=set)
+    # dynamic debug's queries for this load (the `dyndbg` parameter at insmod, dyndbg.py)
+    dyndbg: list[Query] = field(default_factory=list)
 
     @property
     def permanent(self) -> bool:

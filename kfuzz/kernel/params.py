@@ -1,16 +1,22 @@
-"""Module parameters as kernel/params.c sets them: ints by kstrtoint(val, 0),
-bools by kstrtobool (lib/kstrtox.c), strings as given."""
+"""Module parameters as kernel/params.c sets them: ints by kstrtoint(val, 0), the
+unsigned types by kstrtouint, kstrtoul, kstrtou16 and kstrtou8 (a value past the type
+is -ERANGE, a sign is -EINVAL), bools by kstrtobool (lib/kstrtox.c), strings (str,
+charp) as given, charp refusing one past 1024 bytes (-ENOSPC)."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
-from .errno import EINVAL, ERANGE
+from .errno import EINVAL, ENOSPC, ERANGE
 
 PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")  # as an insmod line can set it
 ParamValue = int | bool | str  # a module parameter's value, of one of PARAM_TYPES
-PARAM_TYPES: dict[str, type[int] | type[bool] | type[str]] = {"int": int, "bool": bool, "str": str}
+# the bits of each unsigned type (param_set_uint, _ulong, _ushort, _byte)
+UNSIGNED = {"uint": 32, "ulong": 64, "ushort": 16, "byte": 8}
+PARAM_TYPES: dict[str, type[int] | type[bool] | type[str]] = {
+    "int": int, "bool": bool, "str": str, "charp": str, **{name: int for name in UNSIGNED}}
+CHARP_MAX = 1024  # param_set_charp: a longer string is -ENOSPC
 DIGITS = {c: v for v, c in enumerate("0123456789abcdef")}
 ULLONG_LIMIT = 1 << 64
 INT_MIN, INT_MAX = -(1 << 31), (1 << 31) - 1
@@ -68,6 +74,14 @@ def kstrtoint(s: str, base: int = 0) -> int:
     return value
 
 
+def kstrtou(s: str, bits: int) -> int:
+    """kstrtoull (an optional `+`, no `-`), then the range of the type: kstrtouint & co."""
+    value = _kstrtoull(s[1:] if s[:1] == "+" else s, 0)
+    if value >> bits:
+        raise ParamError(-ERANGE)
+    return value
+
+
 def kstrtobool(s: str) -> bool:
     """Only the first character counts (y/Y/1, n/N/0), or the first two for on/off."""
     first, second = s[:1], s[1:2].lower()
@@ -86,7 +100,29 @@ def parse_param(type_name: str, text: str) -> ParamValue:
         return kstrtoint(text, 0)  # param_set_int
     if type_name == "bool":
         return kstrtobool(text)  # param_set_bool
+    if type_name in UNSIGNED:
+        return kstrtou(text, UNSIGNED[type_name])
+    if type_name == "charp" and len(text.encode()) > CHARP_MAX:
+        raise ParamError(-ENOSPC)
     return text  # param_set_charp
+
+
+def in_range(type_name: str, value: object) -> bool:
+    """Whether a default fits its type (an unsigned one holds no negative, nothing past its bits)."""
+    bits = UNSIGNED.get(type_name)
+    return bits is None or (type(value) is int and 0 <= value < 1 << bits)
+
+
+def _param_type(name: str) -> type:
+    """`module_param("n", uint, 5)`: a name module code writes for the type (it also parses)."""
+    def parse(text: str) -> ParamValue:
+        return parse_param(name, text)
+
+    parse.__name__ = parse.__qualname__ = name
+    return parse  # type: ignore[return-value]
+
+
+uint, ulong, ushort, byte, charp = (_param_type(n) for n in ("uint", "ulong", "ushort", "byte", "charp"))
 
 
 @dataclass(frozen=True)

@@ -11,18 +11,21 @@ for every file still open (`close_pdeo`). Later calls through such a file get
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from . import titles
 from .current import Task, current
 from .faults import should_fail
 from .frames import caller_site
 from .fs import FileOperations, Node
+from .misuse import expect, misuse
 from .sched import Wait
 
 if TYPE_CHECKING:
     from .core import Kernel
     from .fs import File
+
+_NOT_GIVEN = object()  # proc_create's fourth argument, where the older form has none
 
 
 @dataclass(eq=False)
@@ -72,7 +75,24 @@ class ProcEntry:
                 self.openers.remove(file)
 
 
-def proc_create(name: str, mode: int, fops: FileOperations, data: object = None) -> ProcEntry | None:
+def proc_create(name: str, mode: int, parent: object, proc_ops: object = _NOT_GIVEN,
+                data: object = None) -> ProcEntry | None:
+    """fs/proc/generic.c: proc_create(name, mode, parent, proc_ops), proc_create_data(...,
+    data). `parent` is NULL (None): /proc itself, as kfuzz has no proc_mkdir. kfuzz's older
+    form proc_create(name, mode, fops[, data]) is taken too: a FileOperations third."""
+    if isinstance(parent, FileOperations):  # proc_create(name, mode, fops[, data])
+        fops, data = parent, (None if proc_ops is _NOT_GIVEN else proc_ops)
+    else:
+        if parent is not None:
+            raise misuse("proc_create", "parent", parent, "None (NULL: /proc itself; kfuzz has no "
+                         "proc_mkdir)")
+        if proc_ops is _NOT_GIVEN:
+            raise TypeError("proc_create: proc_ops takes a FileOperations, got nothing: "
+                            "proc_create(name, mode, parent, proc_ops)")
+        expect("proc_create", "proc_ops", proc_ops, FileOperations, "a FileOperations")
+        fops = cast(FileOperations, proc_ops)
+    expect("proc_create", "name", name, str, "a str")
+    expect("proc_create", "mode", mode, int, "an int (0o444; 0 is 0o444)")
     kernel = current()
     kernel.locking.might_sleep("proc_create")  # kzalloc(GFP_KERNEL) of the entry
     if should_fail("proc_create"):

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from . import titles
 from .current import current
 from .frames import caller_site
+from .misuse import expect, misuse
 from .module import Module, ModuleState
 from .titles import Title
 
@@ -116,10 +117,14 @@ def kref_init() -> Kref:
 
 
 def kref_get(k: Kref) -> None:
+    expect("kref_get", "the kref", k, Kref, "a Kref (kref_init())")
     refcount_inc(k.refcount)
 
 
 def kref_put(k: Kref, release: Callable[[Kref], object]) -> bool:
+    expect("kref_put", "the kref", k, Kref, "a Kref (kref_init())")
+    if not callable(release):
+        raise misuse("kref_put", "release", release, "a function release(kref)")
     current().sched.point()  # a scheduling point: another task may drop its reference first
     if refcount_dec_and_test(k.refcount):
         release(k)

@@ -10,6 +10,7 @@ from . import titles
 from .current import SOFTIRQ_OFFSET, Task, current
 from .frames import Site, caller_site
 from .lockdep import LockdepMap
+from .misuse import expect, misuse
 from .sched import Wait
 from .subsystem import Leftover, fname
 
@@ -123,6 +124,9 @@ CALL_TIMER_FN = Site("kernel", "call_timer_fn", "<kernel>", 0)
 
 def timer_setup(callback: Callable[[Timer], object], flags: int = 0) -> Timer:
     """A timer; its lockdep class is its init site, as `timer_setup`'s static key is."""
+    if not callable(callback):  # C's timer_setup(&timer, callback, flags) written as is
+        raise misuse("timer_setup", "callback", callback, "a function: timer = timer_setup(callback, flags)")
+    expect("timer_setup", "flags", flags, int, "an int (0 or TIMER_IRQSAFE)")
     kernel = current()
     lock_map = kernel.locking.new_map(f"(timer){fname(callback)}")
     return Timer(callback, owner=kernel.current_module(), site=caller_site(), flags=int(flags),
@@ -130,12 +134,15 @@ def timer_setup(callback: Callable[[Timer], object], flags: int = 0) -> Timer:
 
 
 def mod_timer(timer: Timer, expires: int) -> int:
+    expect("mod_timer", "the timer", timer, Timer, "a Timer (timer_setup())")
+    expect("mod_timer", "expires", expires, int, "a jiffies value (an int)")
     return current().timers.arm(timer, expires)
 
 
 def add_timer(timer: Timer) -> None:
     """Arms at `timer.expires`. A timer already pending stays as it is, with a WARNING:
     `WARN_ON_ONCE(timer_pending(timer))` in add_timer (kernel/time/timer.c)."""
+    expect("add_timer", "the timer", timer, Timer, "a Timer (timer_setup())")
     kernel = current()
     if timer.pending:
         kernel.warn(titles.ADD_TIMER_PENDING,
@@ -146,6 +153,7 @@ def add_timer(timer: Timer) -> None:
 
 
 def del_timer(timer: Timer) -> int:
+    expect("del_timer", "the timer", timer, Timer, "a Timer (timer_setup())")
     return current().timers.disarm(timer)
 
 
@@ -154,6 +162,7 @@ def del_timer_sync(timer: Timer) -> int:
     with IRQs off, so a lock held here that the callback takes closes a cycle (and a call
     from the callback itself is recursion); WARN_ON(in_hardirq()) unless TIMER_IRQSAFE.
     It spins until the callback is done: it does not sleep."""
+    expect("del_timer_sync", "the timer", timer, Timer, "a Timer (timer_setup())")
     kernel = current()
     task = kernel.task
     if timer.map is not None:  # local_irq_save: no enabled-usage is marked on the map

@@ -46,6 +46,8 @@ DATA_RACE = Title(Kind.DATA_RACE, "KCSAN: data-race in {a} / {b}")
 # -- oopses: an exception escaped module code -----------------------------------------
 NULL_DEREF = Title(Kind.OOPS, "BUG: kernel NULL pointer dereference in {fn}")
 OOPS = Title(Kind.OOPS, "Oops: {exc} in {fn}")
+# a ZeroDivisionError: the #DE trap, as arch/x86/kernel/traps.c's exc_divide_error names it
+DIVIDE_ERROR = Title(Kind.OOPS, "divide error in {fn}")
 
 # -- locking and context ---------------------------------------------------------------
 ATOMIC_SLEEP = Title(Kind.ATOMIC_SLEEP, "BUG: sleeping function called from invalid context in {fn}")
@@ -81,6 +83,12 @@ NOTIFIER_REGISTER_TWICE = Title(Kind.WARNING, "WARNING: notifier registered twic
 IRQ_HANDLER_ENABLED_IRQS = Title(Kind.WARNING, "WARNING: irq handler enabled interrupts in {fn}")
 ADD_TIMER_PENDING = Title(Kind.WARNING, "WARNING: add_timer of a pending timer in {fn}")
 DEL_TIMER_SYNC_IN_HARDIRQ = Title(Kind.WARNING, "WARNING: del_timer_sync in hardirq context in {fn}")
+# lib/vsprintf.c format_decode: WARN_ONCE(1, "Please remove unsupported %%%c in format string")
+PRINTF_UNSUPPORTED = Title(Kind.WARNING, "WARNING: unsupported conversion in format string in {fn}")
+# drivers/base/devres.c devm_kfree: WARN_ON(devres_destroy(...)) of memory devm did not allocate
+DEVM_KFREE_UNKNOWN = Title(Kind.WARNING, "WARNING: devm_kfree of memory devm did not allocate in {fn}")
+# lib/idr.c ida_free: WARN(1, "ida_free called for id=%d which is not allocated.")
+IDA_FREE_UNALLOCATED = Title(Kind.WARNING, "WARNING: ida_free of an id not allocated in {fn}")
 
 # -- debug objects (lib/debugobjects.c): {type} is timer_list or work_struct -------------
 ODEBUG_FREE_ACTIVE = Title(Kind.WARNING, "ODEBUG: free active object type: {type} in {fn}")

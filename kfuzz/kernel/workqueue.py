@@ -11,6 +11,7 @@ from .current import Task, current
 from .faults import should_fail
 from .frames import Site, caller_site
 from .lockdep import LockdepMap
+from .misuse import expect, misuse
 from .sched import Wait
 from .subsystem import Leftover, fname
 from .timer import Timer
@@ -185,12 +186,16 @@ def work_map(kernel: Kernel, func: Callable[[Work], object]) -> LockdepMap:
 
 
 def INIT_WORK(func: Callable[[Work], object]) -> Work:
+    if not callable(func):
+        raise misuse("INIT_WORK", "func", func, "a function: work = INIT_WORK(func)")
     kernel = current()
     site = caller_site()
     return Work(func, owner=kernel.current_module(), site=site, map=work_map(kernel, func))
 
 
 def INIT_DELAYED_WORK(func: Callable[[Work], object]) -> DelayedWork:
+    if not callable(func):
+        raise misuse("INIT_DELAYED_WORK", "func", func, "a function: dwork = INIT_DELAYED_WORK(func)")
     kernel = current()
     site = caller_site()
     return DelayedWork(func, owner=kernel.current_module(), site=site, map=work_map(kernel, func))
@@ -213,10 +218,13 @@ def create_singlethread_workqueue(name: str) -> Workqueue | None:
 
 
 def queue_work(wq: Workqueue, work: Work) -> bool:
+    expect("queue_work", "the workqueue", wq, Workqueue, "a Workqueue (alloc_workqueue())")
+    expect("queue_work", "the work", work, Work, "a Work (INIT_WORK())")
     return current().workqueues.queue(wq, work)
 
 
 def schedule_work(work: Work) -> bool:
+    expect("schedule_work", "the work", work, Work, "a Work (INIT_WORK())")
     wqs = current().workqueues
     return wqs.queue(wqs.system, work)
 
