@@ -99,3 +99,15 @@ def np_llseek(file, offset, whence):
 """
     outcome = run(lab, "np", body, "lseek fd0 10 SEEK_SET\nlseek fd0 3 SEEK_END\n")
     assert results(outcome) == [0, 0]
+
+
+def test_a_callback_of_the_wrong_shape_is_an_oops_at_its_definition(lab: Any) -> None:
+    body = """
+def bad_read(file, buf, count):
+    return 0
+"""
+    outcome = run(lab, "bad", body, "read fd0 4\n")
+    f = outcome.finding
+    assert f is not None and (f.kind, f.title) == ("oops", "Oops: TypeError in bad_read")
+    assert "the kernel calls bad_read() with 2 argument(s) (File, int)" in f.message
+    assert f.site is not None and f.site.line == 5

@@ -116,10 +116,8 @@ class Kernel:
         """Calls module code the way the kernel does: checked, and an oops if it raises."""
         mod = module_of(fn)
         if mod is not None and mod.state is ModuleState.UNLOADED:
-            name = getattr(fn, "__name__", "?")
-            code = getattr(getattr(fn, "__func__", fn), "__code__", None)
-            site = Site(mod.name, name, code.co_filename if code else "?",
-                        code.co_firstlineno if code else 0)
+            site = self.definition(mod, fn)
+            name = site.function
             self.report(titles.UNLOADED_CODE,
                         f"BUG: unable to handle page fault: call into {name} of module "
                         f"{mod.name}, which is unloaded", site=site, stack=[site] + module_stack())
@@ -140,6 +138,10 @@ class Kernel:
             sites = traceback_sites(exc.__traceback__)
             if isinstance(exc, KeyboardInterrupt) and (not sites or exc.__traceback__ is None):
                 raise
+            if not sites and isinstance(exc, TypeError):  # the callback's shape is not the call's
+                sites = [self.definition(mod, fn)]
+                exc = TypeError(f"the kernel calls {sites[0].function}() with {len(args)} "
+                                f"argument(s) ({', '.join(type(a).__name__ for a in args)}): {exc}")
             if mod.state is ModuleState.UNLOADED:  # its code ran on while another task unloaded it
                 site = guilty_site(sites)
                 self.report(titles.UNLOADED_CODE,
@@ -151,6 +153,14 @@ class Kernel:
             self.context.pop()
             if tracer is not None:
                 tracer.leave()
+
+    @staticmethod
+    def definition(mod: Module, fn: Callable[..., object]) -> Site:
+        """Where a function of module code is defined: the site of a call into it that
+        failed before its first line (a callback of the wrong shape)."""
+        name = getattr(fn, "__name__", "?")
+        code = getattr(getattr(fn, "__func__", fn), "__code__", None)
+        return Site(mod.name, name, code.co_filename if code else "?", code.co_firstlineno if code else 0)
 
     def check_context(self) -> None:
         """After a sleep: module code on this task whose module another task unloaded
