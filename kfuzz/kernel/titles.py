@@ -79,6 +79,10 @@ NOTIFIER_REGISTER_TWICE = Title(Kind.WARNING, "WARNING: notifier registered twic
 IRQ_HANDLER_ENABLED_IRQS = Title(Kind.WARNING, "WARNING: irq handler enabled interrupts in {fn}")
 ADD_TIMER_PENDING = Title(Kind.WARNING, "WARNING: add_timer of a pending timer in {fn}")
 DEL_TIMER_SYNC_IN_HARDIRQ = Title(Kind.WARNING, "WARNING: del_timer_sync in hardirq context in {fn}")
+# drivers/usb/core/urb.c: an URB resubmitted while active, a pipe of the wrong type for its
+# endpoint (BOGUS urb xfer), bad flags or control direction; titled by the kernel function,
+# as syzbot titles it
+USB_SUBMIT_URB = Title(Kind.WARNING, "WARNING in usb_submit_urb")
 
 # -- debug objects (lib/debugobjects.c): {type} is timer_list or work_struct -------------
 ODEBUG_FREE_ACTIVE = Title(Kind.WARNING, "ODEBUG: free active object type: {type} in {fn}")
