@@ -231,6 +231,28 @@ def g_exit():
     pass
 """
 
+USB_TWICE = """
+MODULE_DEVICE_TABLE = [USB_DEVICE(0x1D50, 0x6001)]
+g_urb = None
+
+
+def g_complete(urb):
+    pass
+
+
+def g_probe(intf, id):
+    global g_urb
+    udev = interface_to_usbdev(intf)
+    g_urb = usb_alloc_urb(0, GFP_KERNEL)
+    usb_fill_int_urb(g_urb, udev, usb_rcvintpipe(udev, 0x83), kmalloc(8), 8, g_complete, None, 1)
+    usb_submit_urb(g_urb, GFP_KERNEL)
+    return usb_submit_urb(g_urb, GFP_KERNEL)
+
+
+g_driver = UsbDriver(name="g", probe=g_probe, id_table=MODULE_DEVICE_TABLE)
+module_usb_driver(g_driver)
+"""
+
 GOLDEN = [
     # memory
     Golden("MEMORY_LEAK", "memory leak in g_ioctl", "kept = []\n\n\n" + ioctl("kept.append(kmalloc(8))")),
@@ -240,6 +262,9 @@ GOLDEN = [
     Golden("DOUBLE_FREE", "KASAN: double-free in g_ioctl", ioctl("buf = kmalloc(8)\nkfree(buf)\nkfree(buf)")),
     Golden("INVALID_FREE", "KASAN: invalid-free in g_ioctl", ioctl('kfree(b"not from kmalloc")')),
     Golden("ALLOC_PAGES_TOO_LARGE", "WARNING in __alloc_pages", ioctl("kfree(kmalloc(2 << 30))")),
+    # usb: an URB submitted again while it is in flight (drivers/usb/core/urb.c)
+    Golden("USB_SUBMIT_URB", "WARNING in usb_submit_urb", USB_TWICE, "insmod g\nplug usb 1d50:6001 -> dev0\n",
+           device=False),
     # left behind
     Golden("DANGLING", "WARNING: dangling timer g_tick after unload", TIMER),
     # concurrency: two tasks of a group, one preempted between its read and its write

@@ -182,13 +182,13 @@ def _transfer(kernel: Kernel, urb: Buffer, st: UrbState, reply: Reply) -> tuple[
     if st.dir_in:
         data = bytes(length) if reply is None else bytes(reply)
         n = min(len(data), length)
-        _dma(kernel, st, buf, n, data[:n])
+        _dma(kernel, st, buf, n, data[:n], length)
         return (-EOVERFLOW if len(data) > length else 0), n
-    _dma(kernel, st, buf, length, None)
+    _dma(kernel, st, buf, length, None, length)
     return 0, length
 
 
-def _dma(kernel: Kernel, st: UrbState, buf: Any, n: int, data: bytes | None) -> None:
+def _dma(kernel: Kernel, st: UrbState, buf: Any, n: int, data: bytes | None, length: int) -> None:
     """The controller reads (OUT) or writes (IN) n bytes of the transfer buffer; what
     KASAN would say of it is the submitting function's."""
     if n <= 0:
@@ -211,7 +211,7 @@ def _dma(kernel: Kernel, st: UrbState, buf: Any, n: int, data: bytes | None) -> 
                       site=st.site, stack=st.stack, alloc=alloc, free=free)
     if n > size:
         kernel.report(titles.OUT_OF_BOUNDS, f"access out of bounds: the host controller {how} {n} bytes "
-                      f"(transfer_buffer_length) of a {size}-byte transfer buffer",
+                      f"of a {size}-byte transfer buffer (its URB's transfer_buffer_length is {length})",
                       site=st.site, stack=st.stack, alloc=alloc, free=free)
     if data is not None:
         buf._kb_data[:n] = data

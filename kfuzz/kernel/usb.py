@@ -195,7 +195,7 @@ class UsbCore:
     def disconnect(self, dev: Device) -> None:
         """usb_disconnect's usb_disable_device after the interfaces are unbound: every
         endpoint, ep0 included, is flushed (URBs of a failed probe, say)."""
-        udev = self.devices.get(dev)
+        udev = self.devices.pop(dev, None)
         if udev is not None:
             from .hcd import flush_endpoint
             for ep in dict.fromkeys(e for e in [*udev.ep_in, *udev.ep_out] if e is not None):
@@ -233,8 +233,11 @@ def usb_register(driver: UsbDriver | Driver) -> int:
 def usb_deregister(driver: UsbDriver | Driver) -> None:
     if isinstance(driver, Driver):
         return driver_unregister(driver)
-    current().log.write(f"usbcore: deregistering interface driver {driver.name}")
+    kernel = current()
+    kernel.log.write(f"usbcore: deregistering interface driver {driver.name}")
     driver_unregister(driver.driver or Driver(name=driver.name, bus="usb"))
+    if driver.driver is not None and not driver.driver.registered:
+        kernel.usb.drivers.pop(driver.driver, None)
 
 
 def _probe(driver: UsbDriver, dev: Device, entry: DeviceId) -> object:

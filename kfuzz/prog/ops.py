@@ -130,6 +130,7 @@ PROBE = (Word("NAME", "module", pattern=MODALIAS_WORD), LOAD[1])
 LOADED = Word("NAME", "loaded", pattern=MODNAME)
 FD = Use("fdN", "fd", resource="fd")
 DEV = Use("devN", "dev", resource="dev")
+USBDEV = Use("devN", "usbdev", resource="dev")  # the fuzzer draws a usb device for it
 
 TABLE: tuple[OpSpec, ...] = (
     OpSpec("insmod", LOAD, Kernel._op_insmod, draw=DRAW_EXTRAS, rule="load"),
@@ -152,8 +153,8 @@ TABLE: tuple[OpSpec, ...] = (
            draw=DRAW_NONE),
     OpSpec("irq", (Line("N|devN", "line"),), Kernel._op_irq),
     # the usb device answers an URB on endpoint EP (kernel/hcd.py); a reset runs pre/post_reset
-    OpSpec("urb", (DEV, Int("EP", "endpoint", minimum=0, plain=False), UrbReplyArg("DATA|-ERRNO", "reply")),
-           usb_device_answer, props=("fail_nth",)),
+    OpSpec("urb", (USBDEV, Int("EP", "endpoint", minimum=0, plain=False),
+                   UrbReplyArg("DATA|-ERRNO", "reply")), usb_device_answer, props=("fail_nth",)),
     OpSpec("reset", (DEV,), usb_reset),
     OpSpec("tick", (Int("N", "jiffies", minimum=0),), Kernel._op_tick),
     OpSpec("suspend", (), Kernel._op_suspend),
