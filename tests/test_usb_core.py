@@ -88,7 +88,8 @@ def test_probe_gets_the_interface_with_the_default_endpoints(lab) -> None:  # no
     ("none", [], (-6, [None] * 4), (-6, None), None),
     ("ii1023,bo0@3,ii8", [(0x81, 3, 1023, 1), (0x02, 2, 0, 3), (0x83, 3, 8, 1)],
      (-6, [None, 0x02, 0x81, None]), (0, 1023), 0x83),
-    ("si64,io65535", [(0x81, 1, 64, 1), (0x02, 3, 0xFFFF, 1)], (-6, [None, None, None, 0x02]), (-6, None), None),
+    ("si64,io65535", [(0x81, 1, 64, 1), (0x02, 3, 0xFFFF, 1)], (-6, [None, None, None, 0x02]),
+     (-6, None), None),
 ])
 def test_probe_gets_the_endpoints_the_fuzzer_chose(lab, word, eps, common, int_in, last) -> None:  # noqa: ANN001
     outcome, logged = run(lab, DESCRIBE, f"insmod u\nplug usb 1d50:6002 {word} -> dev0\n")
@@ -121,6 +122,20 @@ def test_a_driver_trusting_a_missing_endpoint_oopses_at_its_own_line(lab, word, 
 
 
 # -- URBs: submit, completion, kill ------------------------------------------------------------
+# a driver with a misc device /dev/u too, for the tests to call it with ioctls
+MISC_INIT = """
+
+@module_init
+def u_init():
+    ret = misc_register(u_misc)
+    return ret if ret else usb_register(u_driver)
+
+
+@module_exit
+def u_exit():
+    usb_deregister(u_driver)
+    misc_deregister(u_misc)
+"""
 INT_IN = """
 st = None
 
@@ -225,18 +240,7 @@ def u_ioctl(file, cmd, arg):
 u_fops = FileOperations(owner=THIS_MODULE, unlocked_ioctl=u_ioctl)
 u_misc = MiscDevice(name="u", fops=u_fops)
 
-
-@module_init
-def u_init():
-    ret = misc_register(u_misc)
-    return ret if ret else usb_register(u_driver)
-
-
-@module_exit
-def u_exit():
-    usb_deregister(u_driver)
-    misc_deregister(u_misc)
-"""
+""" + MISC_INIT
 
 
 def kill_module(resubmit: bool = False) -> str:
@@ -269,8 +273,8 @@ def test_usb_kill_urb_waits_for_a_completion_running_on_another_task(lab) -> Non
                           "    flags = spin_lock_irqsave(lock)\n    spin_unlock_irqrestore(lock, flags)")
     lab.module("u", HEAD + textwrap.dedent(body.replace("module_usb_driver(u_driver)", "")).lstrip("\n")
                + textwrap.dedent(KILL[len(INT_IN):]) + TAIL.replace("module_usb_driver(u_driver)", ""))
-    prog = parse_program(f"# modules: {lab.paths[-1]}\ninsmod u\nplug usb 1d50:6002 -> dev0\nopen /dev/u -> fd0\n"
-                         "together\n  t1: urb dev0 0x83 \"x\"\n  t2: ioctl fd0 2 0\n"
+    prog = parse_program(f"# modules: {lab.paths[-1]}\ninsmod u\nplug usb 1d50:6002 -> dev0\n"
+                         "open /dev/u -> fd0\ntogether\n  t1: urb dev0 0x83 \"x\"\n  t2: ioctl fd0 2 0\n"
                          "schedule: t1 at spin_lock_irqsave -> t2\n", base_dir=lab.root)
     outcome = KernelSession(ModuleIndex.scan(lab.paths)).run(prog)
     logged = [ast.literal_eval(line.split("uclog ", 1)[1]) for line in outcome.dmesg if "uclog " in line]
@@ -617,18 +621,7 @@ def u_ioctl(file, cmd, arg):
 
 u_misc = MiscDevice(name="u", fops=FileOperations(owner=THIS_MODULE, unlocked_ioctl=u_ioctl))
 
-
-@module_init
-def u_init():
-    ret = misc_register(u_misc)
-    return ret if ret else usb_register(u_driver)
-
-
-@module_exit
-def u_exit():
-    usb_deregister(u_driver)
-    misc_deregister(u_misc)
-"""
+""" + MISC_INIT
 
 
 def test_usb_control_msg_and_usb_bulk_msg_sleep_until_the_device_answers(lab) -> None:  # noqa: ANN001
