@@ -221,6 +221,16 @@ def test_unbind_unplug_and_rmmod_cancel_urbs_before_disconnect(lab, teardown, st
         "usb_unbind_interface: usb_disable_interface (-ESHUTDOWN) before the driver's disconnect"
 
 
+def test_a_soft_unbind_keeps_its_urbs_only_while_the_device_is_there(lab) -> None:  # noqa: ANN001
+    """usb_unbind_interface: `!driver->soft_unbind || udev->state == USB_STATE_NOTATTACHED`."""
+    soft = INT_IN.replace("    st = kzalloc(64)\n", "    st = kzalloc(64)\n    u_driver.soft_unbind = 1\n")
+    _, unbound = run(lab, soft, "insmod u\nplug usb 1d50:6002 -> dev0\nunbind dev0\n")
+    assert unbound[:2] == [("submit", 0), "disconnect"]  # the device is there: flushed after
+    outcome, unplugged = run(lab, soft, "insmod u\nplug usb 1d50:6002 -> dev0\nunplug dev0\n")
+    assert outcome.finding is None, outcome.finding
+    assert unplugged == [("submit", 0), ("irq", -108, 0, True, b"", False), "disconnect"]
+
+
 KILL = INT_IN + """
 
 def u_ioctl(file, cmd, arg):
@@ -777,3 +787,26 @@ def test_the_fuzzer_answers_urbs_with_its_own_data(lab, tmp_path: Path) -> None:
     titles = fuzz_in_process(path, tmp_path, 300)
     assert "KASAN: slab-out-of-bounds in r_irq" in titles, sorted(titles)
     assert any(op.verb == "urb" for op in titles["KASAN: slab-out-of-bounds in r_irq"].ops)
+
+
+def test_urb_free_buffer_frees_the_transfer_buffer_with_the_urb(lab) -> None:  # noqa: ANN001
+    """urb_destroy kfrees transfer_buffer for URB_FREE_BUFFER: no leak (was a false one)."""
+    lab.module("fb", """
+@module_init
+def fb_init():
+    urb = usb_alloc_urb(0, GFP_KERNEL)
+    urb.transfer_buffer = kmalloc(16)
+    urb.transfer_flags |= URB_FREE_BUFFER
+    usb_free_urb(urb)
+    return 0
+""")
+    lab.boot().do("insmod", "fb", {})
+    assert lab.findings() == []
+
+
+def test_reset_is_a_usb_devices_only(lab) -> None:  # noqa: ANN001
+    lab.module("pc", "@module_init\ndef pc_init():\n    return 0\n")
+    prog = parse_program(f"# modules: {lab.paths[-1]}\nplug pci 8086:1234 -> dev0\nreset dev0\n",
+                         base_dir=lab.root)
+    outcome = KernelSession(ModuleIndex.scan(lab.paths)).run(prog)
+    assert [r.result for r in outcome.results] == ["dev0", "-ENOTTY"]

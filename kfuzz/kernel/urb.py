@@ -123,7 +123,13 @@ def usb_free_urb(urb: Buffer | None) -> None:
     st.refs -= 1
     if st.refs == 0:
         kernel.sched.point("usb_free_urb")
-        kernel.mm.free(urb, Site("usbcore", "urb_destroy", "<kernel>", 0))
+        by = Site("usbcore", "urb_destroy", "<kernel>", 0)
+        flags = getattr(urb, "transfer_flags", 0)
+        if isinstance(flags, int) and flags & URB_FREE_BUFFER:  # urb_destroy: kfree(transfer_buffer)
+            buf = getattr(urb, "transfer_buffer", None)
+            if not is_null(buf):
+                kernel.mm.free(buf, by)
+        kernel.mm.free(urb, by)
 
 
 usb_put_urb = usb_free_urb

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .current import current
 from .device import Device, DeviceId, Driver, driver_register, driver_unregister, usb_device_id
-from .errno import ENODEV, EPERM
+from .errno import ENODEV, ENOTTY, EPERM
 from .frames import Site, caller_site
 from .kmutex import KernelMutex
 from .moduledriver import module_driver
@@ -263,7 +263,8 @@ def _unbind(driver: UsbDriver, dev: Device) -> None:
     kernel = current()
     intf = kernel.usb.interface(dev)
     intf.condition = USB_INTERFACE_UNBINDING
-    if not driver.soft_unbind:
+    # a soft unbind keeps its URBs only while the device is still there
+    if not driver.soft_unbind or intf.udev.state == USB_STATE_NOTATTACHED:
         usb_disable_interface(kernel, intf)
     if driver.disconnect is not None:
         kernel.call(driver.disconnect, intf)
@@ -409,6 +410,8 @@ def usb_reset(kernel: Kernel, dev: Device) -> int:
         return -EPERM
     if not dev.present:
         return -ENODEV
+    if dev.bus != "usb":  # usbfs's reset is a usb device's
+        return -ENOTTY
     with dev.lock.held(kernel):
         return usb_reset_device(kernel.usb.device(dev))
 
