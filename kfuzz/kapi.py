@@ -102,7 +102,7 @@ from .kernel.urb import (
     usb_unlink_urb, usb_unpoison_urb, usb_urb_dir_in, usb_urb_dir_out,
 )
 from .kernel.usb import (
-    USB_DEVICE, USB_INTERFACE_BOUND, USB_INTERFACE_UNBOUND, USB_SPEED_HIGH, USB_STATE_CONFIGURED,
+    PM_EVENT_SUSPEND, PMSG_SUSPEND, USB_DEVICE, USB_INTERFACE_BOUND, USB_INTERFACE_UNBOUND, USB_SPEED_HIGH, USB_STATE_CONFIGURED,
     USB_STATE_NOTATTACHED, UsbDevice, UsbDriver, UsbInterface, interface_to_usbdev, module_usb_driver,
     usb_autopm_get_interface, usb_autopm_get_interface_async, usb_autopm_get_interface_no_resume,
     usb_autopm_put_interface, usb_autopm_put_interface_async, usb_autopm_put_interface_no_suspend,

@@ -50,7 +50,15 @@ USB_STATE_CONFIGURED = 7
 USB_SPEED_HIGH = 3
 # include/linux/usb.h enum usb_interface_condition
 USB_INTERFACE_UNBOUND, USB_INTERFACE_BINDING, USB_INTERFACE_BOUND, USB_INTERFACE_UNBINDING = range(4)
-PMSG_SUSPEND = 0x0002  # include/linux/pm.h PM_EVENT_SUSPEND
+@dataclass(frozen=True)
+class PmMessage:
+    """`pm_message_t`: a driver's suspend reads `message.event` (include/linux/pm.h)."""
+
+    event: int
+
+
+PM_EVENT_SUSPEND = 0x0002
+PMSG_SUSPEND = PmMessage(PM_EVENT_SUSPEND)
 
 USB_DEVICE = usb_device_id  # include/linux/usb.h: an id-table entry matching vendor and product
 
@@ -187,8 +195,10 @@ class UsbCore:
             (ep_in if usb_endpoint_dir_in(ep.desc) else ep_out)[usb_endpoint_num(ep.desc)] = ep
         alt = UsbHostInterface(UsbInterfaceDescriptor(bNumEndpoints=len(eps)), eps)
         descriptor = UsbDeviceDescriptor(dev.id.vendor, dev.id.device)
-        udev = UsbDevice(Device(dev.name, "usb", dev.id, 0), descriptor, len(self.devices) + 2, ep0, ep_in,
-                         ep_out, dev)
+        # hub_port_connect: the lowest device number no plugged device holds (1 is the root hub)
+        taken = {u.devnum for u in self.devices.values() if u.bus_dev.present}
+        devnum = next(n for n in range(2, 129) if n not in taken) if len(taken) < 127 else 128
+        udev = UsbDevice(Device(dev.name, "usb", dev.id, 0), descriptor, devnum, ep0, ep_in, ep_out, dev)
         udev.actconfig.append(UsbInterface(dev, udev, [alt], alt))
         self.devices[dev] = udev
         return udev
