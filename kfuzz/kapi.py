@@ -18,8 +18,7 @@ from .kernel.containerof import container_of, from_timer
 from .kernel.device import (
     PCI_ANY_ID, Device, DeviceId, Driver, dev_get_drvdata, dev_set_drvdata, driver_register,
     driver_unregister, pci_device_id, pci_register_driver, pci_unregister_driver,
-    platform_device_id, platform_driver_register, platform_driver_unregister, usb_deregister,
-    usb_device_id, usb_register,
+    platform_device_id, platform_driver_register, platform_driver_unregister, usb_device_id,
 )
 from .kernel.errno import *
 from .kernel.fasync import POLL_ERR, POLL_HUP, POLL_IN, POLL_MSG, POLL_OUT, POLL_PRI, SIGIO, fasync_helper, kill_fasync
@@ -93,6 +92,42 @@ from .kernel.timer import (
     HZ, TIMER_IRQSAFE, Timer, add_timer, del_timer, del_timer_sync, jiffies, jiffies_to_msecs, mod_timer,
     msecs_to_jiffies, timer_delete, timer_delete_sync, timer_pending, timer_setup,
 )
+from .kernel.urb import (
+    GFP_NOIO, PIPE_BULK, PIPE_CONTROL, PIPE_INTERRUPT, PIPE_ISOCHRONOUS, URB_DIR_IN, URB_FREE_BUFFER,
+    URB_ISO_ASAP, URB_NO_INTERRUPT, URB_NO_TRANSFER_DMA_MAP, URB_SHORT_NOT_OK, URB_ZERO_PACKET,
+    usb_alloc_coherent, usb_alloc_urb, usb_block_urb, usb_fill_bulk_urb, usb_fill_control_urb,
+    usb_fill_int_urb, usb_free_coherent, usb_free_urb, usb_get_urb, usb_kill_urb, usb_pipe_endpoint,
+    usb_pipeendpoint, usb_pipein, usb_pipeout, usb_pipetype, usb_poison_urb, usb_put_urb, usb_rcvbulkpipe,
+    usb_rcvctrlpipe, usb_rcvintpipe, usb_sndbulkpipe, usb_sndctrlpipe, usb_sndintpipe, usb_submit_urb,
+    usb_unlink_urb, usb_unpoison_urb, usb_urb_dir_in, usb_urb_dir_out,
+)
+from .kernel.usb import (
+    USB_DEVICE, USB_INTERFACE_BOUND, USB_INTERFACE_UNBOUND, USB_SPEED_HIGH, USB_STATE_CONFIGURED,
+    USB_STATE_NOTATTACHED, UsbDevice, UsbDriver, UsbInterface, interface_to_usbdev, module_usb_driver,
+    usb_autopm_get_interface, usb_autopm_get_interface_async, usb_autopm_get_interface_no_resume,
+    usb_autopm_put_interface, usb_autopm_put_interface_async, usb_autopm_put_interface_no_suspend,
+    usb_deregister, usb_get_dev, usb_get_intf, usb_get_intfdata, usb_put_dev, usb_put_intf, usb_register,
+    usb_reset_device, usb_set_intfdata,
+)
+from .kernel.usbanchor import (
+    UsbAnchor, init_usb_anchor, usb_anchor_empty, usb_anchor_urb, usb_get_from_anchor,
+    usb_kill_anchored_urbs, usb_poison_anchored_urbs, usb_scuttle_anchored_urbs, usb_unanchor_urb,
+    usb_unpoison_anchored_urbs, usb_wait_anchor_empty_timeout,
+)
+from .kernel.usbclass import USB_MAJOR, UsbClassDriver, iminor, usb_deregister_dev, usb_find_interface, usb_register_dev
+from .kernel.usbdesc import (
+    USB_CLASS_VENDOR_SPEC, USB_DIR_IN, USB_DIR_OUT, USB_DT_ENDPOINT, USB_DT_INTERFACE, USB_ENDPOINT_DIR_MASK,
+    USB_ENDPOINT_MAXP_MASK, USB_ENDPOINT_NUMBER_MASK, USB_ENDPOINT_XFER_BULK, USB_ENDPOINT_XFER_CONTROL,
+    USB_ENDPOINT_XFER_INT, USB_ENDPOINT_XFER_ISOC, USB_ENDPOINT_XFERTYPE_MASK, UsbEndpointDescriptor,
+    UsbHostEndpoint, UsbHostInterface, UsbInterfaceDescriptor, usb_endpoint_dir_in, usb_endpoint_dir_out,
+    usb_endpoint_is_bulk_in, usb_endpoint_is_bulk_out, usb_endpoint_is_int_in, usb_endpoint_is_int_out,
+    usb_endpoint_is_isoc_in, usb_endpoint_is_isoc_out, usb_endpoint_maxp, usb_endpoint_maxp_mult,
+    usb_endpoint_num, usb_endpoint_type, usb_endpoint_xfer_bulk, usb_endpoint_xfer_control,
+    usb_endpoint_xfer_int, usb_endpoint_xfer_isoc, usb_find_bulk_in_endpoint, usb_find_bulk_out_endpoint,
+    usb_find_common_endpoints, usb_find_common_endpoints_reverse, usb_find_int_in_endpoint,
+    usb_find_int_out_endpoint, usb_find_last_bulk_in_endpoint, usb_find_last_int_in_endpoint,
+)
+from .kernel.usbmsg import usb_bulk_msg, usb_control_msg, usb_interrupt_msg
 from .kernel.waitqueue import (
     DECLARE_WAIT_QUEUE_HEAD, WaitQueueHead, init_waitqueue_head, wait_event, wait_event_interruptible,
     wait_event_interruptible_timeout, wait_event_timeout, waitqueue_active, wake_up, wake_up_all,

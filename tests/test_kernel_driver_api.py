@@ -406,7 +406,7 @@ def test_proc_create_with_a_null_parent_as_linux_writes_it(lab):
 
 
 def test_module_platform_driver_init_is_the_macros_line_in_the_module(lab):
-    """The generated pd_init is module code at the module_platform_driver line: a fault
+    """The generated pd_driver_init (the global pd_driver, pasted as `__driver##_init`) is module code at the module_platform_driver line: a fault
     injected into its driver_register is blamed there, and the load fails clean."""
     path = lab.module("pd", PLATFORM)
     k = lab.boot()
@@ -414,5 +414,5 @@ def test_module_platform_driver_init_is_the_macros_line_in_the_module(lab):
     site = k.faults.failed_at
     line = next(i for i, text in enumerate(path.read_text().splitlines(), 1)
                 if text.startswith("module_platform_driver("))
-    assert (site.function, site.filename, site.lineno) == ("pd_init", str(path), line)
+    assert (site.function, site.filename, site.lineno) == ("pd_driver_init", str(path), line)
     assert k.findings == [] and "pd" not in k.loader.modules

@@ -5,6 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kfuzz.kapi import O_RDWR, pci_device_id
+from kfuzz.kernel.usbdesc import DEFAULT_ENDPOINTS
 from kfuzz.prog import Op, ProgramError, Props, format_data, load_program, parse_program
 from kfuzz.prog.parse import parse_data
 from kfuzz.prog.values import Num, Ref
@@ -75,7 +76,7 @@ def test_parsed_program_holds_its_header_and_operations(where):
     assert [type(a) for a in ops[12].args[1:]] == [Num, Num] and ops[12].args[2].text == "0x10"
     assert ops[7].args == (Ref("fd0", "fd"), b'hello, "ring"\n')
     assert ops[0].args == ("m", (("size", "64"), ("debug", "y")))
-    assert ops[2].args == (pci_device_id(0x8086, 0x1234),)
+    assert ops[2].args == (pci_device_id(0x8086, 0x1234), DEFAULT_ENDPOINTS)  # no endpoints word
     assert ops[13].args == (Ref("dev0", "dev"),) and ops[14].args == (17,)
     assert ops[17].args == (("kernel.panic_on_warn", "1"),)
     assert [op.verb for op in ops[-3:]] == ["rmmod", "rmmod", "modprobe -r"]

@@ -243,6 +243,28 @@ def g_exit():
     pass
 """
 
+USB_TWICE = """
+MODULE_DEVICE_TABLE = [USB_DEVICE(0x1D50, 0x6001)]
+g_urb = None
+
+
+def g_complete(urb):
+    pass
+
+
+def g_probe(intf, id):
+    global g_urb
+    udev = interface_to_usbdev(intf)
+    g_urb = usb_alloc_urb(0, GFP_KERNEL)
+    usb_fill_int_urb(g_urb, udev, usb_rcvintpipe(udev, 0x83), kmalloc(8), 8, g_complete, None, 1)
+    usb_submit_urb(g_urb, GFP_KERNEL)
+    return usb_submit_urb(g_urb, GFP_KERNEL)
+
+
+g_driver = UsbDriver(name="g", probe=g_probe, id_table=MODULE_DEVICE_TABLE)
+module_usb_driver(g_driver)
+"""
+
 GOLDEN = [
     # memory
     Golden("MEMORY_LEAK", "memory leak in g_ioctl", "kept = []\n\n\n" + ioctl("kept.append(kmalloc(8))")),
@@ -255,6 +277,9 @@ GOLDEN = [
            "def g_read(file, buf, count, ppos):\n    return 8 - copy_to_user(buf, bytes(8), 8)\n",
            "insmod g\nopen /dev/g -> fd0\nread fd0 4\n"),
     Golden("ALLOC_PAGES_TOO_LARGE", "WARNING in __alloc_pages", ioctl("kfree(kmalloc(2 << 30))")),
+    # usb: an URB submitted again while it is in flight (drivers/usb/core/urb.c)
+    Golden("USB_SUBMIT_URB", "WARNING in usb_submit_urb", USB_TWICE, "insmod g\nplug usb 1d50:6001 -> dev0\n",
+           device=False),
     # left behind
     Golden("DANGLING", "WARNING: dangling timer g_tick after unload", TIMER),
     # concurrency: two tasks of a group, one preempted between its read and its write

@@ -26,7 +26,7 @@ from ..prog.values import Data
 GROUP_AFTER = 2  # operations before a group is drawn: something to open, plug or load first
 # what races: file operations against teardown, callbacks against both
 GROUP_VERBS = ("open", "read", "write", "ioctl", "close", "unplug", "unbind", "bind", "rmmod",
-               "irq", "tick", "lseek", "poll", "fcntl")
+               "irq", "tick", "lseek", "poll", "fcntl", "urb")
 MAX_PREEMPTIONS = 3  # PCT's depth d, at most 3
 MAX_POINT = 12  # a preemption falls within the first scheduling points of its task
 

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule
 
-from ..kernel.device import parse_device_id
+from ..kernel.device import DeviceId, parse_device_id
 from ..kernel.fs import FASYNC, O_EXCL, O_NONBLOCK, O_RDONLY, O_RDWR, O_WRONLY
 from ..kernel.ioctl import _IOC_DIR, _IOC_SIZE
+from ..kernel.usbdesc import DEFAULT_ENDPOINTS, Endpoints
 from ..prog import SPECS, TABLE, Group, Op, OpSpec, Props, Reply
 from ..prog.args import (
     ArgKind,
@@ -39,9 +40,11 @@ from ..prog.args import (
 )
 from ..prog.ops import DRAW_EXTRAS, DRAW_FAULTS
 from ..prog.outcome import failed
+from ..prog.usbargs import EndpointsArg, UrbReplyArg
 from ..prog.values import ArgValue, Data, Num, Ref
 from .dictionary import TICKS
 from .groups import GROUP_AFTER, GROUP_VERBS, draw_preemptions, draw_tasks, user_op
+from .usbdraw import ENDPOINTS, endpoint_addrs, replies
 
 if TYPE_CHECKING:
     from .campaign import Campaign
@@ -95,6 +98,7 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
                "offset": OFFSETS}
     has_devices = bool(d.table_ids)
     payloads = st.sampled_from(d.data) | st.binary(max_size=80)
+    urb_replies = replies(payloads)
 
     class KernelMachine(RuleBasedStateMachine):
         def __init__(self) -> None:
@@ -105,6 +109,7 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
             self.seen_nodes: list[str] = []
             self.loaded: tuple[str, ...] = ()
             self.held: dict[str, list[str]] = {"dev": [], "fd": []}  # names bound and alive
+            self.usb: dict[str, Endpoints] = {}  # the devices plugged on the usb bus, for `urb`
             self.made = 0
             self.done = False
 
@@ -131,6 +136,11 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
             """One argument of its kind, or Instead when what it needs is missing."""
             if isinstance(kind, Use):
                 names = self.held[kind.resource]
+                if kind.role == "usbdev":  # an URB's answer goes to a usb device
+                    names = [n for n in names if n in self.usb]
+                    if not names:
+                        return Instead(kind.resource)
+                    return Ref(pick(data, names, "dev"), kind.resource)
                 if not names:
                     return Instead(kind.resource)
                 i = data.draw(index_of(len(names)), label=kind.resource)
@@ -152,6 +162,8 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
                 if not self.seen_nodes:
                     return Instead("node")
                 return pick(data, sorted(self.nodes or self.seen_nodes), "path")
+            if isinstance(kind, Int) and kind.role == "endpoint":  # one of the device's own
+                return Num(data.draw(endpoint_addrs(self.usb.get(str(prior[0]))), label="endpoint"))
             if isinstance(kind, Int):
                 return Num(data.draw(numbers[kind.role], label=kind.role))
             if isinstance(kind, IoctlArg):
@@ -159,7 +171,8 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
                 # else mostly an integer, sometimes a small buffer (an int or a pointer's worth)
                 cmd = prior[1]
                 size = ioctl_size(cmd) if isinstance(cmd, int) else 0
-                if data.draw(st.integers(0, 3), label="arg kind") < (3 if size else 1):
+                # (0, what Hypothesis shrinks to, is an integer: the plainer argument)
+                if data.draw(st.integers(0, 3), label="arg kind") >= (1 if size else 3):
                     n = size or data.draw(st.sampled_from([4, 8, 16]), label="arg size")
                     return Data(data.draw(st.binary(min_size=n, max_size=n), label="arg data"))
                 return Num(data.draw(ints, label="arg"))
@@ -175,6 +188,11 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
                 return data.draw(SYSCTLS, label="sysctl")
             if isinstance(kind, OpenFlags):
                 return data.draw(OPEN_FLAGS, label="flags")
+            if isinstance(kind, EndpointsArg):  # only a usb device has endpoints
+                usb = isinstance(prior[0], DeviceId) and prior[0].bus == "usb"
+                return data.draw(ENDPOINTS, label="endpoints") if usb else DEFAULT_ENDPOINTS
+            if isinstance(kind, UrbReplyArg):
+                return data.draw(urb_replies, label="reply")
             raise TypeError(f"no strategy for {kind!r}")
 
         def compose(self, spec: OpSpec, data: st.DataObject) -> Op | Instead:
@@ -202,6 +220,8 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
                 return self.make(op.what, data)
             if self.send(op) and op.bind and op.spec.binds:
                 self.held[op.spec.binds].append(op.bind)
+                if isinstance(op.args[0], DeviceId) and op.args[0].bus == "usb":
+                    self.usb[op.bind] = op.args[1]  # type: ignore[assignment]  # plug's endpoints
 
         def run_group(self, data: st.DataObject) -> None:
             """2 or 3 operations at once, under drawn preemptions (groups.py)."""

@@ -31,6 +31,7 @@ from .subsystem import Leftover, Subsystem
 from .timer import HZ, Timers
 from .titles import Title
 from .uaccess import UserMemory
+from .usb import UsbCore
 from .workqueue import Workqueues
 
 if TYPE_CHECKING:
@@ -100,6 +101,7 @@ class Kernel:
         self.timers = Timers(self)
         self.workqueues = Workqueues(self)
         self.pm = Pm(self)
+        self.usb = UsbCore(self)  # after the bus: it hooks the bus's unplug
         self.sched = Scheduler(self)
         self.kcsan: Kcsan | None = None  # while a group runs (kcsan.py)
         self.misc_mtx = KernelMutex("misc_mtx")  # drivers/char/misc.c: misc_open holds it

@@ -140,6 +140,9 @@ class Bus:
         self.drivers: list[Driver] = []
         self.bind_order: list[Device] = []
         self._plugged = 0
+        # a bus core's own clean-up once a device is unbound and gone (usb_disconnect's
+        # usb_disable_device, kernel/usb.py)
+        self.on_unplug: list[Callable[[Device], object]] = []
 
     # -- driver side ----------------------------------------------------------
     def register(self, drv: Driver) -> int:
@@ -238,7 +241,9 @@ class Bus:
             release()
 
     # -- device side: what user space does ---------------------------------------
-    def plug(self, dev_id: DeviceId) -> Device | int:
+    def plug(self, dev_id: DeviceId, setup: Callable[[Device], object] | None = None) -> Device | int:
+        """A new device; `setup` describes it before any driver probes it (a usb
+        device's descriptors, kernel/usb.py)."""
         kernel = self.kernel
         if kernel.uid != 0:
             return -EPERM
@@ -247,6 +252,8 @@ class Bus:
         name = {"pci": f"0000:00:{n + 1:02x}.0", "usb": f"1-{n + 1}"}.get(
             dev_id.bus, f"{dev_id.name}.{n}")
         dev = Device(name, dev_id.bus, dev_id, FIRST_IRQ + n)
+        if setup is not None:
+            setup(dev)
         self.devices.append(dev)
         kernel.log.write(f"{dev.bus} {dev.name}: [{dev_id.format()}] new device, irq {dev.irq}")
         for drv in list(self.drivers):
@@ -276,6 +283,8 @@ class Bus:
             return -EINVAL
         dev.present = False  # device_del: no new probe from here on
         self.unbind(dev)
+        for hook in self.on_unplug:
+            hook(dev)
         self.devices.remove(dev)
         kernel.log.write(f"{dev.bus} {dev.name}: device removed")
         return 0
@@ -329,7 +338,5 @@ def driver_unregister(drv: Driver) -> None:
 
 pci_register_driver = driver_register
 pci_unregister_driver = driver_unregister
-usb_register = driver_register
-usb_deregister = driver_unregister
 platform_driver_register = driver_register
 platform_driver_unregister = driver_unregister

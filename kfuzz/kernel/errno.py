@@ -43,6 +43,10 @@ EXDEV = _errno.EXDEV
 ENOTCONN = _errno.ENOTCONN
 ESPIPE = _errno.ESPIPE
 EHOSTUNREACH = _errno.EHOSTUNREACH
+EBADR = _errno.EBADR
+EIDRM = _errno.EIDRM
+EADDRINUSE = _errno.EADDRINUSE
+EXFULL = _errno.EXFULL
 
 ERRNO_NAMES = {v: k for k, v in vars().items() if k.startswith("E") and isinstance(v, int)}
 

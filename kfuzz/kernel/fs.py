@@ -16,6 +16,7 @@ from .uaccess import SLACK, Loff
 if TYPE_CHECKING:
     from .core import Kernel
     from .frames import Site
+    from .kmutex import KernelMutex
     from .module import Module
     from .procfs import ProcEntry
 
@@ -96,6 +97,7 @@ class Node:
     site: Site | None = None
     removed: bool = False
     what: str = ""
+    open_lock: KernelMutex | None = None  # held across open(), as usb_open holds minor_rwsem
 
 
 @dataclass(eq=False)
@@ -103,6 +105,7 @@ class Inode:
     i_rdev: str
     i_private: Any = None  # the registration's object, for module code to read back
     i_size: int = 0  # what default_llseek's SEEK_END counts from
+    i_minor: int = 0  # iminor(): the registration's minor (a misc device's, a usb class device's)
 
 
 @dataclass(eq=False)
@@ -163,12 +166,13 @@ class Fs:
             return -EACCES
         proc = proc_entry(node)
         owner = None if proc is not None else node.fops.owner  # proc_ops has no owner: no pin
-        inode = Inode(path, node.obj)
+        inode = Inode(path, node.obj, i_minor=getattr(node.obj, "minor", 0))
         file = File(node, node.fops, inode, pinned=owner, f_flags=int(flags), f_mode=f_mode(int(flags)),
                     fd=3 + self.opened)
         self.opened += 1
-        if node.kind == "misc":  # misc_open: under misc_mtx, the device still registered, fops_get
-            with kernel.misc_mtx.held(kernel):
+        lock = kernel.misc_mtx if node.kind == "misc" else node.open_lock
+        if lock is not None:  # misc_open (usb_open): under misc_mtx (minor_rwsem), still registered, fops_get
+            with lock.held(kernel):
                 if node.removed or not try_module_get(owner):
                     return -ENODEV
                 ret = self._open(file)

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from .image import ModuleImage
 
 ID_MAKERS: dict[str, Callable[..., DeviceId]] = {
-    "pci_device_id": pci_device_id, "usb_device_id": usb_device_id,
+    "pci_device_id": pci_device_id, "usb_device_id": usb_device_id, "USB_DEVICE": usb_device_id,
     "platform_device_id": platform_device_id}
 
 
@@ -134,7 +134,7 @@ class MetadataReader:
             img.has_init = True
         elif name == "module_exit":
             img.has_exit = True
-        elif name in ("module_driver", "module_platform_driver", "module_pci_driver"):
+        elif name in ("module_driver", "module_platform_driver", "module_pci_driver", "module_usb_driver"):
             img.has_init = img.has_exit = True
 
     def assignment(self, name: str, value: ast.expr) -> None:

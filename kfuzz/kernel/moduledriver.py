@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import FunctionType
+from typing import Any
 
 from .current import current
 from .device import Driver, driver_register, driver_unregister
@@ -28,13 +29,18 @@ def _in_module(fn: Callable[..., object], namespace: dict[str, object], name: st
     return FunctionType(code, namespace, name, None, fn.__closure__)
 
 
-def module_driver(drv: Driver, register: Callable[[Driver], int], unregister: Callable[[Driver], None],
-                  api: str = "module_driver", bus: str = "") -> None:
-    expect(api, "the driver", drv, Driver, "a Driver(name=..., bus=..., id_table=..., probe=...)")
+def module_driver(drv: Any, register: Callable[[Any], int], unregister: Callable[[Any], None],
+                  api: str = "module_driver", bus: str = "", kind: type = Driver,
+                  takes: str = "a Driver(name=..., bus=..., id_table=..., probe=...)") -> None:
+    """Defines `VAR_init` and `VAR_exit`, VAR the module global holding the driver, as
+    the macro pastes `__driver##_init` (`yurex_driver_init`)."""
+    expect(api, "the driver", drv, kind, takes)
     if bus and drv.bus != bus:
         raise misuse(api, "the driver", drv.bus, f"a Driver of bus '{bus}'")
     mod, _, _ = current().loader.loading_module(api)
     site = caller_site()
+    var = next((k for k, v in mod.namespace.items() if v is drv and k.isidentifier()), None) or \
+        "".join(c if c.isalnum() else "_" for c in drv.name)
 
     def init() -> int:
         return register(drv)
@@ -42,8 +48,8 @@ def module_driver(drv: Driver, register: Callable[[Driver], int], unregister: Ca
     def exit() -> None:
         unregister(drv)
 
-    mod.init = _in_module(init, mod.namespace, f"{drv.name}_init", site)
-    mod.exit = _in_module(exit, mod.namespace, f"{drv.name}_exit", site)
+    mod.init = _in_module(init, mod.namespace, f"{var}_init", site)
+    mod.exit = _in_module(exit, mod.namespace, f"{var}_exit", site)
 
 
 def module_platform_driver(drv: Driver) -> None:

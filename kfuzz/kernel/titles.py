@@ -89,6 +89,10 @@ PRINTF_UNSUPPORTED = Title(Kind.WARNING, "WARNING: unsupported conversion in for
 DEVM_KFREE_UNKNOWN = Title(Kind.WARNING, "WARNING: devm_kfree of memory devm did not allocate in {fn}")
 # lib/idr.c ida_free: WARN(1, "ida_free called for id=%d which is not allocated.")
 IDA_FREE_UNALLOCATED = Title(Kind.WARNING, "WARNING: ida_free of an id not allocated in {fn}")
+# drivers/usb/core/urb.c: an URB resubmitted while active, a pipe of the wrong type for its
+# endpoint (BOGUS urb xfer), bad flags or control direction; titled by the kernel function,
+# as syzbot titles it
+USB_SUBMIT_URB = Title(Kind.WARNING, "WARNING in usb_submit_urb")
 
 # -- debug objects (lib/debugobjects.c): {type} is timer_list or work_struct -------------
 ODEBUG_FREE_ACTIVE = Title(Kind.WARNING, "ODEBUG: free active object type: {type} in {fn}")

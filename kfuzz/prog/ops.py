@@ -14,6 +14,9 @@ from dataclasses import dataclass, fields, replace
 from ..kernel import Kernel
 from ..kernel.device import Device, DeviceId
 from ..kernel.errno import ESRCH
+from ..kernel.hcd import usb_device_answer
+from ..kernel.usb import usb_reset
+from ..kernel.usbdesc import Endpoints
 from .args import (
     MODNAME,
     SETFL_NAMES,
@@ -33,6 +36,7 @@ from .args import (
     Use,
     Word,
 )
+from .usbargs import EndpointsArg, UrbReplyArg
 
 Handler = Callable[..., object]  # called with the resolved arguments
 
@@ -100,7 +104,9 @@ class OpSpec:
             for a in self.args)
 
 
-def _plug(kernel: Kernel, dev_id: DeviceId) -> Device | int:
+def _plug(kernel: Kernel, dev_id: DeviceId, endpoints: Endpoints) -> Device | int:
+    if dev_id.bus == "usb":
+        return kernel.usb.plug(dev_id, endpoints)
     return kernel.bus.plug(dev_id)
 
 
@@ -139,6 +145,7 @@ PROBE = (Word("NAME", "module", pattern=MODALIAS_WORD), LOAD[1])
 LOADED = Word("NAME", "loaded", pattern=MODNAME)
 FD = Use("fdN", "fd", resource="fd")
 DEV = Use("devN", "dev", resource="dev")
+USBDEV = Use("devN", "usbdev", resource="dev")  # the fuzzer draws a usb device for it
 
 TABLE: tuple[OpSpec, ...] = (
     OpSpec("insmod", LOAD, Kernel._op_insmod, draw=DRAW_EXTRAS, rule="load"),
@@ -146,7 +153,8 @@ TABLE: tuple[OpSpec, ...] = (
            draw=DRAW_EXTRAS, rule="unload"),
     OpSpec("modprobe", PROBE, Kernel._op_modprobe, draw=DRAW_EXTRAS, rule="load"),
     OpSpec("modprobe -r", (LOADED,), Kernel._op_modprobe_remove, draw=DRAW_EXTRAS, rule="unload"),
-    OpSpec("plug", (DeviceIdArg("BUS ID", "device"),), _plug, binds="dev"),
+    OpSpec("plug", (DeviceIdArg("BUS ID", "device"), EndpointsArg("[ENDPOINTS]", "endpoints")), _plug,
+           binds="dev"),
     OpSpec("unplug", (Use("devN", "dev", resource="dev", consumes=True),), Kernel._op_unplug,
            draw=DRAW_NONE),
     OpSpec("unbind", (DEV,), _unbind, rule="bind"),
@@ -163,6 +171,10 @@ TABLE: tuple[OpSpec, ...] = (
     OpSpec("close", (Use("fdN", "fd", resource="fd", consumes=True),), Kernel._op_close,
            draw=DRAW_NONE),
     OpSpec("irq", (Line("N|devN", "line"),), Kernel._op_irq),
+    # the usb device answers an URB on endpoint EP (kernel/hcd.py); a reset runs pre/post_reset
+    OpSpec("urb", (USBDEV, Int("EP", "endpoint", minimum=0, plain=False),
+                   UrbReplyArg("DATA|-ERRNO", "reply")), usb_device_answer, props=("fail_nth",)),
+    OpSpec("reset", (DEV,), usb_reset),
     OpSpec("tick", (Int("N", "jiffies", minimum=0),), Kernel._op_tick),
     OpSpec("suspend", (), Kernel._op_suspend),
     OpSpec("sysctl", (SettingArg("NAME VALUE", "sysctl"),), _sysctl, draw=DRAW_NONE, after=8),

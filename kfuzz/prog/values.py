@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..kernel.device import DeviceId
+from ..kernel.usbdesc import Endpoints
 
 
 class Num(int):
@@ -67,8 +68,8 @@ class Ref:
 Params = tuple[tuple[str, str], ...]
 
 # every value an argument kind reads: a number, data, a bound name, a word or
-# path, a flag, parameters, a device id, a sysctl setting
-ArgValue = Num | Data | bytes | Ref | str | bool | int | Params | DeviceId | tuple[str, str]
+# path, a flag, parameters, a device id, a sysctl setting, a usb device's endpoints
+ArgValue = Num | Data | bytes | Ref | str | bool | int | Params | DeviceId | tuple[str, str] | Endpoints
 Setting = tuple[str, str]
 
 

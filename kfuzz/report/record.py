@@ -102,9 +102,11 @@ class ReportRecord:
         return record
 
     def better_repro_than(self, old: ReportRecord) -> bool:
-        """A minimized repro beats one as found; then fewer steps; then more reproductions."""
-        return (not self.minimized, self.steps, -self.reproduced) <= (
-            not old.minimized, old.steps, -old.reproduced)
+        """A minimized repro beats one as found; then fewer steps; then more reproductions;
+        then the shorter text, then the text itself: whichever of two workers reports
+        first, the same repro stays."""
+        return (not self.minimized, self.steps, -self.reproduced, len(self.repro), self.repro) < (
+            not old.minimized, old.steps, -old.reproduced, len(old.repro), old.repro)
 
     def merged(self, old: ReportRecord | None, now: str, run: str) -> ReportRecord:
         """This finding written over the folder's old record: counts and dates carry on,
