@@ -227,6 +227,18 @@ unplug dev1
 read fd0 4
 close fd0
 """,
+    "usb_skeleton-plug": """\
+# modules: usb_skeleton.py
+insmod usb_skeleton
+plug usb fff0:fff0 -> dev0{F}
+plug usb fff0:fff0 -> dev1
+open /dev/skel0 -> fd0
+write fd0 "x"
+urb dev1 0x81 "y"
+read fd0 4
+unplug dev1
+close fd0
+""",
     "usbmeter-plug": """\
 # modules: usbmeter.py
 insmod usbmeter

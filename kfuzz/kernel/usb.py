@@ -267,8 +267,10 @@ def _probe(driver: UsbDriver, dev: Device, entry: DeviceId) -> object:
 
 def _unbind(driver: UsbDriver, dev: Device) -> None:
     """usb_unbind_interface: the interface's URBs are cancelled (-ESHUTDOWN) and its
-    endpoints disabled, disconnect runs, the endpoints come back and what the driver
-    left of autopm references is undone."""
+    endpoints disabled, disconnect runs, the endpoints come back. The autopm references
+    a driver's open files still hold stay: since Linux 5.1 (c2b71462d294, "USB: core:
+    Fix bug caused by duplicate interface PM usage counter") the core no longer undoes
+    them, and a driver puts them after its unbind too (usb-skeleton's release does)."""
     from .hcd import usb_disable_interface, usb_enable_interface
     kernel = current()
     intf = kernel.usb.interface(dev)
@@ -280,7 +282,6 @@ def _unbind(driver: UsbDriver, dev: Device) -> None:
         kernel.call(driver.disconnect, intf)
     usb_enable_interface(intf)
     intf.condition = USB_INTERFACE_UNBOUND
-    intf.pm_usage_cnt = 0
 
 
 def _suspend(driver: UsbDriver, dev: Device) -> object:

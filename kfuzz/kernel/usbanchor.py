@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from . import titles
 from .current import current
 from .mm import Buffer
 from .sched import TIMED_OUT, Wait
@@ -62,6 +61,8 @@ def unanchor(kernel: Kernel, urb: Buffer, st: UrbState) -> None:
         return
     anchor.urb_list.remove(urb)
     st.anchor = None
+    if kernel.kcsan is not None:  # anchor->lock: what came before happens before a killer sees it gone
+        kernel.kcsan.release(anchor)
     st.refs -= 1
     if st.refs == 0:
         kernel.mm.free(urb)
@@ -76,18 +77,27 @@ def usb_unanchor_urb(urb: Buffer | None) -> None:
 
 def _each_victim(anchor: UsbAnchor, call: str, cancel: object) -> None:
     """Kills (or poisons) the anchor's URBs from the last one; each is unanchored when
-    given back. One that stays anchored was never in flight: Linux's loop spins."""
+    given back. One that stays anchored is not in flight: Linux's loop drops the anchor's
+    lock and spins (cpu_relax), so another CPU may unanchor it meanwhile (a writer whose
+    submit failed, on its way to usb_unanchor_urb) or submit it (the next pass kills
+    it). kfuzz lets the other tasks run until one of these happens; when nothing else
+    can run, the spin never ends: a hang (a soft lockup in Linux)."""
     kernel = current()
     while anchor.urb_list:
         victim = anchor.urb_list[-1]
         usb_get_urb(victim)
         cancel(victim)  # type: ignore[operator]
         still = anchor.urb_list and anchor.urb_list[-1] is victim
+        st = urb_state(kernel, victim, call) if still else None
         usb_free_urb(victim)
-        if still:
-            kernel.report(titles.HANG, f"watchdog: BUG: soft lockup: {call} spins: URB {id(victim):#x} is "
-                          "anchored but not in flight (anchored and never submitted, or its submit "
-                          "failed without usb_unanchor_urb)")
+        if st is not None:
+            def moved(victim: Buffer = victim, st: UrbState = st) -> bool:
+                return not (anchor.urb_list and anchor.urb_list[-1] is victim) or st.active
+            kernel.sched.block(Wait(f"watchdog: BUG: soft lockup: {call} spins: URB {id(victim):#x} is "
+                                    "anchored but not in flight (anchored and never submitted, or its "
+                                    "submit failed without usb_unanchor_urb)", moved))
+            if kernel.kcsan is not None:  # the spin's next spin_lock_irq(&anchor->lock)
+                kernel.kcsan.acquire(anchor)
     if anchor.suspend_wakeups:  # usb_anchor_check_wakeup: completions still running elsewhere
         kernel.sched.block(Wait(f"{call}: completions running", lambda: not anchor.suspend_wakeups))
 
