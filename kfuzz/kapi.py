@@ -129,7 +129,8 @@ from .kernel.usbdesc import (
 )
 from .kernel.usbmsg import usb_bulk_msg, usb_control_msg, usb_interrupt_msg
 from .kernel.waitqueue import (
-    DECLARE_WAIT_QUEUE_HEAD, WaitQueueHead, init_waitqueue_head, wait_event, wait_event_interruptible,
+    DECLARE_WAIT_QUEUE_HEAD, DEFINE_WAIT, TASK_INTERRUPTIBLE, TASK_UNINTERRUPTIBLE, WaitQueueHead, finish_wait,
+    init_waitqueue_head, prepare_to_wait, wait_event, wait_event_interruptible,
     wait_event_interruptible_timeout, wait_event_timeout, waitqueue_active, wake_up, wake_up_all,
     wake_up_interruptible, wake_up_interruptible_all,
 )

@@ -33,6 +33,7 @@ PLANTED = {
     "timerfree": ("warning", "ODEBUG: free active object type: timer_list in timerfree_release"),
     "permleak": ("memory-leak", "memory leak in permleak_init"),
     "ioctlleak": ("memory-leak", "memory leak in ioctlleak_ioctl"),
+    "yurexread": ("out-of-bounds", "BUG: user-buffer-overflow in yurex_read"),
     # races: each needs two operations at once (a `together` group); every serial
     # order of the same operations is clean (tests/test_races.py)
     "discrel": ("use-after-free", "KASAN: use-after-free in discrel_release"),

@@ -46,7 +46,7 @@ BUDGET = {"usbuaf": 800, "rebinduaf": 500, "rebindleak": 500, "irqunsafe": 1000,
           "discrel": 2500, "discwrite": 2000, "discread": 1000, "bufresize": 2000, "selfpin": 2000,
           "deltimer": 2000, "waitlock": 2000}
 
-CORRECT = ["edu_pci", "pmwatch", "procstats", "ringbuf", "ringdev", "usbled",
+CORRECT = ["edu_pci", "pmwatch", "procstats", "ringbuf", "ringdev", "usbled", "yurex",
            # the twins of the race modules (tests/test_races.py)
            "msgq", "pollcard", "scratchpad", "ticketpr", "usbmeter", "usbskel", "usbtherm",
            # Linux's usb-skeleton.c as it is: its data races are real (tests/test_usb_skeleton.py;

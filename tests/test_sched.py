@@ -65,6 +65,19 @@ def rc_ioctl(file, cmd, arg):
         mutex_unlock(lock)
     if cmd == 14:
         wait_event(wq, lambda: state["ready"])
+    if cmd in (15, 16, 18):  # the open-coded wait, as yurex_write's
+        wait = DEFINE_WAIT()
+        prepare_to_wait(wq, wait, TASK_UNINTERRUPTIBLE if cmd == 16 else TASK_INTERRUPTIBLE)
+        if cmd == 18:
+            wake_up_interruptible(wq)  # the wake-up comes before the sleep
+        left = schedule_timeout(20)
+        finish_wait(wq, wait)
+        log(("prepared", left, jiffies(), waitqueue_active(wq)))
+        return left
+    if cmd == 17:
+        wake_up(wq)
+    if cmd == 19:
+        return schedule_timeout(3)  # no prepare_to_wait: it sleeps its time, as before
     return 0
 """
 
@@ -158,6 +171,42 @@ def test_a_signal_ends_an_interruptible_wait_with_eintr(lab) -> None:  # noqa: A
     outcome, _ = run(lab, "together\n  t1: ioctl fd0 3 0\n  t2: kill t1\n")
     assert outcome.finding is None, outcome.dmesg
     assert outcome.results[-1].result == ["-EINTR", 0]  # -ERESTARTSYS: user space sees EINTR
+
+
+def test_prepare_to_wait_then_schedule_timeout_sleeps_until_a_wake_up_of_the_queue(lab) -> None:  # noqa: ANN001
+    """kernel/sched/wait.c prepare_to_wait, kernel/time/sleep_timeout.c schedule_timeout:
+    the jiffies left when a wake-up ends the sleep, 0 on the timeout; finish_wait takes
+    the entry off the queue whichever way it ended."""
+    outcome, session = run(lab, group(15, 4))
+    assert outcome.finding is None, outcome.dmesg
+    assert outcome.results[-1].result == [20, 0]
+    assert log_of(session) == [("prepared", 20, 0, False)]
+    outcome, session = run(lab, "ioctl fd0 15 0\n")
+    assert outcome.finding is None, outcome.dmesg
+    assert outcome.results[-1].result == 0
+    assert log_of(session) == [("prepared", 0, 20, False)]
+
+
+def test_a_prepared_wait_ends_at_once_when_the_wake_up_came_first(lab) -> None:  # noqa: ANN001
+    outcome, session = run(lab, "ioctl fd0 18 0\n")
+    assert outcome.finding is None, outcome.dmesg
+    assert log_of(session) == [("prepared", 20, 0, False)]
+
+
+def test_a_prepared_wait_is_woken_as_its_state_says(lab) -> None:  # noqa: ANN001
+    """wake_up_interruptible wakes TASK_INTERRUPTIBLE only; wake_up both; a signal ends
+    only an interruptible sleep (with the jiffies left, as schedule_timeout returns)."""
+    outcome, _ = run(lab, group(16, 4))
+    assert outcome.results[-1].result == [0, 0]
+    outcome, _ = run(lab, group(16, 17))
+    assert outcome.results[-1].result == [20, 0]
+    outcome, _ = run(lab, "together\n  t1: ioctl fd0 15 0\n  t2: kill t1\n")
+    assert outcome.results[-1].result == [20, 0]
+    outcome, _ = run(lab, "together\n  t1: ioctl fd0 16 0\n  t2: kill t1\n")
+    assert outcome.results[-1].result == [0, 0]
+    outcome, session = run(lab, "ioctl fd0 15 0\nioctl fd0 19 0\n")
+    assert outcome.finding is None, outcome.dmesg
+    assert outcome.results[-1].result == 0 and session.kernel.jiffies == 23
 
 
 def test_mutex_lock_interruptible_is_eintr_only_when_it_must_wait(lab) -> None:  # noqa: ANN001

@@ -90,6 +90,10 @@ BENIGN = {
     "selfpin": "open /dev/selfpin -> fd0\nread fd0 8\nopen /dev/selfpin -> fd1\nclose fd0\nclose fd1",
     "deltimer": "plug pci 1b36:0110 -> dev0\ntick 10\nunplug dev0\nplug pci 1b36:0110 -> dev1\ntick 1",
     "waitlock": 'open /dev/waitlock -> fd0\nread fd0 64\nwrite fd0 "hello"\nread fd0 64\nclose fd0',
+    # every read's count holds the rest of the count's text
+    "yurexread": ("plug usb 0c45:1010 ii8 -> dev0\nopen /dev/yurex0 -> fd0\nread fd0 3\n"
+                  "urb dev0 0x81 x'43000000012c0dff'\nlseek fd0 0 SEEK_SET\nread fd0 64\nread fd0 1\n"
+                  "close fd0\nunplug dev0"),
 }
 
 
@@ -257,6 +261,30 @@ plug usb 1d50:6006 -> dev1
 open /dev/usbtherm0 -> fd0
 read fd0 8
 unplug dev1
+close fd0
+""",
+    "yurex-plug": """\
+# modules: yurex.py
+insmod yurex
+plug usb 0c45:1010 ii8 -> dev0{F}
+plug usb 0c45:1010 ii8 -> dev1
+open /dev/yurex0 -> fd0
+urb dev1 0x81 x'43000000002a0d00'
+read fd0 8
+unplug dev1
+close fd0
+""",
+    "yurex-write": """\
+# modules: yurex.py
+insmod yurex
+plug usb 0c45:1010 ii8 -> dev0
+open /dev/yurex0 -> fd0
+write fd0 "S42"{F}
+together
+  t1: write fd0 "S42"
+  t2: urb dev0 0x81 x'2153000000002a0d'
+read fd0 8
+unplug dev0
 close fd0
 """,
     "scratchpad-load": """\

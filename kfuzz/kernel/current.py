@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .core import Kernel
     from .lockdep import HeldLock
+    from .waitqueue import WaitEntry
 
 _current: list[Kernel] = []
 
@@ -29,7 +30,7 @@ SOFTIRQ_DISABLE_OFFSET = 2
 class Task:
     """One task's execution context: what lockdep and might_sleep look at."""
 
-    __slots__ = ("comm", "pid", "held", "hardirq", "softirq", "hardirqs_enabled", "preempt")
+    __slots__ = ("comm", "pid", "held", "hardirq", "softirq", "hardirqs_enabled", "preempt", "waiting")
 
     def __init__(self, comm: str, pid: int):
         self.comm = comm
@@ -39,12 +40,14 @@ class Task:
         self.softirq = 0                # softirq_count(), in SOFTIRQ_OFFSET units
         self.hardirqs_enabled = True
         self.preempt = 0                # preempt_disable() depth: spinlocks held
+        self.waiting: WaitEntry | None = None  # prepare_to_wait's entry: the state is not TASK_RUNNING
 
     def reset(self) -> None:
         """Back to plain process context with nothing held (after an operation)."""
         self.held.clear()
         self.hardirq = self.softirq = self.preempt = 0
         self.hardirqs_enabled = True
+        self.waiting = None
 
     @property
     def softirqs_enabled(self) -> bool:

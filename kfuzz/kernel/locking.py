@@ -427,7 +427,14 @@ def ssleep(seconds: int) -> None:
 
 
 def schedule_timeout(timeout: int) -> int:
-    """Sleeps `timeout` jiffies (uninterruptibly: kfuzz has no set_current_state); 0."""
+    """After prepare_to_wait (waitqueue.py), sleeps until a wake-up of its queue, the
+    timeout or (TASK_INTERRUPTIBLE) a signal: the jiffies left. Else it sleeps
+    `timeout` jiffies, uninterruptibly (kfuzz has no set_current_state): 0."""
+    entry = current().task.waiting
+    if entry is not None:
+        from .waitqueue import sleep_prepared
+        current().locking.might_sleep()
+        return sleep_prepared(entry, timeout)
     return _schedule_timeout(timeout, False)
 
 
