@@ -126,8 +126,9 @@ from .kernel.usbdesc import (
     usb_endpoint_xfer_int, usb_endpoint_xfer_isoc, usb_find_bulk_in_endpoint, usb_find_bulk_out_endpoint,
     usb_find_common_endpoints, usb_find_common_endpoints_reverse, usb_find_int_in_endpoint,
     usb_find_int_out_endpoint, usb_find_last_bulk_in_endpoint, usb_find_last_int_in_endpoint,
+    usb_find_last_int_out_endpoint,
 )
-from .kernel.usbmsg import usb_bulk_msg, usb_control_msg, usb_interrupt_msg
+from .kernel.usbmsg import usb_bulk_msg, usb_control_msg, usb_interrupt_msg, usb_string
 from .kernel.waitqueue import (
     DECLARE_WAIT_QUEUE_HEAD, DEFINE_WAIT, TASK_INTERRUPTIBLE, TASK_UNINTERRUPTIBLE, WaitQueueHead, finish_wait,
     init_waitqueue_head, prepare_to_wait, wait_event, wait_event_interruptible,

@@ -42,11 +42,17 @@ REPORT_FILES = {"report.json", "report.md", "repro.kfz", "test_repro.py"}
 # 676, 309, 39, 476, 273, 186 and 339 with a budget of 3000; Hypothesis searches
 # otherwise under a smaller budget (400 missed deltimer, and 600 selfpin once in a
 # full run), so each budget is well above the seed-0 find.
+# iowarwrite needs a device of the IOWarrior56 family (5 of its table's 10 ids) plugged
+# without the interrupt-out endpoint (the fuzzer's device mostly has the default set),
+# its node opened and a write of exactly the report size (7, 4 or 12 bytes): over
+# seeds 0..9 with a budget of 4000, five found it (at 80, 1020, 1311, 1900 and 3805
+# cases) and five did not. Seed 0 finds it at 1599 with a budget of 2500 or 3000, and
+# not within 1500 (the data race its port shares, found first, takes part of it).
 BUDGET = {"usbuaf": 800, "rebinduaf": 500, "rebindleak": 500, "irqunsafe": 1000,
           "discrel": 2500, "discwrite": 2000, "discread": 1000, "bufresize": 2000, "selfpin": 2000,
-          "deltimer": 2000, "waitlock": 2000}
+          "deltimer": 2000, "waitlock": 2000, "iowarwrite": 3000}
 
-CORRECT = ["edu_pci", "pmwatch", "procstats", "ringbuf", "ringdev", "usbled", "yurex",
+CORRECT = ["edu_pci", "iowarrior", "pmwatch", "procstats", "ringbuf", "ringdev", "usbled", "yurex",
            # the twins of the race modules (tests/test_races.py)
            "msgq", "pollcard", "scratchpad", "ticketpr", "usbmeter", "usbskel", "usbtherm",
            # Linux's usb-skeleton.c as it is: its data races are real (tests/test_usb_skeleton.py;

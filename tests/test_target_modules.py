@@ -75,6 +75,11 @@ BENIGN = {
     # the work ran before the SYNC: nothing is queued, and it never ran under the mutex
     "flushlock": 'open /dev/flushlock -> fd0\nwrite fd0 "x"\ntick 1\nread fd0 8\nclose fd0',
     "regspin": "plug pci 1af4:1000 -> dev0\nunplug dev0",
+    # the devices have the endpoints their family needs
+    "iowarprobe": ("plug usb 07c0:1500 ii4 -> dev0\nopen /dev/iowarrior0 -> fd0\nurb dev0 0x81 x'01020304'\n"
+                   "read fd0 4\nclose fd0\nunplug dev0"),
+    "iowarwrite": ("plug usb 07c0:1503 ii8,io8 -> dev0\nopen /dev/iowarrior0 -> fd0\n"
+                   "write fd0 x'00010203040506'\ntick 2\nclose fd0\nunplug dev0"),
     "addtimer": 'open /dev/addtimer -> fd0\nwrite fd0 "abc"\ntick 10\nwrite fd0 "def"\ntick 10\nclose fd0',
     # the idle timeout fired before the close: nothing armed is freed
     "timerfree": "open /dev/timerfree -> fd0\nread fd0 16\ntick 100\nclose fd0",
@@ -241,6 +246,29 @@ write fd0 "x"
 urb dev1 0x81 "y"
 read fd0 4
 unplug dev1
+close fd0
+""",
+    "iowarrior-plug": """\
+# modules: iowarrior.py
+insmod iowarrior
+plug usb 07c0:1503 -> dev0{F}
+plug usb 07c0:1503 -> dev1
+open /dev/iowarrior0 -> fd0
+write fd0 x'00010203040506'
+urb dev1 0x83 x'01020304050607'
+read fd0 7
+unplug dev1
+close fd0
+""",
+    "iowarrior-write": """\
+# modules: iowarrior.py
+insmod iowarrior
+plug usb 07c0:1503 -> dev0
+open /dev/iowarrior0 -> fd0
+write fd0 x'00010203040506'{F}
+write fd0 x'00010203040506'
+ioctl fd0 0x8028c003 x'00000000000000000000000000000000000000000000000000000000000000000000000000000000'{F}
+tick 2
 close fd0
 """,
     "usbmeter-plug": """\

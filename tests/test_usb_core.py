@@ -98,6 +98,34 @@ def test_probe_gets_the_endpoints_the_fuzzer_chose(lab, word, eps, common, int_i
                           ("last_int_in", -6 if last is None else 0, last)]
 
 
+STRINGS_AND_CONFIG = """
+def u_probe(intf, id):
+    udev = interface_to_usbdev(intf)
+    int_out = [None]
+    ret = usb_find_last_int_out_endpoint(intf.cur_altsetting, int_out)
+    log(("last_int_out", ret, int_out[0] and int_out[0].bEndpointAddress))
+    serial = bytearray(b"AAAAAAAAA")
+    ret = usb_string(udev, udev.descriptor.iSerialNumber, serial, len(serial))
+    log(("serial", udev.descriptor.iSerialNumber, ret, bytes(serial[0:2])))
+    log(("string 1", usb_string(udev, 1, serial, len(serial)), usb_string(udev, 1, None, 9)))
+    log(("config", udev.actconfig.desc.bMaxPower, udev.actconfig.interface[0] is intf, -ERESTART))
+    return 0
+"""
+
+
+@pytest.mark.parametrize("word, last", [("", (0, 0x04)), ("io8,ii8,io64", (0, 0x03)), ("ii8", (-6, None))])
+def test_last_int_out_endpoint_strings_and_the_configuration(lab, word, last) -> None:  # noqa: ANN001
+    """usb_find_last_int_out_endpoint finds the last interrupt-out endpoint; the fuzzer's
+    device has no string descriptors (usb_string: -EINVAL for index 0, with buf[0] made
+    NUL; -EPIPE for any other, as usb_get_langid fails); actconfig is a usb_host_config
+    with its descriptor (bMaxPower 50: 100 mA) and its interface."""
+    outcome, logged = run(lab, STRINGS_AND_CONFIG, f"insmod u\nplug usb 1d50:6002 {word} -> dev0\n")
+    assert outcome.finding is None, outcome.finding
+    assert logged == [("last_int_out", *last), ("serial", 0, -22, b"\x00A"), ("string 1", -32, -22),
+                      ("config", 50, True, -85)]
+    assert any("usb 1-1: string descriptor 0 read error: -32" in line for line in outcome.dmesg)
+
+
 TRUSTING = """
 def u_probe(intf, id):
     ep = intf.cur_altsetting.endpoint[1].desc  # trusts the device to have two endpoints

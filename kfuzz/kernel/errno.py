@@ -26,6 +26,7 @@ ERANGE = _errno.ERANGE
 EINTR = _errno.EINTR
 ENOTSUPP = 524
 ERESTARTSYS = 512  # include/linux/errno.h: user space sees EINTR (or the call restarts)
+ERESTART = 85  # include/uapi/asm-generic/errno.h: returned to user space as it is
 ESRCH = _errno.ESRCH
 EPIPE = _errno.EPIPE
 EKEYREJECTED = _errno.EKEYREJECTED

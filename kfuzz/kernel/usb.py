@@ -74,6 +74,30 @@ class UsbDeviceDescriptor:
     bDeviceClass: int = 0  # noqa: N815
     bMaxPacketSize0: int = 64  # noqa: N815
     bNumConfigurations: int = 1  # noqa: N815
+    # string descriptor indices: the fuzzer's device has no strings (0 is "none")
+    iManufacturer: int = 0  # noqa: N815
+    iProduct: int = 0  # noqa: N815
+    iSerialNumber: int = 0  # noqa: N815
+
+
+@dataclass(eq=False)
+class UsbConfigDescriptor:
+    """`struct usb_config_descriptor` of the one configuration (bMaxPower in 2 mA units)."""
+
+    bNumInterfaces: int = 1  # noqa: N815
+    bConfigurationValue: int = 1  # noqa: N815
+    iConfiguration: int = 0  # noqa: N815
+    bmAttributes: int = 0x80  # noqa: N815 - USB_CONFIG_ATT_ONE, bus-powered
+    bMaxPower: int = 50  # noqa: N815 - 100 mA
+
+
+@dataclass(eq=False)
+class UsbHostConfig:
+    """`struct usb_host_config`, `udev->actconfig`: its descriptor and its interfaces
+    (`interface[0]`, the one the fuzzer's device has)."""
+
+    desc: UsbConfigDescriptor = field(default_factory=UsbConfigDescriptor)
+    interface: list[UsbInterface] = field(default_factory=list)
 
 
 @dataclass(eq=False)
@@ -90,7 +114,7 @@ class UsbDevice:
     bus_dev: Device  # the bus device drivers bind to: present until unplugged
     speed: int = USB_SPEED_HIGH
     quirks: int = 0
-    actconfig: list[UsbInterface] = field(default_factory=list)  # its interfaces (one)
+    actconfig: UsbHostConfig = field(default_factory=UsbHostConfig)
     refs: Refcount = field(default_factory=Refcount)
 
     @property
@@ -182,7 +206,7 @@ class UsbCore:
         return udev if udev is not None else self._attach(dev, DEFAULT_ENDPOINTS)
 
     def interface(self, dev: Device) -> UsbInterface:
-        return self.device(dev).actconfig[0]
+        return self.device(dev).actconfig.interface[0]
 
     def _attach(self, dev: Device, endpoints: Endpoints) -> UsbDevice:
         """usb_new_device and usb_set_configuration: descriptors, endpoints, interface 0."""
@@ -199,7 +223,7 @@ class UsbCore:
         taken = {u.devnum for u in self.devices.values() if u.bus_dev.present}
         devnum = next(n for n in range(2, 129) if n not in taken) if len(taken) < 127 else 128
         udev = UsbDevice(Device(dev.name, "usb", dev.id, 0), descriptor, devnum, ep0, ep_in, ep_out, dev)
-        udev.actconfig.append(UsbInterface(dev, udev, [alt], alt))
+        udev.actconfig.interface.append(UsbInterface(dev, udev, [alt], alt))
         self.devices[dev] = udev
         return udev
 
@@ -394,7 +418,7 @@ def usb_reset_device(udev: UsbDevice) -> int:
     kernel.locking.might_sleep("usb_reset_device")
     if udev.state == USB_STATE_NOTATTACHED:
         return -ENODEV
-    intf, bus = udev.actconfig[0], kernel.bus
+    intf, bus = udev.actconfig.interface[0], kernel.bus
     drv = intf.dev.driver
     udrv = kernel.usb.drivers.get(drv) if drv is not None else None
     if drv is not None and (udrv is None or udrv.pre_reset is None or udrv.post_reset is None):

@@ -241,6 +241,10 @@ def usb_find_last_int_in_endpoint(alt: UsbHostInterface, int_in: Out) -> int:
     return usb_find_common_endpoints_reverse(alt, None, None, int_in, None)
 
 
+def usb_find_last_int_out_endpoint(alt: UsbHostInterface, int_out: Out) -> int:
+    return usb_find_common_endpoints_reverse(alt, None, None, None, int_out)
+
+
 # -- the endpoints word of `plug usb VVVV:PPPP [ENDPOINTS]` --------------------------------------
 # TYPE DIR MAXP[@INTERVAL], comma-separated, numbered 1, 2, ... in order; or `none`.
 XFER_LETTERS = {"b": USB_ENDPOINT_XFER_BULK, "i": USB_ENDPOINT_XFER_INT, "s": USB_ENDPOINT_XFER_ISOC}

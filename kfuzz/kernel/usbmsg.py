@@ -3,7 +3,8 @@ and usb_interrupt_msg submit an URB of their own and sleep until it completes or
 the timeout (ms, 0 for none) passes, when the URB is killed and they return
 -ETIMEDOUT. A control transfer gets the fuzzer's device's answer (kernel/hcd.py:
 by default success, an IN one zeroed data of the length it asked); a bulk or
-interrupt IN one waits for an `urb` operation's data.
+interrupt IN one waits for an `urb` operation's data. usb_string reads a string
+descriptor, of which the fuzzer's device has none.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from typing import Any
 
 from .completion import Completion, complete, wait_for_completion, wait_for_completion_timeout
 from .current import current
-from .errno import EINVAL, ENOENT, ENOMEM, ETIMEDOUT
+from .errno import EINVAL, ENOENT, ENOMEM, EPIPE, ETIMEDOUT
 from .mm import GFP_KERNEL, Buffer
 from .timer import msecs_to_jiffies
 from .urb import (
     GFP_NOIO,
     PIPE_INTERRUPT,
+    is_null,
     usb_alloc_urb,
     usb_fill_bulk_urb,
     usb_fill_control_urb,
@@ -109,3 +111,20 @@ def usb_bulk_msg(usb_dev: UsbDevice, pipe: int, data: Any, len: int,  # noqa: A0
 
 
 usb_interrupt_msg = usb_bulk_msg
+
+
+def usb_string(dev: UsbDevice, index: int, buf: Any, size: int) -> int:
+    """The string descriptor `index` as ASCII into `buf` (a Buffer or bytearray): its
+    length, or -errno. As message.c: -EINVAL for no buffer or an index out of 1..255
+    (index 0 is a descriptor's "no string", as every index of the fuzzer's device is),
+    `buf[0]` set to NUL first; the device has no string descriptors, so reading the
+    language ids fails (usb_get_langid: "string descriptor 0 read error") and any
+    other index is -EPIPE."""
+    current().locking.might_sleep("usb_string")
+    if size <= 0 or is_null(buf):
+        return -EINVAL
+    buf[0] = 0
+    if index <= 0 or index >= 256:
+        return -EINVAL
+    current().log.write(f"usb {dev.name}: string descriptor 0 read error: {-EPIPE}")
+    return -EPIPE
