@@ -219,3 +219,58 @@ def test_dev_printk_of_something_else_is_a_misuse(lab):
     assert (f.title, f.function) == ("Oops: TypeError in dv_ioctl", "dv_ioctl")
     assert "dev_err: the device takes a Device, a MiscDevice or an object with a .dev" in f.message
     assert "got int 5" in f.message
+
+
+LAZY = """
+    class Intf:
+        def __init__(self, dev):
+            self.dev = dev
+
+
+    class State:
+        interface = None
+
+
+    st = State()
+
+
+    def lz_probe(dev, id):
+        st.interface = Intf(dev)
+        dev_dbg(lambda: st.interface.dev, "bound")
+        return 0
+
+
+    def lz_remove(dev):
+        st.interface = None  # the driver's "disconnected" flag, as yurex.c had it before 5.4
+        # &st->interface->dev: an address C computes without a load
+        dev_dbg(lambda: st.interface.dev, "gone")
+
+
+    drv = Driver(name="lzdrv", bus="platform", id_table=[platform_device_id("lzdev")],
+                 probe=lz_probe, remove=lz_remove)
+
+
+    @module_init
+    def lz_init():
+        return driver_register(drv)
+
+
+    @module_exit
+    def lz_exit():
+        driver_unregister(drv)
+"""
+
+
+@pytest.mark.parametrize("dyndbg", [False, True])
+def test_dev_dbg_evaluates_a_lazy_device_only_with_its_site_on(lab, dyndbg):
+    """dev_dbg is a macro whose arguments Linux evaluates only inside `if
+    (DYNAMIC_DEBUG_BRANCH(id))`: a device given as a function is called only then, so
+    dev_dbg(&NULL->dev, ...) is silent with the site off and an oops with it on."""
+    lab.module("lz", LAZY)
+    lab.boot(dyndbg=dyndbg)
+    assert lab.insmod("lz") == 0
+    dev = lab.kernel.do("plug", "platform", platform_device_id("lzdev"))
+    assert (f"lzdrv {dev.name}: bound" in lines(lab)) == dyndbg
+    lab.kernel.do("unplug", dev)
+    oops = ("oops", "BUG: kernel NULL pointer dereference in lz_remove")
+    assert lab.findings() == ([oops] if dyndbg else [])

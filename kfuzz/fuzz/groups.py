@@ -27,7 +27,6 @@ GROUP_AFTER = 2  # operations before a group is drawn: something to open, plug o
 # what races: file operations against teardown, callbacks against both
 GROUP_VERBS = ("open", "read", "write", "ioctl", "close", "unplug", "unbind", "bind", "rmmod",
                "irq", "tick", "poll", "urb")
-TEARDOWN = ("close", "unplug", "unbind", "rmmod")
 MAX_PREEMPTIONS = 3  # PCT's depth d, at most 3
 MAX_POINT = 12  # a preemption falls within the first scheduling points of its task
 
@@ -42,15 +41,14 @@ def draw_tasks(data: st.DataObject, specs: list[OpSpec]) -> list[OpSpec | None]:
     (user_op: a signal, or a write over the buffer its system call passed)."""
     n = data.draw(st.integers(2, GROUP_TASKS), label="tasks")
     first = specs[data.draw(st.integers(0, len(specs) - 1), label="task")]
-    # the races of real drivers are I/O against teardown: a third of the other tasks tear
-    # down. Drawn by index: a strategy sampling OpSpecs would be labelled by their repr,
-    # which holds the handlers' addresses, and Hypothesis's search would depend on them
-    teardown = [s for s in specs if s.verb in TEARDOWN] or specs
+    # drawn by index: a strategy sampling OpSpecs would be labelled by their repr, which
+    # holds the handlers' addresses, and Hypothesis's search would depend on them
     others: list[OpSpec | None] = []
-    for _ in range(n - 1):
-        kind = data.draw(st.integers(0, 2), label="task kind")  # any, teardown, user space
-        pool = specs if kind == 0 else teardown
-        others.append(None if kind == 2 else pool[data.draw(st.integers(0, len(pool) - 1), label="task")])
+    for _ in range(n - 1):  # half an operation, half user space (a signal, a write over a buffer)
+        if data.draw(st.booleans(), label="user space"):
+            others.append(None)
+        else:
+            others.append(specs[data.draw(st.integers(0, len(specs) - 1), label="task")])
     return [first, *others]
 
 

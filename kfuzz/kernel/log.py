@@ -247,8 +247,18 @@ def dev_info(dev: object, fmt: object, *args: object) -> None:
 
 
 def dev_dbg(dev: object, fmt: object, *args: object) -> None:
-    """Dynamic debug, as pr_debug: the site's prefix, then "driver device: message"."""
-    name = dev_name("dev_dbg", dev)  # a wrong device is a misuse even with the site off
+    """Dynamic debug, as pr_debug: the site's prefix, then "driver device: message".
+
+    Linux's dev_dbg is a macro whose arguments are evaluated only when its call site
+    is on (include/linux/dynamic_debug.h: `if (DYNAMIC_DEBUG_BRANCH(id)) func(&id,
+    ...)`; without CONFIG_DYNAMIC_DEBUG, `if (0)`). A device given as a function of no
+    arguments is that laziness: `lambda: dev.interface.dev` for
+    `&dev->interface->dev`, whose address C computes without a load, is called only
+    with the site on, so a NULL `dev->interface` oopses there and only there."""
+    lazy = callable(dev) and not isinstance(dev, (Device, MiscDevice))
+    if not lazy:
+        dev_name("dev_dbg", dev)  # a wrong device is a misuse even with the site off
     head = _dynamic_prefix(fmt)
     if head is not None:
+        name = dev_name("dev_dbg", dev() if lazy and callable(dev) else dev)
         current().log.write(f"{head}{name}: {_format('dev_dbg', fmt, args)}", 7)
