@@ -34,10 +34,8 @@ PLANTED = {
     "permleak": ("memory-leak", "memory leak in permleak_init"),
     "ioctlleak": ("memory-leak", "memory leak in ioctlleak_ioctl"),
     "yurexread": ("out-of-bounds", "BUG: user-buffer-overflow in yurex_read"),
-    # descriptor trust in a real driver, iowarrior.py's twins: CVE-2016-2188 at probe,
-    # and the IOWarrior56 write through an interrupt-out endpoint never checked (2017)
+    # descriptor trust in a real driver, iowarrior.py's twin: CVE-2016-2188 at probe
     "iowarprobe": ("oops", "BUG: kernel NULL pointer dereference in iowarrior_probe"),
-    "iowarwrite": ("oops", "BUG: kernel NULL pointer dereference in iowarrior_write"),
     # races: each needs two operations at once (a `together` group); every serial
     # order of the same operations is clean (tests/test_races.py)
     "discrel": ("use-after-free", "KASAN: use-after-free in discrel_release"),

@@ -78,8 +78,6 @@ BENIGN = {
     # the devices have the endpoints their family needs
     "iowarprobe": ("plug usb 07c0:1500 ii4 -> dev0\nopen /dev/iowarrior0 -> fd0\nurb dev0 0x81 x'01020304'\n"
                    "read fd0 4\nclose fd0\nunplug dev0"),
-    "iowarwrite": ("plug usb 07c0:1503 ii8,io8 -> dev0\nopen /dev/iowarrior0 -> fd0\n"
-                   "write fd0 x'00010203040506'\ntick 2\nclose fd0\nunplug dev0"),
     "addtimer": 'open /dev/addtimer -> fd0\nwrite fd0 "abc"\ntick 10\nwrite fd0 "def"\ntick 10\nclose fd0',
     # the idle timeout fired before the close: nothing armed is freed
     "timerfree": "open /dev/timerfree -> fd0\nread fd0 16\ntick 100\nclose fd0",
