@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..kernel.ioctl import _IO, _IOC_DIR, _IOC_SIZE, _IOR, _IOW, _IOWR
+from ..kernel.ioctl import _IO, _IOR, _IOW, _IOWR, arg_size
 
 # module-api.md's fallible calls, and the kapi names that are the same function
 FALLIBLE = frozenset({
@@ -142,5 +142,5 @@ def ioctl_numbers(source: str) -> list[int]:
 
 def ioctl_line(cmd: int) -> str:
     """An ioctl of the command with a zeroed buffer of the size it encodes (0 if none)."""
-    size = _IOC_SIZE(cmd & 0xFFFFFFFF) if _IOC_DIR(cmd & 0xFFFFFFFF) else 0
+    size = arg_size(cmd)
     return f"ioctl fd0 {cmd:#x} " + (f"x'{bytes(size).hex()}'" if size else "0")

@@ -19,7 +19,7 @@ from hypothesis.stateful import RuleBasedStateMachine, rule
 
 from ..kernel.device import DeviceId, parse_device_id
 from ..kernel.fs import FASYNC, O_EXCL, O_NONBLOCK, O_RDONLY, O_RDWR, O_WRONLY
-from ..kernel.ioctl import _IOC_DIR, _IOC_SIZE
+from ..kernel.ioctl import arg_size
 from ..kernel.usbdesc import DEFAULT_ENDPOINTS, Endpoints
 from ..prog import SPECS, TABLE, Group, Op, OpSpec, Props, Reply
 from ..prog.args import (
@@ -60,11 +60,6 @@ OPEN_FLAGS = st.sampled_from([O_RDWR] * 6 + [O_RDONLY, O_WRONLY, O_RDWR | O_NONB
 OFFSETS = st.sampled_from([0, 1, 4, 16, 64, 255, 256, 4096, -1, -16]) | st.integers(-2**31, 2**32)
 NAMED = {"whence": st.sampled_from([0, 0, 1, 2, 3, 4, 5]),
          "setfl": st.sampled_from([FASYNC, 0, O_NONBLOCK, O_NONBLOCK | FASYNC])}
-
-
-def ioctl_size(cmd: int) -> int:
-    """The argument size an ioctl command encodes, if it says it copies one."""
-    return _IOC_SIZE(cmd & 0xFFFFFFFF) if _IOC_DIR(cmd & 0xFFFFFFFF) else 0
 
 
 @dataclass(frozen=True)
@@ -170,7 +165,7 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
                 # a buffer of the size the command encodes, mostly, when it encodes one;
                 # else mostly an integer, sometimes a small buffer (an int or a pointer's worth)
                 cmd = prior[1]
-                size = ioctl_size(cmd) if isinstance(cmd, int) else 0
+                size = arg_size(cmd) if isinstance(cmd, int) else 0
                 # (0, what Hypothesis shrinks to, is an integer: the plainer argument)
                 if data.draw(st.integers(0, 3), label="arg kind") >= (1 if size else 3):
                     n = size or data.draw(st.sampled_from([4, 8, 16]), label="arg size")

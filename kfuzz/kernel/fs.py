@@ -36,6 +36,7 @@ OPEN_FLAGS = {"O_RDONLY": O_RDONLY, "O_WRONLY": O_WRONLY, "O_RDWR": O_RDWR, "O_C
               "O_EXCL": O_EXCL, "O_TRUNC": O_TRUNC, "O_APPEND": O_APPEND, "O_NONBLOCK": O_NONBLOCK}
 # fs/fcntl.c: the flags F_SETFL may change (of those kfuzz knows)
 SETFL_FLAGS = {"O_APPEND": O_APPEND, "O_NONBLOCK": O_NONBLOCK, "FASYNC": FASYNC}
+SETFL_MASK = O_APPEND | O_NONBLOCK | FASYNC
 FMODE_READ = 0x1
 FMODE_WRITE = 0x2
 FMODE_LSEEK = 0x4
@@ -302,12 +303,11 @@ class Fs:
         """fcntl(F_SETFL): the driver's fasync when FASYNC changes (fs/fcntl.c setfl)."""
         if file.closed:
             return -EBADF
-        mask = sum(SETFL_FLAGS.values())
         if (flags ^ file.f_flags) & FASYNC and file.fops.fasync is not None:
             ret = self._call(file, file.fops.fasync, file.fd, file, int(bool(flags & FASYNC)))
             if isinstance(ret, int) and ret < 0:
                 return ret
-        file.f_flags = (flags & mask) | (file.f_flags & ~mask)
+        file.f_flags = (flags & SETFL_MASK) | (file.f_flags & ~SETFL_MASK)
         return 0
 
     def close(self, file: File) -> object:

@@ -59,3 +59,10 @@ def _IOC_NR(cmd: int) -> int:
 
 def _IOC_SIZE(cmd: int) -> int:
     return (cmd >> _IOC_SIZESHIFT) & _IOC_SIZEMASK
+
+
+def arg_size(cmd: int) -> int:
+    """The size of the buffer a command says it copies (0 when it copies none); any
+    int is read as the 32-bit command user space passes."""
+    cmd &= 0xFFFFFFFF
+    return _IOC_SIZE(cmd) if _IOC_DIR(cmd) else 0
