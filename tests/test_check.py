@@ -22,9 +22,6 @@ ROOT = Path(__file__).resolve().parent.parent
 MODULES = ROOT / "target_modules"
 BUGGY = MODULES / "buggy"
 CORRECT = sorted(MODULES.glob("*.py"))
-# a port of a Linux driver as it is, with the bugs Linux has: the check meets them
-LINUX_AS_IS = {"usb_skeleton": "Linux's usb-skeleton.c races on dev->ongoing_read and dev->errors "
-                               "(KCSAN): tests/test_usb_skeleton.py"}
 
 # a fuzz part this short keeps the suite quick; the checks before it are exhaustive
 FEW = 20
@@ -43,9 +40,7 @@ def line(done: ModuleCheck, name: str):
     return next(r for r in done.results if r.name.startswith(name))
 
 
-@pytest.mark.parametrize("path", [
-    pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=LINUX_AS_IS[p.stem])) if p.stem in LINUX_AS_IS
-    else p for p in CORRECT], ids=[p.stem for p in CORRECT])
+@pytest.mark.parametrize("path", CORRECT, ids=[p.stem for p in CORRECT])
 def test_correct_module_gives_a_clean_checklist(path: Path, tmp_path: Path) -> None:
     done = check(path, tmp_path / "reports", FEW)
     assert not done.failed, [(r.name, r.detail) for r in done.results if r.failed]

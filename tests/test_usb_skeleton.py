@@ -2,7 +2,9 @@
 its reads, writes, flush and teardown behave as the C driver's do, and what kfuzz
 reports of it is what Linux's own code does.
 
-Three findings are Linux's, not kfuzz's (the port keeps the C code as it is):
+Two of Linux's data races are marked in the port with `data_race()`, so that it
+fuzzes clean; run as Linux has them (`linux_as_is`: `data_race()` made plain), kfuzz
+reports both:
 
 - skel_read reads dev->ongoing_read in its wait_event_interruptible condition, and
   dev->errors after a wait whose condition was already true, without err_lock or
@@ -11,6 +13,9 @@ Three findings are Linux's, not kfuzz's (the port keeps the C code as it is):
 - skel_post_reset sets dev->errors "no locking needed" while a write() may be reading
   it under err_lock (skel_write takes io_mutex only later):
   "KCSAN: data-race in skel_post_reset / skel_write".
+
+A finding of the port as it is (no marking needed) is Linux's own behaviour:
+
 - The completions record every status in dev->errors, the unlinks they say "aren't
   errors" too: skel_flush kills the read in flight and reports that kill as -EIO, so
   close(2) after an interrupted read fails with -EIO.
@@ -20,6 +25,8 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+
+from ports import linux_as_is
 
 from kfuzz.check import CheckOptions, Verdict, check_module
 from kfuzz.fuzz import resolve_targets
@@ -33,11 +40,11 @@ MODULES = ROOT / "target_modules"
 MODULE = MODULES / "usb_skeleton.py"
 
 
-def run(program: str, kernel: str = "") -> Outcome:
-    head = f"# modules: {MODULE}\n" + (f"# kernel: {kernel}\n" if kernel else "")
+def run(program: str, kernel: str = "", module: Path = MODULE) -> Outcome:
+    head = f"# modules: {module}\n" + (f"# kernel: {kernel}\n" if kernel else "")
     prog = parse_program(head + "insmod usb_skeleton\nplug usb fff0:fff0 -> dev0\nopen /dev/skel0 -> fd0\n"
                          + textwrap.dedent(program), base_dir=ROOT)
-    return KernelSession(ModuleIndex.scan([MODULE])).run(prog)
+    return KernelSession(ModuleIndex.scan([module])).run(prog)
 
 
 def results(outcome: Outcome) -> list[object]:
@@ -90,7 +97,6 @@ def test_a_nonblocking_read_while_a_read_is_in_flight_is_eagain() -> None:
 
 
 def test_a_disconnect_while_a_read_waits_ends_the_read_with_an_error() -> None:
-    # kcsan=0: the data race Linux has here is test_the_races_kfuzz_reports_are_linuxs' own
     outcome = run("""
         together
           t1: read fd0 16
@@ -98,7 +104,7 @@ def test_a_disconnect_while_a_read_waits_ends_the_read_with_an_error() -> None:
         read fd0 16
         close fd0
         rmmod usb_skeleton
-    """, kernel="kcsan=0")
+    """)
     assert outcome.finding is None, outcome.finding
     assert results(outcome) == [["-EIO", 0], "-ENODEV", 0, 0], \
         "the unplug flushed the read's URB (-ESHUTDOWN): the waiting read ends with -EIO"
@@ -135,12 +141,13 @@ def test_suspend_and_reset_draw_down_and_reset_is_reported_once() -> None:
     assert results(outcome) == [3, 0, 0, "-EPIPE", 5, 0], "skel_post_reset's -EPIPE, reported once"
 
 
-def test_the_races_kfuzz_reports_are_linuxs() -> None:
+def test_the_marked_races_are_linuxs_and_kfuzz_reports_them_unmarked(tmp_path: Path) -> None:
+    as_is = linux_as_is(MODULE, tmp_path)
     read = run("""
         together
           t1: read fd0 16
           t2: unplug dev0
-    """)
+    """, module=as_is)
     assert read.finding is not None
     assert read.finding.kind == "data-race"
     assert read.finding.title == "KCSAN: data-race in skel_read / skel_read_bulk_callback"
@@ -149,7 +156,7 @@ def test_the_races_kfuzz_reports_are_linuxs() -> None:
         together
           t1: read fd0 16
           t2: urb dev0 0x81 "data"
-    """)
+    """, module=as_is)
     assert answered.finding is not None, "the ordinary read: the device answers while it waits"
     assert answered.finding.title == read.finding.title
     assert answered.results[3].result == ['"data"', 1], "the race lets the read finish"
@@ -158,17 +165,27 @@ def test_the_races_kfuzz_reports_are_linuxs() -> None:
           t1: write fd0 "x"
           t2: reset dev0
         schedule: t1 at spin_lock_irq -> t2
-    """)
+    """, module=as_is)
     assert reset.finding is not None
     assert reset.finding.title == "KCSAN: data-race in skel_post_reset / skel_write"
     assert "field 'errors'" in reset.finding.message
 
 
-def test_kfuzz_check_fails_only_where_linux_does(tmp_path: Path) -> None:
-    targets, index = resolve_targets([MODULE], MODULES)
-    done = check_module(targets[0], index, CheckOptions(reports=tmp_path, fuzz_examples=0))
-    failed = {r.name: r for r in done.results if r.verdict in (Verdict.FAIL, Verdict.WARN)}
+def test_the_marked_port_is_clean_where_linux_races() -> None:
+    for program in ("together\n  t1: read fd0 16\n  t2: unplug dev0\n",
+                    'together\n  t1: read fd0 16\n  t2: urb dev0 0x81 "data"\n',
+                    'together\n  t1: write fd0 "x"\n  t2: reset dev0\nschedule: t1 at spin_lock_irq -> t2\n'):
+        outcome = run(program)
+        assert outcome.finding is None, (program, outcome.finding)
+
+
+def test_kfuzz_check_passes_the_port_and_fails_linux_as_is_only_on_its_race(tmp_path: Path) -> None:
     # a close's -EIO after an interrupted read is its flush's I/O answer, no failure
-    assert set(failed) == {"races of file operations with unplug, unbind and rmmod"}, \
-        [(r.name, r.detail) for r in failed.values()]
-    assert [f.title for f in done.findings] == ["KCSAN: data-race in skel_read / skel_read_bulk_callback"]
+    for module, races in ((MODULE, []), (linux_as_is(MODULE, tmp_path),
+                                         ["KCSAN: data-race in skel_read / skel_read_bulk_callback"])):
+        targets, index = resolve_targets([module], module.parent)
+        done = check_module(targets[0], index, CheckOptions(reports=tmp_path / "r", fuzz_examples=0))
+        failed = {r.name: r for r in done.results if r.verdict in (Verdict.FAIL, Verdict.WARN)}
+        expect = {"races of file operations with unplug, unbind and rmmod"} if races else set()
+        assert set(failed) == expect, (module, [(r.name, r.detail) for r in failed.values()])
+        assert [f.title for f in done.findings] == races
