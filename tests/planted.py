@@ -45,6 +45,11 @@ PLANTED = {
     "selfpin": ("unloaded-code", "BUG: unable to handle page fault in selfpin_open"),
     "deltimer": ("unloaded-code", "BUG: unable to handle page fault in deltimer_poll"),
     "waitlock": ("hang", "INFO: task hung in waitlock_read"),
+    # ports of real drivers with a real race put back, each its port's twin:
+    # iowarrior.py without edc4746f253d "USB: iowarrior: fix use-after-free on disconnect"
+    "iowardisc": ("use-after-free", "KASAN: use-after-free in iowarrior_disconnect"),
+    # yurex.py without aafb00a977cf "USB: yurex: fix NULL-derefs on disconnect"
+    "yurexdisc": ("oops", "BUG: kernel NULL pointer dereference in yurex_write"),
 }
 
 # The same bug found from its other side: lockdep names the function whose

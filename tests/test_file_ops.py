@@ -111,3 +111,19 @@ def bad_read(file, buf, count):
     assert f is not None and (f.kind, f.title) == ("oops", "Oops: TypeError in bad_read")
     assert "the kernel calls bad_read() with 2 argument(s) (File, int)" in f.message
     assert f.site is not None and f.site.line == 5
+
+
+def test_a_close_during_a_poll_releases_the_file_once_when_the_poll_returns(lab: Any) -> None:
+    # __pollwait's get_file: the poll holds the file; the close's release waits for it
+    releases = 'return state.get("releases", 0) if cmd == 3 else state["flushes"] if cmd == 1'
+    body = POLLER.replace('return state["flushes"] if cmd == 1', releases) + '''
+
+def pl_release(inode, file):
+    state["releases"] = state.get("releases", 0) + 1
+    return 0
+'''
+    outcome = run(lab, "pl", body, "open /dev/pl -> fd1\ntogether\n  t1: poll fd0\n  t2: close fd0\n"
+                  '  t3: write fd1 "x"\nioctl fd1 3 0\n')
+    assert outcome.finding is None, outcome.dmesg
+    assert results(outcome) == ["fd1", [0x20, 0, 1], 1], \
+        "woken after the close, the poll finds the descriptor gone (POLLNVAL); the file released once"

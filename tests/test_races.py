@@ -34,6 +34,8 @@ RACES = {
     "selfpin": ("ticketpr", {}),
     "deltimer": ("pollcard", {"1b36:0110": "1b36:0111"}),
     "waitlock": ("msgq", {}),
+    "iowardisc": ("iowarrior", {}),
+    "yurexdisc": ("yurex", {}),
 }
 
 MAX_NTH = 3

@@ -265,13 +265,20 @@ def test_groups_print_back_as_written_and_replay_exactly(lab) -> None:  # noqa: 
     assert logs == [logs[0]] * 3
 
 
-def test_drawn_preemptions_come_back_as_the_schedule_that_fired(lab) -> None:  # noqa: ANN001
-    lab.device("rc", RACE)
+def stepped(lab, body: str) -> tuple[KernelSession, object]:  # noqa: ANN001
+    """A session stepped through loading module rc (BODY) and opening fd0, as the fuzzer
+    steps one, and that program."""
+    lab.device("rc", body)
     prog = parse_program(f"# modules: {lab.paths[0]}\ninsmod rc\nopen /dev/rc -> fd0\n", base_dir=lab.root)
     session = KernelSession(lab_index(lab))
     session.begin({})
     for op in prog.ops:
         session.step(op)
+    return session, prog
+
+
+def test_drawn_preemptions_come_back_as_the_schedule_that_fired(lab) -> None:  # noqa: ANN001
+    session, _ = stepped(lab, RACE)
     drawn = Group(tasks=(parse_op("ioctl fd0 1 0"), parse_op("ioctl fd0 2 0")), drawn=(Drawn(1, 1, 2),))
     reply = session.step(drawn)
     assert reply.fired == (Preempt(1, "mutex_lock", 1, 2),)
@@ -324,6 +331,12 @@ def kc_ioctl(file, cmd, arg):
         spin_unlock(lock)
     if cmd == 3:          # an intended race, marked
         WRITE_ONCE(st, "count", READ_ONCE(st, "count") + 1)
+    if cmd >= 4:          # a slot of the buffer's bytes of its own: slot 0 (bytes 0..7) or 1
+        slot = (cmd - 4) * 8
+        n = st[slot]
+        mutex_lock(file_lock)
+        mutex_unlock(file_lock)
+        st[slot:slot + 2] = bytes([n + 1, 0])
     return 0
 
 
@@ -345,6 +358,22 @@ def test_kcsan_reports_unordered_plain_accesses_only(lab, cmd: int, raced: bool)
     assert finding is not None
     assert (finding.kind, finding.title) == ("data-race", "KCSAN: data-race in kc_ioctl / kc_ioctl")
     assert "read to field 'count'" in finding.message and "write to field 'count'" in finding.message
+
+
+@pytest.mark.parametrize(("slots", "raced"), [((4, 4), True), ((4, 5), False)])
+def test_kcsan_watches_bytes_a_word_at_a_time(lab, slots: tuple[int, int], raced: bool) -> None:  # noqa: ANN001
+    # two slots of one buffer are two locations, as two words are to KCSAN's watchpoints
+    lab.device("kc", KC)
+    prog = parse_program(f"# modules: {lab.paths[-1]}\ninsmod kc\nopen /dev/kc -> fd0\n"
+                         f"together\n  t1: ioctl fd0 {slots[0]} 0\n  t2: ioctl fd0 {slots[1]} 0\n"
+                         "schedule: t1 at mutex_lock -> t2\n", base_dir=lab.root)
+    finding = run_program(prog).finding
+    if not raced:
+        assert finding is None, finding
+        return
+    assert finding is not None and finding.title == "KCSAN: data-race in kc_ioctl / kc_ioctl"
+    assert "read to field 'bytes 0..7'" in finding.message
+    assert "write to field 'bytes 0..7'" in finding.message
 
 
 def test_kcsan_is_off_with_the_kernel_setting(lab) -> None:  # noqa: ANN001
@@ -384,3 +413,43 @@ def test_open_flags_reach_the_driver_and_the_access_mode_is_enforced(lab) -> Non
     # one not read; no flags is O_RDWR; a blocking read ends with the signal
     assert [r.result for r in outcome.results[2:]] == ["-EAGAIN", "-EBADF", "fd1", 1, "-EBADF", "fd2", 1,
                                                        ["-EINTR", 0]]
+
+
+UNLOCK_THEN_LOG = """
+lock = mutex_init()
+
+
+def log(what):
+    print(f"rclog {what!r}")
+
+
+def rc_ioctl(file, cmd, arg):
+    if cmd == 1:
+        mutex_lock(lock)
+        might_sleep()
+        mutex_unlock(lock)
+        log("a after unlock")
+    if cmd == 2:
+        mutex_lock(lock)
+        log("b")
+        mutex_unlock(lock)
+"""
+
+
+def test_a_task_a_drawn_preemption_demotes_yields_to_the_task_it_woke(lab) -> None:  # noqa: ANN001
+    # PCT: t1, preempted at might_sleep holding the mutex, drops below t2; t2 blocks on
+    # the mutex; t1's unlock wakes it, and t2 runs at once, before t1 goes on
+    session, prog = stepped(lab, UNLOCK_THEN_LOG)
+    tasks = (parse_op("ioctl fd0 1 0"), parse_op("ioctl fd0 2 0"))
+    reply = session.step(Group(tasks=tasks, drawn=(Drawn(1, 2, 2),)))
+    assert reply.fired == (Preempt(1, "might_sleep", 1, 2), Preempt(1, "mutex_unlock", 1, 2))
+    assert list(log_of(session)) == ["b", "a after unlock"]
+
+    def replay(schedule: tuple[Preempt, ...]) -> list[object]:
+        replayed = KernelSession(lab_index(lab))
+        text = prog.format() + Group(tasks=tasks, schedule=schedule).format() + "\n"
+        replayed.run(parse_program(text, base_dir=lab.root))
+        return list(log_of(replayed))
+
+    assert replay(reply.fired) == ["b", "a after unlock"], "the schedule that fired replays it, no priorities"
+    assert replay(reply.fired[:1]) == ["a after unlock", "b"], "without the demotion t1 runs on"

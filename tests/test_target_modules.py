@@ -93,6 +93,11 @@ BENIGN = {
     "selfpin": "open /dev/selfpin -> fd0\nread fd0 8\nopen /dev/selfpin -> fd1\nclose fd0\nclose fd1",
     "deltimer": "plug pci 1b36:0110 -> dev0\ntick 10\nunplug dev0\nplug pci 1b36:0110 -> dev1\ntick 1",
     "waitlock": 'open /dev/waitlock -> fd0\nread fd0 64\nwrite fd0 "hello"\nread fd0 64\nclose fd0',
+    "iowardisc": ("plug usb 07c0:1500 ii4 -> dev0\nopen /dev/iowarrior0 -> fd0\nclose fd0\n"
+                  "open /dev/iowarrior0 -> fd1\nunplug dev0\nclose fd1"),
+    "yurexdisc": ("plug usb 0c45:1010 ii8 -> dev0\nopen /dev/yurex0 -> fd0\nwrite fd0 \"A\"\n"
+                  "urb dev0 0x81 x'43000000012c0dff'\nread fd0 64\nunplug dev0\nwrite fd0 \"A\"\n"
+                  "read fd0 8\nclose fd0"),
     # every read's count holds the rest of the count's text
     "yurexread": ("plug usb 0c45:1010 ii8 -> dev0\nopen /dev/yurex0 -> fd0\nread fd0 3\n"
                   "urb dev0 0x81 x'43000000012c0dff'\nlseek fd0 0 SEEK_SET\nread fd0 64\nread fd0 1\n"

@@ -68,5 +68,9 @@ def build_dictionary(index: ModuleIndex, targets: list[str]) -> Dictionary:
     d.ints = list(dict.fromkeys([*ints, *INT_EDGES]))
     d.module_ints = ints or [0]
     sizes = [0, 1, 15, 16, 17, 63, 64, 65, 100, 127, 128, 129, 255, 256, 257, 1024, 4096, 4097]
-    d.data = [s.encode() for s in strings if s.isprintable()][:32] + [b"A" * n for n in sizes]
+    # short strings first (a command, a magic word), as what Hypothesis draws most is the
+    # first; metadata and messages (long, with spaces) last
+    texts = [t.encode() for t in strings if t.isprintable()][:32]
+    short = sorted((t for t in texts if 0 < len(t) <= 8 and b" " not in t), key=len)
+    d.data = short + [b"A" * n for n in sizes if n] + [t for t in texts if t not in short] + [b""]
     return d

@@ -86,7 +86,10 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
     modules = st.sampled_from(d.targets * 3 + [m for m in d.modules if m not in d.targets])
     params = {name: [st.sampled_from([None, *values]) for _, values in plist]
               for name, plist in d.params.items()}
-    devices = st.sampled_from([parse_device_id(bus, text) for bus, text in d.device_ids])
+    # the module's own devices three times as often as the ones that match nothing
+    devices = st.sampled_from([parse_device_id(bus, text)
+                               for bus, text in d.table_ids * 2 + d.device_ids])
+    own_devices = st.sampled_from([parse_device_id(bus, text) for bus, text in d.table_ids or d.device_ids])
     cmds = st.sampled_from(d.module_ints) | st.sampled_from(d.module_ints) | st.integers(-2**31, 2**32)
     ints = st.sampled_from(d.ints) | st.integers(0, 64) | st.integers(-2**31, 2**32)
     numbers = {"count": COUNTS, "cmd": cmds, "arg": ints, "jiffies": st.sampled_from(TICKS),
@@ -105,6 +108,8 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
             self.loaded: tuple[str, ...] = ()
             self.held: dict[str, list[str]] = {"dev": [], "fd": []}  # names bound and alive
             self.usb: dict[str, Endpoints] = {}  # the devices plugged on the usb bus, for `urb`
+            self.dev_of: dict[str, str] = {}  # a node, or a file opened on it: the device it came with
+            self.focus: str | None = None  # in a group: the device of the file a task uses
             self.made = 0
             self.done = False
 
@@ -127,22 +132,29 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
                 campaign.found(reply.finding, self.ops, dmesg=reply.dmesg)
 
         # -- drawing an operation by its table entry ----------------------------------------
-        def draw(self, kind: ArgKind, prior: list[ArgValue], data: st.DataObject) -> ArgValue | Instead:
-            """One argument of its kind, or Instead when what it needs is missing."""
+        def draw(self, kind: ArgKind, prior: list[ArgValue], data: st.DataObject,
+                 plain: bool = False) -> ArgValue | Instead:
+            """One argument of its kind, or Instead when what it needs is missing. PLAIN
+            (a step that makes what another needs): a device of the module's own, as a
+            driver expects it."""
             if isinstance(kind, Use):
                 names = self.held[kind.resource]
                 if kind.role == "usbdev":  # an URB's answer goes to a usb device
                     names = [n for n in names if n in self.usb]
                     if not names:
                         return Instead(kind.resource)
-                    return Ref(pick(data, names, "dev"), kind.resource)
+                    return Ref(pick(data, self.focused(names), "dev"), kind.resource)
                 if not names:
                     return Instead(kind.resource)
-                i = data.draw(index_of(len(names)), label=kind.resource)
-                return Ref(names.pop(i) if kind.consumes else names[i], kind.resource)
+                name = pick(data, self.focused(names) if kind.resource == "dev" else names, kind.resource)
+                if kind.consumes:
+                    names.remove(name)
+                if kind.resource == "fd" and self.focus is None:
+                    self.focus = self.dev_of.get(name, "")
+                return Ref(name, kind.resource)
             if isinstance(kind, Line):
                 devs = self.held["dev"]
-                return Ref(pick(data, devs, "dev"), "dev") if devs else Instead("dev")
+                return Ref(pick(data, self.focused(devs), "dev"), "dev") if devs else Instead("dev")
             if isinstance(kind, Word):
                 if kind.role == "loaded":
                     return pick(data, sorted(self.loaded), "module") if self.loaded else Instead("load")
@@ -176,7 +188,7 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
             if isinstance(kind, DataArg):
                 return Data(data.draw(payloads, label="data"))
             if isinstance(kind, DeviceIdArg):
-                return data.draw(devices, label="device")
+                return data.draw(own_devices if plain else devices, label="device")
             if isinstance(kind, Flag):
                 return kind.fuzzed and data.draw(st.booleans(), label=kind.word)
             if isinstance(kind, SettingArg):
@@ -185,21 +197,24 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
                 return data.draw(OPEN_FLAGS, label="flags")
             if isinstance(kind, EndpointsArg):  # only a usb device has endpoints
                 usb = isinstance(prior[0], DeviceId) and prior[0].bus == "usb"
-                return data.draw(ENDPOINTS, label="endpoints") if usb else DEFAULT_ENDPOINTS
+                return data.draw(ENDPOINTS, label="endpoints") if usb and not plain else DEFAULT_ENDPOINTS
             if isinstance(kind, UrbReplyArg):
                 return data.draw(urb_replies, label="reply")
             raise TypeError(f"no strategy for {kind!r}")
 
-        def compose(self, spec: OpSpec, data: st.DataObject) -> Op | Instead:
-            """One operation drawn by its table entry, or what it needs and is missing."""
+        def compose(self, spec: OpSpec, data: st.DataObject, plain: bool = False) -> Op | Instead:
+            """One operation drawn by its table entry, or what it needs and is missing;
+            PLAIN, with no fault injected and a device as its driver expects it."""
             args: list[ArgValue] = []
             for kind in spec.args:
-                value = self.draw(kind, args, data)
+                value = self.draw(kind, args, data, plain)
                 if isinstance(value, Instead):
                     return value
                 args.append(value)
             props = Props()
-            if spec.draw == DRAW_EXTRAS:
+            if plain:
+                pass
+            elif spec.draw == DRAW_EXTRAS:
                 props = data.draw(EXTRAS, label="props")
             elif spec.draw == DRAW_FAULTS:
                 props = data.draw(FAULTS, label="props")
@@ -209,27 +224,48 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
                 bind = f"{spec.binds}{self.made - 1}"
             return Op(spec.verb, tuple(args), bind, props)
 
-        def run(self, spec: OpSpec, data: st.DataObject) -> None:
-            op = self.compose(spec, data)
+        def focused(self, devs: list[str]) -> list[str]:
+            """The devices, the one of the file a group's task uses first (what a draw of
+            0 gives): a race is between a file and its own device's teardown."""
+            if self.focus and self.focus in devs:
+                return [self.focus, *(d for d in devs if d != self.focus)]
+            return devs
+
+        def run(self, spec: OpSpec, data: st.DataObject, plain: bool = False) -> None:
+            op = self.compose(spec, data, plain)
             if isinstance(op, Instead):
                 return self.make(op.what, data)
+            before = set(self.nodes)
             if self.send(op) and op.bind and op.spec.binds:
                 self.held[op.spec.binds].append(op.bind)
+                if spec.binds == "dev":  # the nodes its probe made are the device's
+                    self.dev_of.update((n, op.bind) for n in self.nodes if n not in before)
+                elif op.args and str(op.args[0]) in self.dev_of:  # a file opened on a node
+                    self.dev_of[op.bind] = self.dev_of[str(op.args[0])]
                 if isinstance(op.args[0], DeviceId) and op.args[0].bus == "usb":
                     self.usb[op.bind] = op.args[1]  # type: ignore[assignment]  # plug's endpoints
 
         def run_group(self, data: st.DataObject) -> None:
             """2 or 3 operations at once, under drawn preemptions (groups.py)."""
-            tasks = draw_tasks(data, group_specs)
-            ops: list[Op] = []
-            for n, spec in enumerate(tasks, 1):
+            specs = [s for s in group_specs if self.ready(s)]
+            if not specs:
+                return self.make("fd", data)
+            tasks = draw_tasks(data, specs)
+            self.focus = None
+            slots: list[Op | None] = [None] * len(tasks)
+            # the tasks on a file drawn first, so that a teardown's device is the file's
+            for i in sorted(range(len(tasks)), key=lambda i: not _uses_file(tasks[i])):
+                spec = tasks[i]
                 if spec is None:
-                    ops.append(user_op(data, n, len(tasks)))
+                    slots[i] = user_op(data, i + 1, len(tasks))
                     continue
                 op = self.compose(spec, data)
                 if isinstance(op, Instead):
+                    self.focus = None
                     return self.make(op.what, data)
-                ops.append(op)
+                slots[i] = op
+            ops = [op for op in slots if op is not None]
+            self.focus = None
             group = Group(tasks=tuple(ops), drawn=draw_preemptions(data, len(ops)))
             self.ops.append(group)
             reply = campaign.step(group)
@@ -241,6 +277,23 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
                 if op.bind and op.spec.binds and not failed(result) and not self.done:
                     self.held[op.spec.binds].append(op.bind)
 
+        def ready(self, spec: OpSpec) -> bool:
+            """Whether each argument the operation needs exists now (a group draws only those)."""
+            for kind in spec.args:
+                if isinstance(kind, Use):
+                    names = self.held[kind.resource]
+                    if kind.role == "usbdev":
+                        names = [n for n in names if n in self.usb]
+                    if not names:
+                        return False
+                elif isinstance(kind, Line) and not self.held["dev"]:
+                    return False
+                elif isinstance(kind, Word) and kind.role == "loaded" and not self.loaded:
+                    return False
+                elif isinstance(kind, PathArg) and not self.seen_nodes:
+                    return False
+            return True
+
         def make(self, what: str, data: st.DataObject) -> None:
             """The step that makes what a rule needed: a module, a node, a file, a device."""
             if what == "node":  # make something that makes a node
@@ -248,7 +301,8 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
                 what = "dev" if loaded and has_devices else "load"
             if what == "load":
                 return self.run_rule(rules["load"], data)
-            self.run(SPECS[{"fd": "open", "dev": "plug"}[what]], data)
+            # made to be used: plainly, so that the step that needed it can run next time
+            self.run(SPECS[{"fd": "open", "dev": "plug"}[what]], data, plain=True)
 
         def run_rule(self, specs: list[OpSpec], data: st.DataObject) -> None:
             """One of the verbs that share a rule (insmod or modprobe...)."""
@@ -261,9 +315,10 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
                     self.done = True
                     campaign.found(reply.finding, self.ops, dmesg=reply.dmesg)
 
-    group_specs = [s for s in TABLE if s.verb in GROUP_VERBS and not (s.needs_devices and not has_devices)]
-    if campaign.opts.groups:
+    group_specs = [SPECS[verb] for verb in GROUP_VERBS if not (SPECS[verb].needs_devices and not has_devices)]
+    if campaign.opts.groups:  # two rules of the ~16: a race needs its pair of operations in one group
         setattr(KernelMachine, "together", rule(data=st.data())(_group_step))
+        setattr(KernelMachine, "together_again", rule(data=st.data())(_group_step_again))
     rules: dict[str, list[OpSpec]] = {}
     for spec in TABLE:
         if spec.group_only:
@@ -274,6 +329,10 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
     for name, specs in rules.items():
         setattr(KernelMachine, name, rule(data=st.data())(_step(name, specs)))
     return KernelMachine
+
+
+def _uses_file(spec: OpSpec | None) -> bool:
+    return spec is not None and any(isinstance(k, Use) and k.resource == "fd" for k in spec.args)
 
 
 class _Runs(Protocol):
@@ -291,6 +350,12 @@ def _group_step(self: _Runs, data: st.DataObject) -> None:
     """The `together` rule: once the case has something to race on."""
     if not self.done and len(self.ops) >= GROUP_AFTER:
         self.run_group(data)
+
+
+def _group_step_again(self: _Runs, data: st.DataObject) -> None:
+    """The `together` rule's twin: groups get two shares of the steps (Hypothesis
+    picks among rules evenly), as races need a pair of operations drawn together."""
+    _group_step(self, data)
 
 
 def _step(name: str, specs: list[OpSpec]) -> Callable[[_Runs, st.DataObject], None]:

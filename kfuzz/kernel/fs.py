@@ -297,7 +297,16 @@ class Fs:
         poll = file.fops.poll
         if poll is None:
             return DEFAULT_POLLMASK  # vfs_poll
-        return do_poll(self.kernel, file, lambda table: self._call(file, poll, file, table))
+        # the poll holds the file across its sleeps, as __pollwait's get_file does: a
+        # close meanwhile releases it when the poll returns, never under it
+        file.users += 1
+        try:
+            mask = do_poll(self.kernel, file, lambda table: self._call(file, poll, file, table))
+        finally:
+            file.users -= 1
+        if file.closed and not file.users:  # not when a fatal finding unwinds the poll
+            self._fput(file)
+        return mask
 
     def setfl(self, file: File, flags: int) -> object:
         """fcntl(F_SETFL): the driver's fasync when FASYNC changes (fs/fcntl.c setfl)."""

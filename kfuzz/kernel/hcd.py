@@ -14,7 +14,9 @@ no operation answers:
 
 Completions run in softirq context, as most HCDs give URBs back (in BH): on the task
 they interrupt (the `urb` operation's, a `tick`'s, the ksoftirqd task the scheduler
-starts when every task sleeps, or a killer's). A submit happens before its completion,
+starts when every task sleeps, or a killer's), one at a time as the controller's giveback
+BH runs them: a giveback on another task waits for the handler running to return. A
+submit happens before its completion,
 and the completion before usb_kill_urb returns (KCSAN). The device's DMA goes through
 KASAN's eyes: data into a transfer buffer smaller than transfer_buffer_length, or freed
 while the URB was in flight, is an out-of-bounds or use-after-free of the function that
@@ -152,8 +154,13 @@ def giveback(kernel: Kernel, urb: Buffer, st: UrbState, reply: Reply) -> None:
         from .usbanchor import unanchor
         unanchor(kernel, urb, st)
     f["status"] = status
-    if kernel.kcsan is not None:
+    usb = kernel.usb
+    while usb.bh is not None and usb.bh is not kernel.task:  # another task's handler runs
+        kernel.sched.block(Wait("usb_giveback_urb_bh", lambda: usb.bh is None))
+    outer, usb.bh = usb.bh, kernel.task
+    if kernel.kcsan is not None:  # one giveback BH: each handler happens before the next
         kernel.kcsan.acquire(st)
+        kernel.kcsan.acquire(usb)
     st.running = kernel.task
     try:
         complete = f.get("complete")
@@ -164,11 +171,13 @@ def giveback(kernel: Kernel, urb: Buffer, st: UrbState, reply: Reply) -> None:
             kernel.call(complete, urb)
     finally:
         st.running = None
+        usb.bh = outer
         if anchor is not None:
             anchor.suspend_wakeups -= 1
         st.use_count -= 1
         if kernel.kcsan is not None:  # the completion happens before usb_kill_urb returns
             kernel.kcsan.release(st)
+            kernel.kcsan.release(usb)
     put_urb(kernel, urb, st)
 
 

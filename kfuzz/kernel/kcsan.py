@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 GENERATIONS = itertools.count(1)
+WORD = 8  # bytes of a buffer watched as one location
 Clock = dict[int, int]
 
 
@@ -91,6 +92,23 @@ class Kcsan:
         th = self.kernel.sched.running
         if th is None or self.marked or self.reported:
             return
+        self._check(th, buf, field, write, raw_stack(sys._getframe(1)))
+
+    def access_bytes(self, buf: object, start: int, stop: int, write: bool) -> None:
+        """Bytes start..stop of a buffer, watched a word (8 bytes) at a time as KCSAN's
+        watchpoints are: two tasks touching different words of one buffer (two slots of
+        a ring) do not race."""
+        th = self.kernel.sched.running
+        if th is None or self.marked or self.reported or stop <= start:
+            return
+        raw = raw_stack(sys._getframe(1))
+        for word in range(start // WORD, max(stop + WORD - 1, start + WORD) // WORD):
+            if self._check(th, buf, f"bytes {word * WORD}..{word * WORD + WORD - 1}", write, raw):
+                return
+
+    def _check(self, th: Thread, buf: object, field: str, write: bool,
+               raw: list[tuple[str, CodeType, int]]) -> bool:
+        """Records the access; True when it races with an earlier one (reported)."""
         key = (id(buf), field)
         seen = self.shadow.get(key)
         if seen is None:
@@ -102,8 +120,9 @@ class Kcsan:
                 continue
             if prev.epoch > clock.get(num, 0):  # not ordered before this access
                 self._report(field, prev, write, th)
-                return
-        seen[(th.num, write)] = Access(th, clock[th.num], write, raw_stack(sys._getframe(1)))
+                return True
+        seen[(th.num, write)] = Access(th, clock[th.num], write, raw)
+        return False
 
     def _report(self, field: str, prev: Access, write: bool, th: Thread) -> None:
         self.reported = True

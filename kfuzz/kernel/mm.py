@@ -116,10 +116,10 @@ class Buffer:
 
     def __getitem__(self, key: int | slice) -> int | bytes:
         self._kb_check("read")
+        start, stop = self._kb_range(key)
         kcsan = self._kb_mm.kcsan
         if kcsan is not None:
-            kcsan.access(self, "[bytes]", False)
-        start, stop = self._kb_range(key)
+            kcsan.access_bytes(self, start, stop, False)
         if isinstance(key, slice):
             return bytes(self._kb_data[start:stop])
         return self._kb_data[start]
@@ -135,14 +135,16 @@ class Buffer:
     def __setitem__(self, key: int | slice, value: Any) -> None:
         self._kb_check("write")
         kcsan = self._kb_mm.kcsan
-        if kcsan is not None:
-            kcsan.access(self, "[bytes]", True)
         if isinstance(key, slice):
             data = bytes(value)
             start, _ = self._kb_range(key, len(data))
+            if kcsan is not None:
+                kcsan.access_bytes(self, start, start + len(data), True)
             self._kb_data[start:start + len(data)] = data
         else:
             self._kb_range(key)
+            if kcsan is not None:
+                kcsan.access_bytes(self, key, key + 1, True)
             self._kb_data[key] = value
 
     def __bytes__(self) -> bytes:

@@ -20,6 +20,7 @@ EPOLLPRI = 0x2
 EPOLLOUT = 0x4
 EPOLLERR = 0x8
 EPOLLHUP = 0x10
+EPOLLNVAL = 0x20  # the descriptor is not open (fs/select.c do_pollfd)
 EPOLLRDNORM = 0x40
 EPOLLRDBAND = 0x80
 EPOLLWRNORM = 0x100
@@ -66,6 +67,8 @@ def do_poll(kernel: Kernel, file: File, call: Callable[[PollTable], object]) -> 
     passes until a queue the driver named is woken; 0 when it named none (the poll's
     timeout would pass), -EINTR on a signal."""
     while True:
+        if file.closed:  # closed by another thread while this one slept: fdget fails
+            return EPOLLNVAL
         table = PollTable()
         mask = call(table)
         if not isinstance(mask, int) or mask < 0 or mask & POLL_EVENTS or not table.entries:

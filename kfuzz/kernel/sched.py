@@ -69,7 +69,13 @@ class Preempt:
 @dataclass(frozen=True)
 class Drawn:
     """A preemption the fuzzer drew before knowing the calls: at task `task`'s
-    `point`-th scheduling point (any call), run `to`. What fires is kept as a Preempt."""
+    `point`-th scheduling point (any call), run `to`. What fires is kept as a Preempt.
+
+    As in PCT (Burckhardt et al., ASPLOS 2010), a task preempted this way drops below
+    every other task of the group: from then on, at each of its scheduling points where
+    a task above it can run (one it woke, say, by unlocking the mutex that task waits
+    for), that task runs first. Each such switch is kept as a Preempt too, so the
+    program's schedule replays it exactly without knowing of priorities."""
 
     task: int
     point: int
@@ -157,6 +163,7 @@ class Scheduler:
         self.loop: greenlet | None = None
         self.plan: dict[tuple[int, str, int], int] = {}
         self.drawn: dict[tuple[int, int], int] = {}
+        self.demoted: list[int] = []  # tasks a drawn preemption put below the others, first lowest
         self.fired: list[Preempt] = []
         # the points where a preemption could have fired (another task runnable), in order:
         # what `kfuzz check` enumerates schedules over
@@ -176,6 +183,7 @@ class Scheduler:
         self.group = len(calls) > 1
         self.plan = {(p.task, p.call, p.nth): p.to for p in plan}
         self.drawn = {(d.task, d.point): d.to for d in drawn}
+        self.demoted = []
         self.fired = []
         self.reached = []
         self.next = None
@@ -373,16 +381,37 @@ class Scheduler:
             if other is not th and not other.clock and other.runnable(jiffies):
                 self.reached.append(Preempt(th.num, call, nth, other.num))
         to = self.plan.get((th.num, call, nth))
-        if to is None:
+        if to is None and self.drawn:
             to = self.drawn.get((th.num, th.points))
+            if to is None:
+                to = self._above(th)
+            elif to != th.num:
+                if th.num not in self.demoted:
+                    self.demoted.insert(0, th.num)
+                if 0 < to <= len(self.threads) and not self.threads[to - 1].runnable(jiffies):
+                    to = self._above(th)  # the task drawn cannot run: the next above it
         if to is None or to == th.num or not 0 < to <= len(self.threads):
             return
         target = self.threads[to - 1]
-        if not target.runnable(self.kernel.jiffies):
+        if not target.runnable(jiffies):
             return  # a preemption that cannot fire is ignored
         self.fired.append(Preempt(th.num, call, nth, to))
         self.next = target
         self._yield(th)
+
+    def _above(self, th: Thread) -> int | None:
+        """A drawn schedule's task that outranks the demoted `th` and can run: a task never
+        demoted (the lowest-numbered), else one demoted after it (PCT's priorities)."""
+        if th.num not in self.demoted:
+            return None
+        jiffies = self.kernel.jiffies
+        rank = self.demoted.index(th.num)
+        for other in self.threads:
+            if other is th or other.clock or not other.runnable(jiffies):
+                continue
+            if other.num not in self.demoted or self.demoted.index(other.num) < rank:
+                return other.num
+        return None
 
     def block(self, wait: Wait) -> int:
         """Sleeps until the wait is over: WOKEN, TIMED_OUT or SIGNALLED."""

@@ -193,6 +193,9 @@ class UsbCore:
         self.warned: set[str] = set()
         self.drivers: dict[Driver, UsbDriver] = {}  # to_usb_driver: each registered driver's usb_driver
         self.dma = 0x10000  # the next dummy dma_addr_t
+        # the task running completion handlers, as the host controller's giveback BH
+        # (hcd.c usb_giveback_urb_bh) runs them one at a time; None when none runs
+        self.bh: Any = None
         kernel.bus.on_unplug.append(self.disconnect)
 
     def plug(self, dev_id: DeviceId, endpoints: Endpoints = DEFAULT_ENDPOINTS) -> Device | int:
