@@ -239,7 +239,14 @@ def test_ctrl_c_to_the_parent_alone_saves_every_campaigns_bugs(tmp_path: Path) -
     assert "interrupted: the reports above are complete" in out
     [folder] = report_folders(tmp_path / "reports")
     data = json.loads((folder / "report.json").read_text())
-    assert data["title"] == UAF and data["replays"] >= 3, data
+    assert data["title"] == UAF, data
+    # replayed as it stands while the stop's seconds last, else kept as found
+    # (Campaign.save_what_was_found): both are complete reports, and which one a run
+    # gets depends on how loaded the machine is (a fresh kernel worker must start)
+    if data["replays"]:
+        assert data["reproduced"] == data["replays"] >= 3, data
+    else:
+        assert data["minimized"] is False and "usbuaf" in data["repro"], data
 
 
 def test_no_campaign_or_kernel_worker_outlives_a_killed_fuzzer(tmp_path: Path) -> None:
