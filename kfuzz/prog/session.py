@@ -10,6 +10,7 @@ An operation that runs too long is stopped by a timer signal that turns into a
 from __future__ import annotations
 
 import contextlib
+import gc
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -98,6 +99,11 @@ class KernelSession:
         if not self.op_timeout:
             yield
             return
+        # no cyclic garbage collection while the timer runs: a collection of the whole
+        # process's heap (in-process, the fuzzer's too) is no time the operation spent,
+        # and the timer firing inside a collection's callback is lost there
+        collecting = gc.isenabled()
+        gc.disable()
         self._armed = True
         signal.setitimer(signal.ITIMER_VIRTUAL, self.op_timeout)
         signal.setitimer(signal.ITIMER_REAL, self.op_timeout * WALL_FACTOR)
@@ -107,6 +113,8 @@ class KernelSession:
             signal.setitimer(signal.ITIMER_VIRTUAL, 0)
             signal.setitimer(signal.ITIMER_REAL, 0)
             self._armed = False
+            if collecting:
+                gc.enable()
 
     @contextlib.contextmanager
     def _output_to_log(self) -> Iterator[None]:
