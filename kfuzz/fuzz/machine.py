@@ -137,24 +137,18 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
             """One argument of its kind, or Instead when what it needs is missing. PLAIN
             (a step that makes what another needs): a device of the module's own, as a
             driver expects it."""
-            if isinstance(kind, Use):
-                names = self.held[kind.resource]
-                if kind.role == "usbdev":  # an URB's answer goes to a usb device
-                    names = [n for n in names if n in self.usb]
-                    if not names:
-                        return Instead(kind.resource)
-                    return Ref(pick(data, self.focused(names), "dev"), kind.resource)
+            if isinstance(kind, (Use, Line)):
+                resource = kind.resource if isinstance(kind, Use) else "dev"
+                names = self.candidates(kind)
                 if not names:
-                    return Instead(kind.resource)
-                name = pick(data, self.focused(names) if kind.resource == "dev" else names, kind.resource)
-                if kind.consumes:
-                    names.remove(name)
-                if kind.resource == "fd" and self.focus is None:
-                    self.focus = self.dev_of.get(name, "")
-                return Ref(name, kind.resource)
-            if isinstance(kind, Line):
-                devs = self.held["dev"]
-                return Ref(pick(data, self.focused(devs), "dev"), "dev") if devs else Instead("dev")
+                    return Instead(resource)
+                if resource == "dev":
+                    names = self.focused(names)
+                label = "dev" if isinstance(kind, Line) or kind.role == "usbdev" else resource
+                name = pick(data, names, label)
+                if isinstance(kind, Use) and kind.consumes:
+                    self.held[resource].remove(name)
+                return Ref(name, resource)
             if isinstance(kind, Word):
                 if kind.role == "loaded":
                     return pick(data, sorted(self.loaded), "module") if self.loaded else Instead("load")
@@ -212,7 +206,7 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
                     return value
                 args.append(value)
             props = Props()
-            if plain:
+            if plain:  # made to be used: no fault injected
                 pass
             elif spec.draw == DRAW_EXTRAS:
                 props = data.draw(EXTRAS, label="props")
@@ -251,21 +245,23 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
             if not specs:
                 return self.make("fd", data)
             tasks = draw_tasks(data, specs)
-            self.focus = None
             slots: list[Op | None] = [None] * len(tasks)
-            # the tasks on a file drawn first, so that a teardown's device is the file's
-            for i in sorted(range(len(tasks)), key=lambda i: not _uses_file(tasks[i])):
-                spec = tasks[i]
-                if spec is None:
-                    slots[i] = user_op(data, i + 1, len(tasks))
-                    continue
-                op = self.compose(spec, data)
-                if isinstance(op, Instead):
-                    self.focus = None
-                    return self.make(op.what, data)
-                slots[i] = op
+            try:
+                # the tasks on a file drawn first, so that a teardown's device is the file's
+                for i in sorted(range(len(tasks)), key=lambda i: not _uses_file(tasks[i])):
+                    spec = tasks[i]
+                    if spec is None:
+                        slots[i] = user_op(data, i + 1, len(tasks))
+                        continue
+                    op = self.compose(spec, data)
+                    if isinstance(op, Instead):
+                        return self.make(op.what, data)
+                    slots[i] = op
+                    if self.focus is None and _uses_file(spec):
+                        self.focus = self.dev_of.get(str(op.args[0]), "")
+            finally:
+                self.focus = None
             ops = [op for op in slots if op is not None]
-            self.focus = None
             group = Group(tasks=tuple(ops), drawn=draw_preemptions(data, len(ops)))
             self.ops.append(group)
             reply = campaign.step(group)
@@ -277,20 +273,23 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
                 if op.bind and op.spec.binds and not failed(result) and not self.done:
                     self.held[op.spec.binds].append(op.bind)
 
+        def candidates(self, kind: Use | Line) -> list[str]:
+            """The names bound and alive that an argument of this kind can take."""
+            if isinstance(kind, Line):
+                return self.held["dev"]
+            names = self.held[kind.resource]
+            if kind.role == "usbdev":  # an URB's answer goes to a usb device
+                return [n for n in names if n in self.usb]
+            return names
+
         def ready(self, spec: OpSpec) -> bool:
             """Whether each argument the operation needs exists now (a group draws only those)."""
             for kind in spec.args:
-                if isinstance(kind, Use):
-                    names = self.held[kind.resource]
-                    if kind.role == "usbdev":
-                        names = [n for n in names if n in self.usb]
-                    if not names:
-                        return False
-                elif isinstance(kind, Line) and not self.held["dev"]:
+                if isinstance(kind, (Use, Line)) and not self.candidates(kind):
                     return False
-                elif isinstance(kind, Word) and kind.role == "loaded" and not self.loaded:
+                if isinstance(kind, Word) and kind.role == "loaded" and not self.loaded:
                     return False
-                elif isinstance(kind, PathArg) and not self.seen_nodes:
+                if isinstance(kind, PathArg) and not self.seen_nodes:
                     return False
             return True
 

@@ -202,9 +202,14 @@ class Fs:
         meanwhile leaves the release to the call's end (fput). Through a /proc file it
         is a call in flight that removal waits for, and once the entry is run down it
         is `gone` (proc_reg_read: -EIO; proc_reg_unlocked_ioctl: -ENOTTY)."""
+        return self._holding(file, lambda: self._call_in(file, fn, args, gone))
+
+    def _holding(self, file: File, work: Callable[[], object]) -> object:
+        """`work` with a reference to the file held: a close meanwhile leaves the release
+        to its end (fput)."""
         file.users += 1
         try:
-            ret = self._call_in(file, fn, args, gone)
+            ret = work()
         finally:
             file.users -= 1
         if file.closed and not file.users:  # not when a fatal finding unwinds the call
@@ -299,14 +304,8 @@ class Fs:
             return DEFAULT_POLLMASK  # vfs_poll
         # the poll holds the file across its sleeps, as __pollwait's get_file does: a
         # close meanwhile releases it when the poll returns, never under it
-        file.users += 1
-        try:
-            mask = do_poll(self.kernel, file, lambda table: self._call(file, poll, file, table))
-        finally:
-            file.users -= 1
-        if file.closed and not file.users:  # not when a fatal finding unwinds the poll
-            self._fput(file)
-        return mask
+        return self._holding(file, lambda: do_poll(self.kernel, file,
+                                                   lambda table: self._call(file, poll, file, table)))
 
     def setfl(self, file: File, flags: int) -> object:
         """fcntl(F_SETFL): the driver's fasync when FASYNC changes (fs/fcntl.c setfl)."""

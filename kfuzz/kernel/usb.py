@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .current import current
+from .current import Task, current
 from .device import Device, DeviceId, Driver, driver_register, driver_unregister, usb_device_id
 from .errno import ENODEV, ENOTTY, EPERM
 from .frames import Site, caller_site
@@ -195,7 +195,7 @@ class UsbCore:
         self.dma = 0x10000  # the next dummy dma_addr_t
         # the task running completion handlers, as the host controller's giveback BH
         # (hcd.c usb_giveback_urb_bh) runs them one at a time; None when none runs
-        self.bh: Any = None
+        self.bh: Task | None = None
         kernel.bus.on_unplug.append(self.disconnect)
 
     def plug(self, dev_id: DeviceId, endpoints: Endpoints = DEFAULT_ENDPOINTS) -> Device | int:
