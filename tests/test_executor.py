@@ -4,6 +4,7 @@ and it is replaced, with a `hang` or `crash` finding, when module code stops it.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -13,7 +14,7 @@ import pytest
 
 from kfuzz.executor.worker import GRACE, ForkExecutor
 from kfuzz.kernel import ModuleIndex
-from kfuzz.prog import Op, parse_op, parse_program
+from kfuzz.prog import KernelSession, Op, parse_op, parse_program
 from kfuzz.prog.session import WALL_FACTOR
 
 BODY = """
@@ -176,3 +177,24 @@ def test_a_crash_keeps_the_kernel_log_and_names_the_operation_in_flight(worker: 
     assert "during 'ioctl fd0 8 0'" in outcome.finding.message
     assert any("w: last words before the crash" in line for line in outcome.dmesg), outcome.dmesg
     assert any("w: " in line and "taint" in line for line in outcome.dmesg)  # from insmod, earlier
+
+
+def test_one_timer_tells_a_busy_loop_from_a_sleep_and_stops_with_the_case(lab) -> None:  # noqa: ANN001
+    """One ITIMER_REAL an operation: at the timeout, user CPU time past it is a soft lockup;
+    a sleep is re-armed until the wall clock's bound; the test case's end stops it."""
+    lab.device("w", BODY)
+    session = KernelSession(ModuleIndex.scan(lab.paths), op_timeout=0.2)
+
+    def run(*lines: str):  # noqa: ANN202
+        return session.run(parse_program(f"# modules: {lab.paths[0]}\ninsmod w\nopen /dev/w -> fd0\n"
+                                         + "".join(f"{line}\n" for line in lines)))
+
+    busy = run("ioctl fd0 2 0").finding
+    assert busy is not None and busy.title == "INFO: task hung in w_ioctl"
+    assert "soft lockup" in busy.message
+    started = time.monotonic()
+    asleep = run("ioctl fd0 10 0").finding
+    assert asleep is not None and "blocked for more than 2 seconds" in asleep.message
+    assert time.monotonic() - started >= 0.2 * WALL_FACTOR
+    assert run("ioctl fd0 9 0", "ioctl fd0 1 0").finding is None
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)  # no alarm left for the process

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
-from test_unattended import TARGETS, UAF, children, read_until, report_folders, running, start_fuzz
+from test_unattended import SERIAL, TARGETS, UAF, children, read_until, report_folders, running, start_fuzz
 
 from kfuzz.fuzz import BugRecord, Events, FuzzOptions, fuzz, resolve_targets
 from kfuzz.fuzz.campaign import _interruption
@@ -215,7 +215,7 @@ def test_each_campaign_and_its_kernel_worker_has_a_cpu_of_its_own(tmp_path: Path
 
 
 def test_sigterm_to_the_group_stops_every_campaign_with_its_reports_written(tmp_path: Path) -> None:
-    proc = start_fuzz(tmp_path, TARGETS / "buggy" / "usbuaf.py", "--module-path", str(TARGETS),
+    proc = start_fuzz(tmp_path, TARGETS / "buggy" / "usbuaf.py", "--module-path", str(TARGETS), SERIAL,
                       "--time-budget", "120", "--seed", "1", "--workers", "2")
     read_until(proc, "found ")
     tree = descendants(proc.pid)
@@ -230,7 +230,7 @@ def test_sigterm_to_the_group_stops_every_campaign_with_its_reports_written(tmp_
 
 
 def test_ctrl_c_to_the_parent_alone_saves_every_campaigns_bugs(tmp_path: Path) -> None:
-    proc = start_fuzz(tmp_path, TARGETS / "buggy" / "usbuaf.py", "--module-path", str(TARGETS),
+    proc = start_fuzz(tmp_path, TARGETS / "buggy" / "usbuaf.py", "--module-path", str(TARGETS), SERIAL,
                       "--time-budget", "120", "--seed", "1", "--workers", "2")
     read_until(proc, "found ")
     proc.send_signal(signal.SIGINT)  # the parent only: it tells its campaigns
@@ -250,7 +250,7 @@ def test_ctrl_c_to_the_parent_alone_saves_every_campaigns_bugs(tmp_path: Path) -
 
 
 def test_no_campaign_or_kernel_worker_outlives_a_killed_fuzzer(tmp_path: Path) -> None:
-    proc = start_fuzz(tmp_path, TARGETS / "buggy" / "usbuaf.py", "--module-path", str(TARGETS),
+    proc = start_fuzz(tmp_path, TARGETS / "buggy" / "usbuaf.py", "--module-path", str(TARGETS), SERIAL,
                       "--time-budget", "120", "--seed", "1", "--workers", "2")
     read_until(proc, "reported ")  # a report as found, written at once
     tree = wait_for_kernel_workers(proc, 2)

@@ -29,6 +29,7 @@ from .crash import Breadcrumb, crash_finding, hang_finding
 from .inprocess import InProcessExecutor
 from .protocol import EndRequest, Executor, Request, RunRequest, StepRequest, serve
 from .pstore import Pstore
+from .wire import ReplyState, decode_reply, decode_request, encode_reply, encode_request
 
 GRACE = 2.0
 PROGRESS_EVERY = 0.25  # seconds between looks at a long request's progress
@@ -66,9 +67,10 @@ def _worker_main(conn: Connection, index: ModuleIndex, op_timeout: float, crumb:
     session.on_op = pstore.in_flight
     Kernel.tracer = crumb
     Log.pstore = pstore
+    sent = ReplyState()
     while True:
         try:
-            request: Request | None = conn.recv()
+            request = decode_request(conn.recv_bytes())
         except (EOFError, OSError):
             return
         if request is None:
@@ -76,11 +78,12 @@ def _worker_main(conn: Connection, index: ModuleIndex, op_timeout: float, crumb:
         crumb.clear()
         if isinstance(request, RunRequest) or request.settings is not None:
             pstore.clear()  # a fresh kernel: its log starts here
+        value: Reply | Outcome | str
         try:
-            reply: tuple[str, object] = ("ok", serve(session, request))
+            status, value = "ok", serve(session, request)
         except Exception:  # noqa: BLE001 - a kfuzz bug: report it to the parent, keep serving
-            reply = ("error", traceback.format_exc())
-        conn.send(reply)
+            status, value = "error", traceback.format_exc()
+        conn.send_bytes(encode_reply(status, value, sent))
 
 
 def current_cpu() -> int | None:
@@ -147,6 +150,7 @@ class ForkExecutor:
             child.close()
             os.close(fault_fd)
         self.conn = parent
+        self.seen = ReplyState()  # a fresh worker sends its nodes and modules whole
         self.poller = select.poll()
         self.poller.register(parent.fileno(), select.POLLIN)
 
@@ -167,7 +171,7 @@ class ForkExecutor:
     def close(self) -> None:
         if self.proc is not None and self.conn is not None:
             try:
-                self.conn.send(None)
+                self.conn.send_bytes(encode_request(None))
             except OSError:
                 pass
             self.proc.wait(2)
@@ -186,16 +190,17 @@ class ForkExecutor:
             self.start()
         assert self.conn is not None
         try:
-            self.conn.send(request)
+            self.conn.send_bytes(encode_request(request))
             if not self._answered(timeout):
                 crumb, during = self.crumb.read(), self.pstore.operation()
                 self.kill()
                 raise WorkerLost(hang_finding(crumb, timeout, during))
-            status, value = self.conn.recv()
+            status, value = decode_reply(self.conn.recv_bytes(), self.seen)
         except (EOFError, OSError):
             raise WorkerLost(self._death()) from None
         if status == "error":
             raise RuntimeError(f"kfuzz worker failed on {request!r}:\n{value}")
+        assert isinstance(value, (Reply, Outcome))
         finding = value.finding
         if finding is not None and finding.kind is Kind.HANG:
             self.kill()  # it answered, but module code was cut off mid-way: start clean

@@ -14,14 +14,15 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hypothesis import HealthCheck, Phase, Verbosity, settings
+from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import seed as hypothesis_seed
-from hypothesis.stateful import get_state_machine_test
+from hypothesis import strategies as st
 
 from ..executor import Executor
 from ..kernel import Finding, Kind, ModuleIndex
 from ..prog import Op, Reply, parse_op
 from .bugs import KfuzzBug, StopFuzzing, bug_type
+from .choices import Choices
 from .database import open_examples
 from .dictionary import build_dictionary
 from .events import (
@@ -108,9 +109,7 @@ class Campaign:
         self.ignored: set[str] = set()
         self.stopped = False
         self.db = open_examples(opts.db_dir, opts.db_url, target)
-        # one state machine class for all rounds: Hypothesis keeps what it learns of a
-        # class (its rules, their strategies) for the life of the process
-        self.machine = make_machine(self)
+        self.run_case = make_machine(self)
         self.repro = ReproPipeline(executor, index, opts.settings, opts.reports, opts.seed, opts.replays, run)
 
     def counts(self) -> Counts:
@@ -203,12 +202,17 @@ class Campaign:
             self.db.keep = bool(self.ignored)
         conf = settings(
             max_examples=max(1, min(remaining or self.opts.round_examples, self.opts.round_examples)),
-            stateful_step_count=self.opts.steps,
             deadline=None, database=self.db, derandomize=False, verbosity=Verbosity.quiet,
             suppress_health_check=list(HealthCheck), report_multiple_bugs=True, print_blob=False,
             phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink),
         )
-        test = hypothesis_seed(round_seed)(get_state_machine_test(self.machine, settings=conf))
+        run_case = self.run_case
+
+        @given(st.data())
+        def kfuzz_case(data: st.DataObject) -> None:
+            run_case(Choices(data.conjecture_data))
+
+        test = hypothesis_seed(round_seed)(settings(conf)(kfuzz_case))
         # @seed turns the database off, taking a seeded run for a reproduction; every
         # kfuzz run is seeded and still wants its database, so the settings go back.
         test._hypothesis_internal_use_settings = conf  # type: ignore[attr-defined]

@@ -17,11 +17,10 @@ lowest-numbered runnable task runs, as the schedule language says.
 
 from __future__ import annotations
 
-from hypothesis import strategies as st
-
 from ..kernel.sched import GROUP_TASKS, Drawn
 from ..prog import Op, OpSpec, Props
 from ..prog.values import Data
+from .choices import Bytes, Choices, Draw, OneOf, Pick
 
 GROUP_AFTER = 2  # operations before a group is drawn: something to open, plug or load first
 # what races: file operations against teardown, callbacks against both
@@ -32,57 +31,57 @@ TEARDOWN = ("close", "unplug", "unbind", "rmmod")  # what a race's other side mo
 MAX_PREEMPTIONS = 3  # PCT's depth d, at most 3
 MAX_POINT = 12  # a preemption falls within the first scheduling points of its task
 
-PREEMPTIONS = st.sampled_from([1, 1, 2, 2, 0, 3])
+PREEMPTIONS = Pick([1, 1, 2, 2, 0, 3])
 # a task's k-th scheduling point, the 2nd first (what Hypothesis draws most and shrinks to):
 # preempting the first task at its 1st point only runs the other first, as the drawn order may
-POINTS = st.sampled_from([*range(2, MAX_POINT + 1), 1])
+POINTS = Pick([*range(2, MAX_POINT + 1), 1])
 # what another thread writes over a buffer: lengths and counts a driver checked, made huge
-POKES = st.sampled_from([b"\xff\xff\xff\xff", b"\x00\x10\x00\x00", b"\xff", b"\x00\x00\x00\x80"]) | \
-    st.binary(min_size=1, max_size=8)
+POKES: Draw[bytes] = OneOf(Pick([b"\xff\xff\xff\xff", b"\x00\x10\x00\x00", b"\xff", b"\x00\x00\x00\x80"]),
+                          Bytes(1, 8))
 
 
-def draw_tasks(data: st.DataObject, specs: list[OpSpec]) -> list[OpSpec | None]:
+def draw_tasks(data: Choices, specs: list[OpSpec]) -> list[OpSpec | None]:
     """2 or 3 of the operations SPECS (those the case can run now); None is user space
     acting on another task of the group (user_op: a signal, or a write over the buffer its
     system call passed). One is mostly I/O, a release or a callback, the others mostly
     what races with it: teardown (close, unplug, unbind, rmmod) or user space; either
     of the first two may start first."""
-    n = data.draw(st.integers(2, GROUP_TASKS), label="tasks")
+    n = data.integer(2, GROUP_TASKS)
     work = [s for s in specs if s.verb not in TEARDOWN or s.verb == "close"] or specs
     down = [s for s in specs if s.verb in TEARDOWN] or specs
     # drawn by index: a strategy sampling OpSpecs would be labelled by their repr, which
     # holds the handlers' addresses, and Hypothesis's search would depend on them
-    first = _one(data, specs if data.draw(st.integers(0, 3), label="first any") == 3 else work)
+    first = _one(data, specs if data.index(4) == 3 else work)
     others: list[OpSpec | None] = []
     for _ in range(n - 1):  # a teardown, user space, or any operation, a third each
-        which = data.draw(st.integers(0, 2), label="other")
+        which = data.index(3)
         others.append(None if which == 1 else _one(data, down if which == 0 else specs))
     tasks = [first, *others]
     # which starts first, the I/O or what races it (PCT's priorities are the task order)
-    if tasks[1] is not None and data.draw(st.booleans(), label="teardown first"):
+    if tasks[1] is not None and data.boolean():
         tasks[0], tasks[1] = tasks[1], tasks[0]
     return tasks
 
 
-def _one(data: st.DataObject, specs: list[OpSpec]) -> OpSpec:
-    return specs[data.draw(st.integers(0, len(specs) - 1), label="task")]
+def _one(data: Choices, specs: list[OpSpec]) -> OpSpec:
+    return data.pick(specs)
 
 
-def user_op(data: st.DataObject, me: int, n: int) -> Op:
+def user_op(data: Choices, me: int, n: int) -> Op:
     """`kill tN`, or `poke tN DATA`: a double fetch trusts what it read first."""
     others = [t for t in range(1, n + 1) if t != me]
-    target = f"t{data.draw(st.sampled_from(others), label='target')}"
-    if data.draw(st.booleans(), label="poke"):
+    target = f"t{data.pick(others)}"
+    if data.boolean():
         return Op("poke", (target, Data(data.draw(POKES, label="poke data"))), props=Props())
     return Op("kill", (target,), props=Props())
 
 
-def draw_preemptions(data: st.DataObject, n: int) -> tuple[Drawn, ...]:
-    count = data.draw(PREEMPTIONS, label="preemptions")
+def draw_preemptions(data: Choices, n: int) -> tuple[Drawn, ...]:
+    count = PREEMPTIONS(data)
     out = []
     for _ in range(count):
-        task = data.draw(st.integers(1, n), label="preempted")
-        point = data.draw(POINTS, label="point")
-        to = data.draw(st.sampled_from([t for t in range(1, n + 1) if t != task]), label="to")
+        task = data.integer(1, n)
+        point = POINTS(data)
+        to = data.pick([t for t in range(1, n + 1) if t != task])
         out.append(Drawn(task, point, to))
     return tuple(out)

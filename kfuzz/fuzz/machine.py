@@ -1,21 +1,23 @@
-"""The Hypothesis state machine: one rule per entry of the operation table.
+"""The test case: a fresh kernel and up to `steps` rules, one per entry of the operation table.
 
-Each test case is a fresh kernel; each rule draws its operation's arguments
-by their kind and sends it, and learns what exists now (nodes, loaded
-modules), so later rules draw paths and names that reach code. Rules need no
-preconditions: one whose object is missing (no open file yet) does the step
-that makes one instead, so every step Hypothesis spends reaches the kernel.
+Each rule draws its operation's arguments by their kind and sends it, and learns
+what exists now (nodes, loaded modules), so later rules draw paths and names that
+reach code. Rules need no preconditions: one whose object is missing (no open file
+yet) does the step that makes one instead, so every step Hypothesis spends reaches
+the kernel.
+
+This is what Hypothesis's RuleBasedStateMachine does, less what kfuzz does not use
+(bundles, invariants, printing each step, a filtered draw and an `st.data()` per
+rule): a rule is one choice among the rules this case enabled (swarm testing, as
+the state machine's feature flags do it), each step a span that Hypothesis's
+mutator can copy and swap, and every draw a choice of its own (choices.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
-from typing import TYPE_CHECKING, Protocol, TypeVar
-
-from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, rule
+from typing import TYPE_CHECKING, Protocol
 
 from ..kernel.device import DeviceId, parse_device_id
 from ..kernel.fs import FASYNC, O_EXCL, O_NONBLOCK, O_RDONLY, O_RDWR, O_WRONLY
@@ -42,6 +44,7 @@ from ..prog.ops import DRAW_EXTRAS, DRAW_FAULTS
 from ..prog.outcome import failed
 from ..prog.usbargs import EndpointsArg, UrbReplyArg
 from ..prog.values import ArgValue, Data, Num, Ref
+from .choices import Bytes, Choices, Draw, Ints, OneOf, Pick
 from .dictionary import TICKS
 from .groups import GROUP_AFTER, GROUP_VERBS, draw_preemptions, draw_tasks, user_op
 from .usbdraw import ENDPOINTS, endpoint_addrs, replies
@@ -50,16 +53,16 @@ if TYPE_CHECKING:
     from .campaign import Campaign
 
 # One draw gives both properties: mostly none, some fault injection, some `as nobody`.
-EXTRAS = st.sampled_from([Props()] * 6 + [Props(fail_nth=n) for n in range(1, 9)] + [Props(nobody=True)] * 2)
-FAULTS = st.sampled_from([Props()] * 6 + [Props(fail_nth=n) for n in range(1, 9)])
-COUNTS = st.sampled_from([16, 0, 1, 4, 64, 100, 4096, 65536])
-SYSCTLS = st.sampled_from([("kernel.panic_on_warn", "1"), ("kernel.modules_disabled", "1")])
+EXTRAS = Pick([Props()] * 6 + [Props(fail_nth=n) for n in range(1, 9)] + [Props(nobody=True)] * 2)
+FAULTS = Pick([Props()] * 6 + [Props(fail_nth=n) for n in range(1, 9)])
+COUNTS = Pick([16, 0, 1, 4, 64, 100, 4096, 65536])
+SYSCTLS = Pick([("kernel.panic_on_warn", "1"), ("kernel.modules_disabled", "1")])
 # mostly read-write, as programs before flags opened; some one-way, some O_NONBLOCK or O_EXCL
-OPEN_FLAGS = st.sampled_from([O_RDWR] * 6 + [O_RDONLY, O_WRONLY, O_RDWR | O_NONBLOCK,
+OPEN_FLAGS = Pick([O_RDWR] * 6 + [O_RDONLY, O_WRONLY, O_RDWR | O_NONBLOCK,
                                              O_RDONLY | O_NONBLOCK, O_RDWR | O_EXCL])
-OFFSETS = st.sampled_from([0, 1, 4, 16, 64, 255, 256, 4096, -1, -16]) | st.integers(-2**31, 2**32)
-NAMED = {"whence": st.sampled_from([0, 0, 1, 2, 3, 4, 5]),
-         "setfl": st.sampled_from([FASYNC, 0, O_NONBLOCK, O_NONBLOCK | FASYNC])}
+OFFSETS: Draw[int] = OneOf(Pick([0, 1, 4, 16, 64, 255, 256, 4096, -1, -16]), Ints(-2**31, 2**32))
+NAMED = {"whence": Pick([0, 0, 1, 2, 3, 4, 5]),
+         "setfl": Pick([FASYNC, 0, O_NONBLOCK, O_NONBLOCK | FASYNC])}
 
 
 @dataclass(frozen=True)
@@ -69,38 +72,30 @@ class Instead:
     what: str  # "load", "node", "fd", "dev"
 
 
-@cache
-def index_of(n: int) -> st.SearchStrategy[int]:
-    return st.integers(0, n - 1)
+STEP = 0x6B66757A7A  # the span label of one step ("kfuzz"), what the mutator copies
+MAX_STEPS_STOP = 2**-16  # a step ends the case early this rarely, as the state machine's
 
 
-T = TypeVar("T")
-
-
-def pick(data: st.DataObject, items: Sequence[T], label: str) -> T:
-    return items[data.draw(index_of(len(items)), label=label)]
-
-
-def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
+def make_machine(campaign: Campaign) -> Callable[[Choices], None]:
+    """The test case's body: `run_case(choices)` runs one case on a fresh kernel."""
     d = campaign.dictionary
-    modules = st.sampled_from(d.targets * 3 + [m for m in d.modules if m not in d.targets])
-    params = {name: [st.sampled_from([None, *values]) for _, values in plist]
+    modules = Pick(d.targets * 3 + [m for m in d.modules if m not in d.targets])
+    params = {name: [Pick([None, *values]) for _, values in plist]
               for name, plist in d.params.items()}
     # the module's own devices three times as often as the ones that match nothing
-    devices = st.sampled_from([parse_device_id(bus, text)
+    devices = Pick([parse_device_id(bus, text)
                                for bus, text in d.table_ids * 2 + d.device_ids])
-    own_devices = st.sampled_from([parse_device_id(bus, text) for bus, text in d.table_ids or d.device_ids])
-    cmds = st.sampled_from(d.module_ints) | st.sampled_from(d.module_ints) | st.integers(-2**31, 2**32)
-    ints = st.sampled_from(d.ints) | st.integers(0, 64) | st.integers(-2**31, 2**32)
-    numbers = {"count": COUNTS, "cmd": cmds, "arg": ints, "jiffies": st.sampled_from(TICKS),
+    own_devices = Pick([parse_device_id(bus, text) for bus, text in d.table_ids or d.device_ids])
+    cmds: Draw[int] = OneOf(Pick(d.module_ints), Pick(d.module_ints), Ints(-2**31, 2**32))
+    ints: Draw[int] = OneOf(Pick(d.ints), Ints(0, 64), Ints(-2**31, 2**32))
+    numbers: dict[str, Draw[int]] = {"count": COUNTS, "cmd": cmds, "arg": ints, "jiffies": Pick(TICKS),
                "offset": OFFSETS}
     has_devices = bool(d.table_ids)
-    payloads = st.sampled_from(d.data) | st.binary(max_size=80)
+    payloads: Draw[bytes] = OneOf(Pick(d.data), Bytes(0, 80))
     urb_replies = replies(payloads)
 
-    class KernelMachine(RuleBasedStateMachine):
+    class KernelMachine:
         def __init__(self) -> None:
-            super().__init__()
             campaign.begin_case()
             self.ops: list[Op] = []
             self.nodes: tuple[str, ...] = ()
@@ -132,7 +127,7 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
                 campaign.found(reply.finding, self.ops, dmesg=reply.dmesg)
 
         # -- drawing an operation by its table entry ----------------------------------------
-        def draw(self, kind: ArgKind, prior: list[ArgValue], data: st.DataObject,
+        def draw(self, kind: ArgKind, prior: list[ArgValue], data: Choices,
                  plain: bool = False) -> ArgValue | Instead:
             """One argument of its kind, or Instead when what it needs is missing. PLAIN
             (a step that makes what another needs): a device of the module's own, as a
@@ -144,14 +139,13 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
                     return Instead(resource)
                 if resource == "dev":
                     names = self.focused(names)
-                label = "dev" if isinstance(kind, Line) or kind.role == "usbdev" else resource
-                name = pick(data, names, label)
+                name = data.pick(names)
                 if isinstance(kind, Use) and kind.consumes:
                     self.held[resource].remove(name)
                 return Ref(name, resource)
             if isinstance(kind, Word):
                 if kind.role == "loaded":
-                    return pick(data, sorted(self.loaded), "module") if self.loaded else Instead("load")
+                    return data.pick(sorted(self.loaded)) if self.loaded else Instead("load")
                 return data.draw(modules, label="module")
             if isinstance(kind, ParamsArg):
                 module = str(prior[0])  # the parameters follow the module's name
@@ -162,7 +156,7 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
             if isinstance(kind, PathArg):
                 if not self.seen_nodes:
                     return Instead("node")
-                return pick(data, sorted(self.nodes or self.seen_nodes), "path")
+                return data.pick(sorted(self.nodes or self.seen_nodes))
             if isinstance(kind, Int) and kind.role == "endpoint":  # one of the device's own
                 return Num(data.draw(endpoint_addrs(self.usb.get(str(prior[0]))), label="endpoint"))
             if isinstance(kind, Int):
@@ -173,9 +167,9 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
                 cmd = prior[1]
                 size = arg_size(cmd) if isinstance(cmd, int) else 0
                 # (0, what Hypothesis shrinks to, is an integer: the plainer argument)
-                if data.draw(st.integers(0, 3), label="arg kind") >= (1 if size else 3):
-                    n = size or data.draw(st.sampled_from([4, 8, 16]), label="arg size")
-                    return Data(data.draw(st.binary(min_size=n, max_size=n), label="arg data"))
+                if data.index(4) >= (1 if size else 3):
+                    n = size or data.pick([4, 8, 16])
+                    return Data(data.cd.draw_bytes(n, n))
                 return Num(data.draw(ints, label="arg"))
             if isinstance(kind, NamedInt):
                 return Num(data.draw(NAMED[kind.role], label=kind.role))
@@ -184,7 +178,7 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
             if isinstance(kind, DeviceIdArg):
                 return data.draw(own_devices if plain else devices, label="device")
             if isinstance(kind, Flag):
-                return kind.fuzzed and data.draw(st.booleans(), label=kind.word)
+                return kind.fuzzed and data.boolean()
             if isinstance(kind, SettingArg):
                 return data.draw(SYSCTLS, label="sysctl")
             if isinstance(kind, OpenFlags):
@@ -196,7 +190,7 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
                 return data.draw(urb_replies, label="reply")
             raise TypeError(f"no strategy for {kind!r}")
 
-        def compose(self, spec: OpSpec, data: st.DataObject, plain: bool = False) -> Op | Instead:
+        def compose(self, spec: OpSpec, data: Choices, plain: bool = False) -> Op | Instead:
             """One operation drawn by its table entry, or what it needs and is missing;
             PLAIN, with no fault injected and a device as its driver expects it."""
             args: list[ArgValue] = []
@@ -225,7 +219,7 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
                 return [self.focus, *(d for d in devs if d != self.focus)]
             return devs
 
-        def run(self, spec: OpSpec, data: st.DataObject, plain: bool = False) -> None:
+        def run(self, spec: OpSpec, data: Choices, plain: bool = False) -> None:
             op = self.compose(spec, data, plain)
             if isinstance(op, Instead):
                 return self.make(op.what, data)
@@ -239,7 +233,7 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
                 if isinstance(op.args[0], DeviceId) and op.args[0].bus == "usb":
                     self.usb[op.bind] = op.args[1]  # type: ignore[assignment]  # plug's endpoints
 
-        def run_group(self, data: st.DataObject) -> None:
+        def run_group(self, data: Choices) -> None:
             """2 or 3 operations at once, under drawn preemptions (groups.py)."""
             specs = [s for s in group_specs if self.ready(s)]
             if not specs:
@@ -293,19 +287,19 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
                     return False
             return True
 
-        def make(self, what: str, data: st.DataObject) -> None:
+        def make(self, what: str, data: Choices) -> None:
             """The step that makes what a rule needed: a module, a node, a file, a device."""
             if what == "node":  # make something that makes a node
                 loaded = d.targets[0] in self.loaded
                 what = "dev" if loaded and has_devices else "load"
             if what == "load":
-                return self.run_rule(rules["load"], data)
+                return self.run_rule(verbs["load"], data)
             # made to be used: plainly, so that the step that needed it can run next time
             self.run(SPECS[{"fd": "open", "dev": "plug"}[what]], data, plain=True)
 
-        def run_rule(self, specs: list[OpSpec], data: st.DataObject) -> None:
+        def run_rule(self, specs: list[OpSpec], data: Choices) -> None:
             """One of the verbs that share a rule (insmod or modprobe...)."""
-            self.run(pick(data, specs, "verb") if len(specs) > 1 else specs[0], data)
+            self.run(data.pick(specs), data)
 
         def teardown(self) -> None:
             if not self.done:
@@ -315,19 +309,35 @@ def make_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
                     campaign.found(reply.finding, self.ops, dmesg=reply.dmesg)
 
     group_specs = [SPECS[verb] for verb in GROUP_VERBS if not (SPECS[verb].needs_devices and not has_devices)]
-    if campaign.opts.groups:  # two rules of the ~16: a race needs its pair of operations in one group
-        setattr(KernelMachine, "together", rule(data=st.data())(_group_step))
-        setattr(KernelMachine, "together_again", rule(data=st.data())(_group_step_again))
-    rules: dict[str, list[OpSpec]] = {}
+    verbs: dict[str, list[OpSpec]] = {}
     for spec in TABLE:
         if spec.group_only:
             continue  # drawn only inside a concurrent group
         if spec.needs_devices and not has_devices:
             continue  # nothing to plug: spend every step on what can reach code
-        rules.setdefault(spec.rule_name, []).append(spec)
-    for name, specs in rules.items():
-        setattr(KernelMachine, name, rule(data=st.data())(_step(name, specs)))
-    return KernelMachine
+        verbs.setdefault(spec.rule_name, []).append(spec)
+    rules = {name: _step(specs) for name, specs in verbs.items()}
+    if campaign.opts.groups:  # two rules of the ~16: a race needs its pair of operations in one group
+        rules["together"] = rules["together_again"] = _group_step
+    # in the state machine's order (by name): a draw of 0, what shrinking goes to, is the first
+    steps = [rules[name] for name in sorted(rules)]
+    max_steps = campaign.opts.steps
+
+    def run_case(data: Choices) -> None:
+        """A case: the rules it enables (each disabled with one probability drawn for
+        the case, never all), then up to max_steps of them, each drawn among those."""
+        machine = KernelMachine()
+        p_disabled = data.cd.draw_integer(0, 254) / 255
+        enabled = [step for step in steps if not data.boolean(p_disabled)] or steps
+        for n in range(max_steps + 1):
+            if data.boolean(MAX_STEPS_STOP, forced=True if n == max_steps else None):
+                break
+            data.begin(STEP)
+            data.pick(enabled)(machine, data)
+            data.end()
+        machine.teardown()
+
+    return run_case
 
 
 def _uses_file(spec: OpSpec | None) -> bool:
@@ -340,30 +350,25 @@ class _Runs(Protocol):
     done: bool
     ops: list[Op]
 
-    def run_rule(self, specs: list[OpSpec], data: st.DataObject) -> None: ...
+    def run_rule(self, specs: list[OpSpec], data: Choices) -> None: ...
 
-    def run_group(self, data: st.DataObject) -> None: ...
+    def run_group(self, data: Choices) -> None: ...
 
 
-def _group_step(self: _Runs, data: st.DataObject) -> None:
-    """The `together` rule: once the case has something to race on."""
+def _group_step(self: _Runs, data: Choices) -> None:
+    """The `together` rule (and its twin `together_again`: groups get two shares of the
+    steps, as races need a pair of operations drawn together), once the case has
+    something to race on."""
     if not self.done and len(self.ops) >= GROUP_AFTER:
         self.run_group(data)
 
 
-def _group_step_again(self: _Runs, data: st.DataObject) -> None:
-    """The `together` rule's twin: groups get two shares of the steps (Hypothesis
-    picks among rules evenly), as races need a pair of operations drawn together."""
-    _group_step(self, data)
-
-
-def _step(name: str, specs: list[OpSpec]) -> Callable[[_Runs, st.DataObject], None]:
+def _step(specs: list[OpSpec]) -> Callable[[_Runs, Choices], None]:
     """The body of one rule: the verbs that share it, once the case is long enough."""
     after = min(spec.after for spec in specs)
 
-    def step(self: _Runs, data: st.DataObject) -> None:
+    def step(self: _Runs, data: Choices) -> None:
         if not self.done and len(self.ops) >= after:
             self.run_rule(specs, data)
 
-    step.__name__ = name
     return step

@@ -21,11 +21,12 @@ from ..kernel.usbdesc import (
 )
 from ..prog.usbargs import URB_ERRORS
 from ..prog.values import Data
+from .choices import Draw, Mapped, OneOf, Pick
 
 ODD_MAXP = [0, 1, 7, 8, 64, 512, 1023, 1024, 2048, 0xFFFF]
 XFERS = [USB_ENDPOINT_XFER_BULK, USB_ENDPOINT_XFER_INT, USB_ENDPOINT_XFER_ISOC]
 # a device the fuzzer did not plug (its endpoints unknown): the default set's, IN first
-ENDPOINT_ADDRS = st.sampled_from([0x81] * 3 + [0x83] * 2 + [0x02, 0x04, 0x00, 0x82, 0x01])
+ENDPOINT_ADDRS = Pick([0x81] * 3 + [0x83] * 2 + [0x02, 0x04, 0x00, 0x82, 0x01])
 
 _spec = st.builds(lambda xfer, dir_in, maxp: EndpointSpec(xfer, dir_in, maxp, DEFAULT_INTERVAL[xfer]),
                   st.sampled_from(XFERS), st.booleans(), st.sampled_from(ODD_MAXP))
@@ -37,17 +38,17 @@ ENDPOINTS = st.one_of(*[st.just(DEFAULT_ENDPOINTS)] * 6, st.just(Endpoints(())),
 
 
 @cache
-def endpoint_addrs(endpoints: Endpoints | None) -> st.SearchStrategy[int]:
+def endpoint_addrs(endpoints: Endpoints | None) -> Pick[int]:
     """An address of the device's own endpoints, IN ones (which wait for an answer)
     twice as often, or ep0's; any address of the default set for a device not known."""
     if endpoints is None:
         return ENDPOINT_ADDRS
     addrs = [d.bEndpointAddress for d in endpoints.descriptors()]
-    return st.sampled_from([a for a in addrs if a & 0x80] * 2 + addrs + [0])
+    return Pick([a for a in addrs if a & 0x80] * 2 + addrs + [0])
 
 
-def replies(payloads: st.SearchStrategy[bytes]) -> st.SearchStrategy[Data | str]:
+def replies(payloads: Draw[bytes]) -> Draw[Data | str]:
     """An URB's answer: data (a payload of the module's dictionary, or any), or a status."""
-    errors: st.SearchStrategy[Data | str] = st.sampled_from(sorted(URB_ERRORS))
-    data: st.SearchStrategy[Data | str] = payloads.map(Data)
-    return st.one_of(data, data, data, errors)
+    errors: Draw[Data | str] = Pick(sorted(URB_ERRORS))
+    data: Draw[Data | str] = Mapped(payloads, Data)
+    return OneOf(data, data, data, errors)

@@ -9,10 +9,13 @@ An operation that runs too long is stopped by a timer signal that turns into a
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import gc
+import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -58,6 +61,13 @@ def program_index(prog: Program) -> ModuleIndex:
 WALL_FACTOR = 10
 
 
+def _stop_timer() -> None:
+    signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+atexit.register(_stop_timer)
+
+
 class KernelSession:
     """Test cases on fresh kernels of one module index, in this process."""
 
@@ -72,8 +82,8 @@ class KernelSession:
         self._armed = False
         # told each operation's `.kfz` line as it starts (the worker keeps it for a crash report)
         self.on_op: Callable[[str], None] | None = None
+        self._cpu0 = self._wall0 = 0.0
         if op_timeout:
-            signal.signal(signal.SIGVTALRM, self._on_timer)
             signal.signal(signal.SIGALRM, self._on_timer)
 
     @property
@@ -83,15 +93,28 @@ class KernelSession:
         return self._kernel
 
     # -- the hang timer ---------------------------------------------------------------
+    # One real-time timer, armed once an operation (a system call a request, not four):
+    # when it fires, the operation's user CPU time says whether it spun, and the wall
+    # clock whether it slept too long; else it is armed again for what is left of the
+    # nearer bound (CPU time passes no faster than the wall clock). It is left running
+    # when the operation ends (unarmed, the handler ignores it, and the next operation
+    # arms it afresh) and stopped when the test case ends, and at exit (a process
+    # finishing its Python ends with SIGALRM's default action: killed).
     def _on_timer(self, signum: int, frame: FrameType | None) -> None:
         kernel = running_kernel()
         if not self._armed or kernel is None or not self.op_timeout:
             return
-        self._armed = False
-        if signum == signal.SIGVTALRM:
+        cpu = os.times().user - self._cpu0
+        wall = time.monotonic() - self._wall0
+        if cpu >= self.op_timeout:
             said = f"watchdog: soft lockup: the operation ran for {self.op_timeout:g} seconds of CPU time"
-        else:
+        elif wall >= self.op_timeout * WALL_FACTOR:
             said = f"INFO: task kfuzz blocked for more than {self.op_timeout * WALL_FACTOR:g} seconds"
+        else:
+            left = min(self.op_timeout - cpu, self.op_timeout * WALL_FACTOR - wall)
+            signal.setitimer(signal.ITIMER_REAL, max(left, 0.001))
+            return
+        self._armed = False
         kernel.report(titles.HANG, said, stack=module_stack(frame))
 
     @contextlib.contextmanager
@@ -104,14 +127,12 @@ class KernelSession:
         # and the timer firing inside a collection's callback is lost there
         collecting = gc.isenabled()
         gc.disable()
+        self._cpu0, self._wall0 = os.times().user, time.monotonic()
         self._armed = True
-        signal.setitimer(signal.ITIMER_VIRTUAL, self.op_timeout)
-        signal.setitimer(signal.ITIMER_REAL, self.op_timeout * WALL_FACTOR)
+        signal.setitimer(signal.ITIMER_REAL, self.op_timeout)
         try:
             yield
         finally:
-            signal.setitimer(signal.ITIMER_VIRTUAL, 0)
-            signal.setitimer(signal.ITIMER_REAL, 0)
             self._armed = False
             if collecting:
                 gc.enable()
@@ -212,6 +233,7 @@ class KernelSession:
         if not self.kernel.findings:
             with self._output_to_log(), self.guard():
                 self.kernel.do("cleanup")
+        _stop_timer()
         return self._reply(0)
 
     def dmesg(self) -> list[str]:
