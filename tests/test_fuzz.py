@@ -42,11 +42,13 @@ REPORT_FILES = {"report.json", "report.md", "repro.kfz", "test_repro.py"}
 # 16, 163, 269; bufresize 78, 1117, 56, 723, 348; selfpin 17, 13, 59, 17, 25;
 # deltimer 58, 51, 1089, 19, 262; waitlock 568, 296, 82, 752, 366; usbuaf 55, 3, 11,
 # 29, 37. The twins of ported drivers: yurexdisc more than 3000, 1328, 1882, 746,
-# 717 (it runs at seed 4 here); iowardisc 154, more than 3000, 1807, 340, 989 (seed 3
-# here, as before).
+# 717; iowardisc 154, more than 3000, 1807, 340, 989 (seed 3 here, as before). Which
+# seed finds early moves with the process (yurexdisc's seed 4, 717 cases in the script,
+# missed 2500 in CI's full run): yurexdisc gets 8000 cases, which a find rate of about
+# one in 1,100 cases misses once in a few hundred runs.
 BUDGET = {"usbuaf": 800, "rebinduaf": 500, "rebindleak": 500, "irqunsafe": 1000,
           "discrel": 2000, "discwrite": 1000, "discread": 1500, "bufresize": 2000, "selfpin": 1000,
-          "deltimer": 1500, "waitlock": 3000, "yurexdisc": 2500, "iowardisc": 2000}
+          "deltimer": 1500, "waitlock": 3000, "yurexdisc": 8000, "iowardisc": 2000}
 SEED = {"iowardisc": 3, "yurexdisc": 4}
 
 CORRECT = ["edu_pci", "iowarrior", "pmwatch", "procstats", "ringbuf", "ringdev", "usbled", "yurex",
