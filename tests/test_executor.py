@@ -198,3 +198,14 @@ def test_one_timer_tells_a_busy_loop_from_a_sleep_and_stops_with_the_case(lab) -
     assert time.monotonic() - started >= 0.2 * WALL_FACTOR
     assert run("ioctl fd0 9 0", "ioctl fd0 1 0").finding is None
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)  # no alarm left for the process
+    # a session with no timeout leaves a caller's own timer running
+    old = signal.signal(signal.SIGALRM, lambda signum, frame: None)
+    signal.setitimer(signal.ITIMER_REAL, 60)
+    try:
+        untimed = KernelSession(ModuleIndex.scan(lab.paths))
+        prog = parse_program(f"# modules: {lab.paths[0]}\ninsmod w\nopen /dev/w -> fd0\nioctl fd0 1 0\n")
+        assert untimed.run(prog).finding is None
+        assert signal.getitimer(signal.ITIMER_REAL)[0] > 0
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)

@@ -51,12 +51,14 @@ class StepRequest:
     settings: dict[str, str] | None = None  # begin a fresh kernel first
 
     def __reduce__(self) -> tuple[Callable[..., StepRequest], tuple[object, ...]]:
-        """The pipe's encoding: the operation as a flat tuple of plain values, which
-        pickles in half the time of the dataclasses (one per operation, on the hot path)."""
+        """The operation as a flat tuple of plain values (its properties too): what
+        pickles in half the time of the dataclasses, and what the pipe sends in marshal
+        (wire.py) when every value is plain."""
         op = self.op
         if isinstance(op, Group):
             return StepRequest, (op, self.settings)
-        return _step, (op.verb, tuple(_flat(a) for a in op.args), op.bind, op.props, self.settings)
+        return _step, (op.verb, tuple(_flat(a) for a in op.args), op.bind, op.props.__reduce__()[1],
+                       self.settings)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"step": self.op.format(), "settings": self.settings}
@@ -89,9 +91,9 @@ def _typed(arg: Any) -> ArgValue:  # a value _flat made: a tagged tuple or the v
     return arg
 
 
-def _step(verb: str, args: tuple[object, ...], bind: str | None, props: Props,
+def _step(verb: str, args: tuple[object, ...], bind: str | None, props: tuple[Any, ...],
           settings: dict[str, str] | None) -> StepRequest:
-    return StepRequest(Op(verb, tuple(_typed(a) for a in args), bind, props), settings)
+    return StepRequest(Op(verb, tuple(_typed(a) for a in args), bind, Props(*props)), settings)
 
 
 @dataclass

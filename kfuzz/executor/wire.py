@@ -15,30 +15,26 @@ import marshal
 import pickle
 from dataclasses import dataclass
 
-from ..prog import Op, Props, Reply
-from ..prog.program import Group
-from .protocol import Request, StepRequest, _flat, _typed
+from ..prog import Reply
+from .protocol import Request, StepRequest, _step
 
 PLAIN_STEP, PLAIN_REPLY, PICKLED = b"S", b"R", b"P"
 
 
 def encode_request(request: Request | None) -> bytes:
-    if isinstance(request, StepRequest) and not isinstance(request.op, Group):
-        op = request.op
-        try:
-            plain = (op.verb, tuple(_flat(a) for a in op.args), op.bind, op.props.__reduce__()[1],
-                     request.settings)
-            return PLAIN_STEP + marshal.dumps(plain)  # type: ignore[arg-type]  # ValueError if not
-        except ValueError:  # an argument marshal cannot hold (a device id): pickled
-            pass
+    if isinstance(request, StepRequest):
+        make, flat = request.__reduce__()
+        if make is _step:  # a plain operation (a group is pickled whole)
+            try:
+                return PLAIN_STEP + marshal.dumps(flat)  # type: ignore[arg-type]  # ValueError if not
+            except ValueError:  # an argument marshal cannot hold (a device id): pickled
+                pass
     return PICKLED + pickle.dumps(request, pickle.HIGHEST_PROTOCOL)
 
 
 def decode_request(data: bytes) -> Request | None:
     if data[:1] == PLAIN_STEP:
-        verb, args, bind, props, settings = marshal.loads(data[1:])
-        op = Op(verb, tuple(_typed(a) for a in args), bind, Props(*props))
-        return StepRequest(op, settings)
+        return _step(*marshal.loads(data[1:]))
     request: Request | None = pickle.loads(data[1:])
     return request
 

@@ -37,6 +37,9 @@ class Choices:
     def boolean(self, p: float = 0.5, forced: bool | None = None) -> bool:
         return self.cd.draw_boolean(p, forced=forced)
 
+    def binary(self, min_size: int, max_size: int) -> bytes:
+        return self.cd.draw_bytes(min_size, max_size)
+
     def integer(self, lo: int, hi: int) -> int:
         """lo to hi, the bounds and their neighbours more often (as st.integers draws)."""
         weights = None
@@ -74,7 +77,7 @@ class Pick(Draw[T]):
         self.items = list(items)
 
     def __call__(self, data: Choices) -> T:
-        return self.items[data.index(len(self.items))]
+        return data.pick(self.items)
 
 
 class Ints(Draw[int]):
@@ -94,7 +97,7 @@ class Bytes(Draw[bytes]):
         self.min_size, self.max_size = min_size, max_size
 
     def __call__(self, data: Choices) -> bytes:
-        return data.cd.draw_bytes(self.min_size, self.max_size)
+        return data.binary(self.min_size, self.max_size)
 
 
 class OneOf(Draw[T]):

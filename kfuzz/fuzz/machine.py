@@ -59,7 +59,7 @@ COUNTS = Pick([16, 0, 1, 4, 64, 100, 4096, 65536])
 SYSCTLS = Pick([("kernel.panic_on_warn", "1"), ("kernel.modules_disabled", "1")])
 # mostly read-write, as programs before flags opened; some one-way, some O_NONBLOCK or O_EXCL
 OPEN_FLAGS = Pick([O_RDWR] * 6 + [O_RDONLY, O_WRONLY, O_RDWR | O_NONBLOCK,
-                                             O_RDONLY | O_NONBLOCK, O_RDWR | O_EXCL])
+                                  O_RDONLY | O_NONBLOCK, O_RDWR | O_EXCL])
 OFFSETS: Draw[int] = OneOf(Pick([0, 1, 4, 16, 64, 255, 256, 4096, -1, -16]), Ints(-2**31, 2**32))
 NAMED = {"whence": Pick([0, 0, 1, 2, 3, 4, 5]),
          "setfl": Pick([FASYNC, 0, O_NONBLOCK, O_NONBLOCK | FASYNC])}
@@ -83,13 +83,12 @@ def make_machine(campaign: Campaign) -> Callable[[Choices], None]:
     params = {name: [Pick([None, *values]) for _, values in plist]
               for name, plist in d.params.items()}
     # the module's own devices three times as often as the ones that match nothing
-    devices = Pick([parse_device_id(bus, text)
-                               for bus, text in d.table_ids * 2 + d.device_ids])
+    devices = Pick([parse_device_id(bus, text) for bus, text in d.table_ids * 2 + d.device_ids])
     own_devices = Pick([parse_device_id(bus, text) for bus, text in d.table_ids or d.device_ids])
     cmds: Draw[int] = OneOf(Pick(d.module_ints), Pick(d.module_ints), Ints(-2**31, 2**32))
     ints: Draw[int] = OneOf(Pick(d.ints), Ints(0, 64), Ints(-2**31, 2**32))
     numbers: dict[str, Draw[int]] = {"count": COUNTS, "cmd": cmds, "arg": ints, "jiffies": Pick(TICKS),
-               "offset": OFFSETS}
+                                     "offset": OFFSETS}
     has_devices = bool(d.table_ids)
     payloads: Draw[bytes] = OneOf(Pick(d.data), Bytes(0, 80))
     urb_replies = replies(payloads)
@@ -169,7 +168,7 @@ def make_machine(campaign: Campaign) -> Callable[[Choices], None]:
                 # (0, what Hypothesis shrinks to, is an integer: the plainer argument)
                 if data.index(4) >= (1 if size else 3):
                     n = size or data.pick([4, 8, 16])
-                    return Data(data.cd.draw_bytes(n, n))
+                    return Data(data.binary(n, n))
                 return Num(data.draw(ints, label="arg"))
             if isinstance(kind, NamedInt):
                 return Num(data.draw(NAMED[kind.role], label=kind.role))

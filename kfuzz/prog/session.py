@@ -233,7 +233,8 @@ class KernelSession:
         if not self.kernel.findings:
             with self._output_to_log(), self.guard():
                 self.kernel.do("cleanup")
-        _stop_timer()
+        if self.op_timeout:  # a session without a timer leaves a caller's alone
+            _stop_timer()
         return self._reply(0)
 
     def dmesg(self) -> list[str]:
