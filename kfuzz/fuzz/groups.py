@@ -51,20 +51,16 @@ def draw_tasks(data: Choices, specs: list[OpSpec]) -> list[OpSpec | None]:
     down = [s for s in specs if s.verb in TEARDOWN] or specs
     # drawn by index: a strategy sampling OpSpecs would be labelled by their repr, which
     # holds the handlers' addresses, and Hypothesis's search would depend on them
-    first = _one(data, specs if data.index(4) == 3 else work)
+    first = data.pick(specs if data.index(4) == 3 else work)
     others: list[OpSpec | None] = []
     for _ in range(n - 1):  # a teardown, user space, or any operation, a third each
         which = data.index(3)
-        others.append(None if which == 1 else _one(data, down if which == 0 else specs))
+        others.append(None if which == 1 else data.pick(down if which == 0 else specs))
     tasks = [first, *others]
     # which starts first, the I/O or what races it (PCT's priorities are the task order)
     if tasks[1] is not None and data.boolean():
         tasks[0], tasks[1] = tasks[1], tasks[0]
     return tasks
-
-
-def _one(data: Choices, specs: list[OpSpec]) -> OpSpec:
-    return data.pick(specs)
 
 
 def user_op(data: Choices, me: int, n: int) -> Op:
