@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from planted import ALSO_TITLED, PLANTED
 from rich.console import Console
+from test_unattended import interruptible
 
 from kfuzz.fuzz import Events, FuzzOptions, fuzz, resolve_targets
 from kfuzz.fuzz.events import BugFound, Event, ReportWritten
@@ -232,7 +233,8 @@ def test_sigint_leaves_every_report_complete(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "kfuzz.cli", "fuzz", str(TARGETS / "buggy" / "usbuaf.py"),
          "--time-budget", "120", "--seed", "1", "--no-db", "--reports", str(reports)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path, env=env)
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path, env=env,
+        preexec_fn=interruptible)
     lines = []
     for line in proc.stdout:
         lines.append(line)

@@ -25,6 +25,13 @@ UAF = "KASAN: use-after-free in usbuaf_read"
 SERIAL = "--no-groups"
 
 
+def interruptible() -> None:
+    """Ctrl-C's default action in the child, whatever this process inherited: a shell
+    starts a background job (`pytest &` in a script) with SIGINT ignored, and an ignored
+    signal stays ignored across exec, so the fuzzer would never see the tests' Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_fuzz(tmp_path: Path, module: Path, *args: str) -> subprocess.Popen[str]:
     """`kfuzz fuzz` as a CI job starts it: its own process group, output to a pipe."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -32,7 +39,7 @@ def start_fuzz(tmp_path: Path, module: Path, *args: str) -> subprocess.Popen[str
         [sys.executable, "-m", "kfuzz.cli", "fuzz", str(module), "--no-db",
          "--reports", str(tmp_path / "reports"), *args],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path, env=env,
-        start_new_session=True)
+        start_new_session=True, preexec_fn=interruptible)
 
 
 def read_until(proc: subprocess.Popen[str], text: str) -> list[str]:
