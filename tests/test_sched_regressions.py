@@ -338,3 +338,50 @@ def test_kernels_of_past_test_cases_are_freed() -> None:
     for _ in range(50):
         Kernel(ModuleIndex.scan([])).do("tick", 0)
     assert alive() - before <= 1
+
+
+def test_del_timer_sync_disarms_a_heartbeat_its_running_callback_rearms() -> None:
+    # edu_pci's heartbeat re-arms itself; an unplug whose del_timer_sync waited for the
+    # running callback, having disarmed the timer before, returned with it armed again,
+    # and devm freed it: "ODEBUG: free active object" on a correct module (found by fuzzing)
+    edu = Path(__file__).resolve().parent.parent / "target_modules" / "edu_pci.py"
+    prog = parse_program(f"# modules: {edu}\nplug pci 1234:11e8 -> dev0\ntogether\n  t1: tick 100\n"
+                         "  t2: unplug dev0\nschedule: t1 at spin_unlock_irqrestore -> t2\n")
+    outcome = KernelSession(ModuleIndex.scan([edu]), op_timeout=5).run(prog)
+    assert outcome.finding is None, (outcome.finding.title, outcome.finding.message)
+    assert outcome.results[-1].schedule == ("t1 at spin_unlock_irqrestore -> t2",)  # the race ran
+
+
+POLL = """
+lock = mutex_init()
+polls = []
+
+
+def pl_poll(work):
+    mutex_lock(lock)
+    polls.append(1)
+    mutex_unlock(lock)
+    schedule_work(work)  # polls again
+
+
+work = INIT_WORK(pl_poll)
+
+
+def pl_open(inode, file):
+    schedule_work(work)
+    return 0
+
+
+def pl_release(inode, file):
+    cancel_work_sync(work)
+    return 0
+"""
+
+
+def test_a_work_that_queues_itself_again_is_idle_after_cancel_work_sync(lab) -> None:  # noqa: ANN001
+    # queue_work fails while cancel_work_sync runs (WORK_OFFQ_CANCELING): the run it waits
+    # for cannot leave its work pending, to run after the release (and after the unload)
+    outcome = run(lab, "together\n  t1: tick 1\n  t2: close fd0\nschedule: t1 at mutex_lock -> t2\n"
+                  "rmmod pl\n", POLL, "pl")
+    assert results(outcome) == [[0, 0], 0]
+    assert outcome.results[2].schedule == ("t1 at mutex_lock -> t2",)

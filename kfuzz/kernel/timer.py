@@ -175,11 +175,15 @@ def del_timer_sync(timer: Timer) -> int:
         kernel.warn(titles.DEL_TIMER_SYNC_IN_HARDIRQ,
                     f"WARN_ON(in_hardirq() && !(timer->flags & TIMER_IRQSAFE)) in "
                     f"__timer_delete_sync: {timer!r} waited for in hard-IRQ context")
-    was = kernel.timers.disarm(timer)
+    # try_to_del_timer_sync leaves a timer whose callback runs on another CPU alone, and
+    # the loop spins until it can detach it: a callback that re-arms its timer (a
+    # heartbeat) is disarmed after that callback, not before it
     running = timer.running
-    if running is not None and running is not task:  # its callback runs on another CPU: spin
+    while running is not None and running is not task:
         kernel.sched.block(Wait(f"del_timer_sync: {timer!r} runs on {running.comm}:{running.pid}",
                                 lambda: timer.running is None))
+        running = timer.running
+    was = kernel.timers.disarm(timer)
     if kernel.kcsan is not None:
         kernel.kcsan.acquire(timer)
     return was

@@ -36,6 +36,7 @@ class Work:
     data: Any = None  # the driver's: whatever it sets, for its work function to read back
     map: LockdepMap | None = None  # its lockdep map: the work runs under it, flush_work takes it
     running: Task | None = None  # the kworker running it now
+    canceling: bool = False  # in cancel_work_sync: queueing it fails (WORK_OFFQ_CANCELING)
 
     def __repr__(self) -> str:
         return f"<work {getattr(self.func, '__name__', '?')}>"
@@ -89,7 +90,7 @@ class Workqueues:
             self.kernel.warn(titles.QUEUE_WORK_DESTROYED,
                              f"queue_work() on destroyed {wq!r}")
             return False
-        if work.pending:
+        if work.pending or work.canceling:
             return False
         if self.kernel.kcsan is not None:
             self.kernel.kcsan.release(work)  # queueing happens before the work runs
@@ -231,7 +232,7 @@ def schedule_work(work: Work) -> bool:
 
 def queue_delayed_work(wq: Workqueue, dwork: DelayedWork, delay: int) -> bool:
     kernel = current()
-    if dwork.pending or (dwork.timer is not None and dwork.timer.pending):
+    if dwork.pending or dwork.canceling or (dwork.timer is not None and dwork.timer.pending):
         return False
     if delay <= 0:
         return kernel.workqueues.queue(wq, dwork)
@@ -252,13 +253,19 @@ def schedule_delayed_work(dwork: DelayedWork, delay: int) -> bool:
 def cancel_work_sync(work: Work) -> bool:
     """Cancels, then waits for a run in progress: it takes the work's map as flush_work
     does (`__flush_work`; Linux 6.9 on takes it only while the work is running, which on
-    more than one CPU it may be at any call)."""
+    more than one CPU it may be at any call). Until it returns the work is marked
+    canceling, and queueing it fails (kernel/workqueue.c `__cancel_work_sync`): a run in
+    progress that queues its work again (a poll) leaves it idle, not pending."""
     kernel = current()
     kernel.locking.might_sleep("cancel_work_sync")
     was = kernel.workqueues.cancel(work)
-    if work.map is not None:
-        kernel.locking.touch_map(work.map)
-    wait_running(kernel, work, "cancel_work_sync")
+    work.canceling = True
+    try:
+        if work.map is not None:
+            kernel.locking.touch_map(work.map)
+        wait_running(kernel, work, "cancel_work_sync")
+    finally:
+        work.canceling = False
     return was
 
 
