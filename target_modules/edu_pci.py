@@ -115,6 +115,7 @@ def edu_probe(dev, id):
     ret = misc_register(st.misc)
     if ret:
         free_irq(dev.irq, st)
+        cancel_work_sync(st.work)  # an interrupt since request_irq may have queued it
         return edu_probe_fail(dev, st, ret)
     dev_set_drvdata(dev, st)
     mod_timer(st.timer, jiffies() + msecs_to_jiffies(EDU_PERIOD_MS))

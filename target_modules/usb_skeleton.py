@@ -31,13 +31,17 @@ Linux's own data races, marked here: kfuzz's KCSAN finds them in the C code as i
 and the port wraps the accesses in `data_race()` (Linux's annotation for an intended
 race; the only lines whose meaning differs from the C file) so that it fuzzes clean.
 tests/test_usb_skeleton.py runs the port with `data_race()` made plain again, as
-Linux has these lines, and asserts that kfuzz reports both:
+Linux has these lines, and asserts that kfuzz reports them:
 
 - skel_read reads dev->ongoing_read in its wait_event_interruptible condition without
   err_lock or READ_ONCE, and dev->errors and dev->bulk_in_filled after a wait that found
   its condition already true, unordered with skel_read_bulk_callback's writes of them
   (under err_lock, in softirq): "KCSAN: data-race in skel_read /
   skel_read_bulk_callback", a read against an unplug (or the device's answer).
+- that flag, read plainly, is all that orders a read's usb_fill_bulk_urb() of the bulk-in
+  URB after the previous completion's read of urb->context (the completion clears
+  ongoing_read after it; a read that finds it clear refills the URB): "KCSAN: data-race
+  in skel_do_read_io / skel_read_bulk_callback"; the completion's read is the one marked.
 - skel_post_reset sets dev->errors "no locking needed", but skel_write reads it under
   err_lock before it takes io_mutex: "KCSAN: data-race in skel_post_reset / skel_write".
 
@@ -198,7 +202,7 @@ def skel_flush(file, id):
 def skel_read_bulk_callback(urb):
     # declarations: struct usb_skel *dev; unsigned long flags (spin_lock_irqsave returns it)
 
-    dev = urb.context
+    dev = data_race(lambda: urb.context)  # dev = urb->context: see the docstring
 
     flags = spin_lock_irqsave(dev.err_lock)
     # sync/async unlink faults aren't errors

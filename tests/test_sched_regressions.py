@@ -352,6 +352,19 @@ def test_del_timer_sync_disarms_a_heartbeat_its_running_callback_rearms() -> Non
     assert outcome.results[-1].schedule == ("t1 at spin_unlock_irqrestore -> t2",)  # the race ran
 
 
+def test_edu_pci_cancels_the_work_an_interrupt_queued_during_a_probe_that_fails() -> None:
+    # an interrupt between request_irq and a misc_register that fails queued the work;
+    # the error path freed the IRQ but left the work pending in memory devm then freed
+    # ("ODEBUG: free active object type: work_struct in edu_probe", found by fuzzing)
+    edu = Path(__file__).resolve().parent.parent / "target_modules" / "edu_pci.py"
+    prog = parse_program(f"# modules: {edu}\nplug pci 1234:11e8 -> dev0\nunbind dev0\ntogether\n"
+                         "  t1: bind dev0 (fail_nth: 3)\n  t2: irq dev0\n"
+                         "schedule: t1 at misc_register -> t2\n")
+    outcome = KernelSession(ModuleIndex.scan([edu]), op_timeout=5).run(prog)
+    assert outcome.finding is None, (outcome.finding.title, outcome.finding.message)
+    assert outcome.results[-1].schedule == ("t1 at misc_register -> t2",)
+
+
 POLL = """
 lock = mutex_init()
 polls = []
